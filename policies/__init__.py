@@ -1,0 +1,1 @@
+"""Policies behind one interface: baselines, training, evaluation, shipped models."""

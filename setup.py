@@ -1,0 +1,71 @@
+"""cell_controller: an ament_python ROS 2 package that is pip-installable too.
+
+The folders `sim/` and `policies/` install as `cell_controller.sim` and
+`cell_controller.policies`, so that generic top-level names such as `sim`
+never collide with other installed packages.
+"""
+from glob import glob
+
+from setuptools import find_packages, setup
+
+PACKAGE = "cell_controller"
+
+
+def _packages() -> list[str]:
+    own = [p for p in find_packages(include=[PACKAGE, f"{PACKAGE}.*"])]
+    sim = [f"{PACKAGE}.sim"] + [f"{PACKAGE}.sim.{p}" for p in find_packages("sim")]
+    policies = [f"{PACKAGE}.policies"] + [f"{PACKAGE}.policies.{p}" for p in find_packages("policies")]
+    return own + sim + policies
+
+
+NODES = {
+    "cell-robot-bridge": "robot_bridge",
+    "cell-welder-bridge": "welder_bridge",
+    "cell-machine-bridge": "machine_bridge",
+    "cell-feeder-bridge": "feeder_bridge",
+    "cell-supervisor": "supervisor",
+    "cell-policy": "policy",
+}
+
+setup(
+    name=PACKAGE,
+    version="0.1.0",
+    description="Closed-loop controller and digital twin for an autonomous robotic welding cell",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    packages=_packages(),
+    package_dir={
+        f"{PACKAGE}.sim": "sim",
+        f"{PACKAGE}.policies": "policies",
+    },
+    package_data={
+        f"{PACKAGE}.sim.twin": ["urdf/*.urdf"],
+        f"{PACKAGE}.policies": ["*.yaml", "shipped/*"],
+    },
+    data_files=[
+        ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
+        (f"share/{PACKAGE}", ["package.xml"]),
+        (f"share/{PACKAGE}/launch", glob("launch/*.launch.py")),
+        (f"share/{PACKAGE}/config", glob("config/*.yaml")),
+    ],
+    install_requires=[
+        "numpy>=1.24",
+        "scipy>=1.10",
+        "numba>=0.59",
+        "pybullet>=3.2.6",
+        "asyncua>=1.1",
+        "cyclonedds>=0.10.5",
+        "rosbags>=0.10",
+        "pyyaml>=6",
+        "rich>=13",
+    ],
+    extras_require={
+        "rl": ["gymnasium>=1.0", "stable-baselines3>=2.3"],
+        "test": ["pytest>=8", "pytest-timeout>=2.3", "hypothesis>=6"],
+    },
+    entry_points={
+        "console_scripts": [f"cellctl = {PACKAGE}.cli:main"]
+        + [f"{script} = {PACKAGE}.nodes.{module}:main" for script, module in NODES.items()]
+        + [f"cell-twin = {PACKAGE}.sim.devices.twin_server:main"],
+    },
+)
