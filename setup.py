@@ -18,13 +18,14 @@ def _packages() -> list[str]:
     return own + sim + policies
 
 
+#: console script -> node entry point (module:function under cell_controller.nodes)
 NODES = {
-    "cell-robot-bridge": "robot_bridge",
-    "cell-welder-bridge": "welder_bridge",
-    "cell-machine-bridge": "machine_bridge",
-    "cell-feeder-bridge": "feeder_bridge",
-    "cell-supervisor": "supervisor",
-    "cell-policy": "policy",
+    "cell-robot-bridge": "bridge:robot_main",
+    "cell-welder-bridge": "bridge:welder_main",
+    "cell-machine-bridge": "bridge:machine_main",
+    "cell-feeder-bridge": "bridge:feeder_main",
+    "cell-supervisor": "supervisor:main",
+    "cell-policy": "policy:main",
 }
 
 setup(
@@ -65,7 +66,7 @@ setup(
     },
     entry_points={
         "console_scripts": [f"cellctl = {PACKAGE}.cli:main"]
-        + [f"{script} = {PACKAGE}.nodes.{module}:main" for script, module in NODES.items()]
+        + [f"{script} = {PACKAGE}.nodes.{target}" for script, target in NODES.items()]
         + [f"cell-twin = {PACKAGE}.sim.devices.twin_server:main"],
     },
 )

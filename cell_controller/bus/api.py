@@ -108,6 +108,13 @@ class Node(abc.ABC):
         """
 
     @abc.abstractmethod
+    def reject_undeclared_parameters(self) -> None:
+        """Raise ParameterError naming every params-file or `-p` value that was never declared.
+
+        Call it once all parameters are declared, so that a misspelt name fails at start-up.
+        """
+
+    @abc.abstractmethod
     def get_logger(self) -> logging.Logger:
         """A logger named after the node."""
 

@@ -1,0 +1,35 @@
+"""Node loggers shared by both adapters: python `logging` named after the node."""
+from __future__ import annotations
+
+import logging
+import sys
+
+from cell_controller.bus.args import NodeConfig
+
+#: ROS 2's console format, roughly: "[INFO] [1712345678.123456789] [cell.robot]: text".
+_FORMAT = "[%(levelname)s] [%(created).9f] [%(name)s]: %(message)s"
+
+
+def stderr_handler() -> logging.Handler:
+    """A handler writing ROS-style lines to stderr."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(_FORMAT))
+    return handler
+
+
+def attach(config: NodeConfig, handlers: list[logging.Handler]) -> logging.Logger:
+    """The node's logger with `handlers` added and the command line's --log-level applied."""
+    logger = logging.getLogger(config.logger_name)
+    level = config.log_level()
+    if level is not None:
+        logger.setLevel(level)
+    for handler in handlers:
+        logger.addHandler(handler)
+    return logger
+
+
+def detach(logger: logging.Logger, handlers: list[logging.Handler]) -> None:
+    """Remove and close `handlers` (on node shutdown)."""
+    for handler in handlers:
+        logger.removeHandler(handler)
+        handler.close()

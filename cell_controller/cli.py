@@ -1,0 +1,272 @@
+"""cellctl: the cell's command line.
+
+  cellctl shift   [--config FILE] [--parts N]   run an autonomous shift (twin devices included)
+  cellctl check   [--config FILE]               validate a cell description and its endpoints
+  cellctl summary [--config FILE] [--shift ID]  a shift's figures from the production journal
+
+Exit codes: 0 done, 1 the shift failed, 2 bad input (nothing started), 130 interrupted.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from cell_controller.core.config import Backend, CellConfig, ConfigError, load_cell
+from cell_controller.core.journal import Journal, ShiftSummary
+
+EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 1, 2, 130
+#: how long the twin's servers may take to listen, s
+TWIN_START_TIMEOUT_S = 30.0
+#: how long a node may take to leave after SIGINT before it is killed, s
+STOP_GRACE_S = 4.0
+TERMINAL_STATES = ("Complete", "Stopped", "Aborted")
+
+#: node name -> console script
+NODES = {
+    "robot_bridge": "cell-robot-bridge",
+    "welder_bridge": "cell-welder-bridge",
+    "machine_bridge": "cell-machine-bridge",
+    "feeder_bridge": "cell-feeder-bridge",
+    "policy": "cell-policy",
+    "supervisor": "cell-supervisor",
+}
+
+
+def default_config() -> Path:
+    """config/cell.yaml of the checkout, else the installed package's copy."""
+    here = Path("config/cell.yaml")
+    return here if here.exists() else Path(sys.prefix) / "share/cell_controller/config/cell.yaml"
+
+
+class BadInput(Exception):
+    """Input that stops a command before it starts anything."""
+
+
+def _port_open(host: str, port: int, timeout_s: float) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s):
+            return True
+    except OSError:
+        return False
+
+
+def preflight(config: CellConfig) -> None:
+    """Check every endpoint before anything starts: real ones must answer, twin ones must be free."""
+    for device in config.devices.values():
+        key = f"{config.path}: devices.{device.name}.endpoint"
+        host, port = device.host_port
+        if device.backend is Backend.REAL:
+            if not _port_open(host, port, 2.0):
+                raise BadInput(f"{key}: {device.endpoint} is unreachable (no OPC UA server answers)")
+        elif host not in ("127.0.0.1", "localhost", "::1"):
+            raise BadInput(f"{key}: a twin device serves on loopback only, got host {host!r}")
+        elif _port_open(host, port, 0.2):
+            raise BadInput(f"{key}: port {port} is already in use (another shift or twin running?)")
+
+
+def _executable(script: str) -> str:
+    """The console script next to this interpreter (the venv's bin), else from PATH."""
+    local = Path(sys.executable).with_name(script)
+    return str(local) if local.exists() else script
+
+
+class Cell:
+    """The processes of one shift: the twin and every node, each with its own log file."""
+
+    def __init__(self, config: CellConfig, parts: int, log_dir: Path):
+        self.config, self.parts, self.log_dir = config, parts, log_dir
+        self.processes: dict[str, subprocess.Popen] = {}
+        log_dir.mkdir(parents=True, exist_ok=True)
+
+    def _spawn(self, name: str, argv: list[str]) -> None:
+        env = {**os.environ, "ROS_DOMAIN_ID": os.environ.get("ROS_DOMAIN_ID", str(self.config.domain_id)),
+               "PYTHONUNBUFFERED": "1"}
+        log = open(self.log_dir / f"{name}.log", "w")
+        self.processes[name] = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env,
+                                                stdin=subprocess.DEVNULL)
+
+    def start_twin(self) -> None:
+        if any(d.backend is Backend.TWIN for d in self.config.devices.values()):
+            self._spawn("twin", [_executable("cell-twin"), "--config", str(self.config.path)])
+            deadline = time.monotonic() + TWIN_START_TIMEOUT_S
+            twin_devices = [d for d in self.config.devices.values() if d.backend is Backend.TWIN]
+            while not all(_port_open(*d.host_port, 0.2) for d in twin_devices):
+                if self.processes["twin"].poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"the twin did not start: see {self.log_dir / 'twin.log'}")
+                time.sleep(0.2)
+
+    def start_nodes(self) -> None:
+        for name, script in NODES.items():
+            argv = [_executable(script), "--ros-args", "-r", f"__ns:={self.config.namespace}",
+                    "-p", f"cell_config:={self.config.path}"]
+            if name == "supervisor":
+                argv += ["-p", f"parts:={self.parts}"]
+            self._spawn(name, argv)
+
+    def dead(self) -> list[str]:
+        return [name for name, p in self.processes.items() if p.poll() is not None]
+
+    def stop(self) -> None:
+        """SIGINT to every process, SIGKILL to any still there after STOP_GRACE_S."""
+        for p in self.processes.values():
+            if p.poll() is None:
+                p.send_signal(signal.SIGINT)
+        deadline = time.monotonic() + STOP_GRACE_S
+        for p in self.processes.values():
+            try:
+                p.wait(max(deadline - time.monotonic(), 0.01))
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+
+
+def _watch(config: CellConfig, cell: Cell, parts: int) -> str:
+    """Show progress from /cell/state until the shift ends; return the final PackML state."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from cell_controller.bus import create_node
+    from cell_controller.nodes import topics
+    from cell_controller.nodes.codec import Codec
+
+    os.environ.setdefault("ROS_DOMAIN_ID", str(config.domain_id))
+    node = create_node("cellctl", ["--ros-args", "-r", f"__ns:={config.namespace}"])
+    latest: dict[str, str] = {}
+    node.create_subscription(topics.CELL_STATE.type, topics.CELL_STATE.name,
+                             lambda msg: latest.update(Codec.values(msg)), topics.CELL_STATE.qos)
+    console = Console()
+    columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("{task.fields[state]}"), TextColumn("last weld: {task.fields[quality]}"),
+               TimeElapsedColumn()]
+    try:
+        with Progress(*columns, console=console, transient=False) as progress:
+            task = progress.add_task("parts", total=parts, state="starting", quality="-")
+            while latest.get("state") not in TERMINAL_STATES:
+                node.spin_once(0.1)
+                if cell.dead():
+                    raise RuntimeError(f"{', '.join(cell.dead())} stopped: see the logs in {cell.log_dir}")
+                last = latest.get("last_part_id")
+                progress.update(task, completed=int(latest.get("parts_done", 0) or 0),
+                                state=f"PackML {latest.get('state', 'starting')}",
+                                quality=f"{last} ISO 5817 {latest.get('last_quality')}" if last else "-")
+        return latest["state"]
+    finally:
+        node.shutdown()
+
+
+def print_summary(summary: ShiftSummary, journal: Path) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"Shift {summary.shift_id}: {summary.status}", show_header=False)
+    rows = [
+        ("parts", f"{summary.parts} of {summary.parts_target}"),
+        ("good / defective", f"{summary.good} / {summary.defective}"),
+        ("cycle time per part", f"{summary.mean_cycle_time_s:.1f} s (cell time)"),
+        ("arc energy per good part", f"{summary.arc_energy_per_good_part_kJ:.1f} kJ"),
+        ("total time", f"{summary.total_time_s:.1f} s (wall)"),
+        ("journal", str(journal)),
+    ]
+    for name, value in rows:
+        table.add_row(name, value)
+    Console().print(table)
+
+
+def cmd_shift(args: argparse.Namespace) -> int:
+    config = load_cell(args.config)
+    parts = args.parts or config.parts_per_shift
+    if parts < 1:
+        raise BadInput(f"--parts: expected a positive number of parts, got {parts}")
+    preflight(config)
+    log_dir = config.journal_path.parent / "logs" / time.strftime("%Y%m%d-%H%M%S")
+    cell = Cell(config, parts, log_dir)
+    interrupted = []
+    signal.signal(signal.SIGINT, lambda *_: interrupted.append(1))
+    signal.signal(signal.SIGTERM, lambda *_: interrupted.append(1))
+    try:
+        cell.start_twin()
+        cell.start_nodes()
+        final = _watch_until_interrupted(config, cell, parts, interrupted)
+    except RuntimeError as error:
+        print(f"cellctl: {error}", file=sys.stderr)
+        final = None
+    finally:
+        cell.stop()
+    with Journal(config.journal_path) as journal:
+        shift_id = journal.last_shift_id()
+        if shift_id is not None:
+            print_summary(journal.summary(shift_id), config.journal_path)
+    if interrupted:
+        return EXIT_INTERRUPTED
+    return 0 if final == "Complete" else EXIT_FAILED
+
+
+def _watch_until_interrupted(config: CellConfig, cell: Cell, parts: int, interrupted: list) -> str | None:
+    """Like `_watch`, returning None at once when SIGINT or SIGTERM arrives."""
+    import threading
+
+    result: list[str | BaseException] = []
+
+    def target() -> None:
+        try:
+            result.append(_watch(config, cell, parts))
+        except BaseException as error:  # handed to the main thread
+            result.append(error)
+    watcher = threading.Thread(target=target, daemon=True)
+    watcher.start()
+    while watcher.is_alive() and not interrupted:
+        watcher.join(0.1)
+    if interrupted:
+        print("cellctl: interrupted; stopping the cell", file=sys.stderr)
+        return None
+    if isinstance(result[0], BaseException):
+        raise result[0]
+    return result[0]
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    config = load_cell(args.config)
+    preflight(config)
+    print(f"{config.path}: ok ({len(config.devices)} devices, configuration hash {config.config_hash})")
+    return 0
+
+
+def cmd_summary(args: argparse.Namespace) -> int:
+    config = load_cell(args.config)
+    if not config.journal_path.exists():
+        raise BadInput(f"{config.journal_path}: no journal yet (run a shift first)")
+    with Journal(config.journal_path) as journal:
+        shift_id = args.shift or journal.last_shift_id()
+        if shift_id is None:
+            raise BadInput(f"{config.journal_path}: the journal holds no shift")
+        print_summary(journal.summary(shift_id), config.journal_path)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="cellctl", description="Run and inspect the autonomous welding cell.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    shift = sub.add_parser("shift", help="run an autonomous production shift")
+    shift.add_argument("--parts", type=int, default=0, help="parts to produce (default: the cell description's)")
+    sub.add_parser("check", help="validate a cell description and its endpoints")
+    summary = sub.add_parser("summary", help="a shift's figures from the production journal")
+    summary.add_argument("--shift", type=int, default=0, help="shift id (default: the last)")
+    for p in (shift, sub.choices["check"], summary):
+        p.add_argument("--config", type=Path, default=default_config(), help="the cell description (YAML)")
+    args = parser.parse_args(argv)
+    commands = {"shift": cmd_shift, "check": cmd_check, "summary": cmd_summary}
+    try:
+        return commands[args.command](args)
+    except (ConfigError, BadInput) as error:
+        print(f"cellctl: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,335 @@
+"""The cell description: one YAML file read by the command line, the nodes and the launch file.
+
+`load_cell(path)` validates the whole file at the boundary and returns frozen values in
+the cell's canonical units (see `units.py`). Every problem raises `ConfigError` naming the
+file, the dotted key and the reason; nothing is started before the file validates.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import yaml
+
+from .types import Backend, DeviceKind
+from .units import UnitError, speed_to_m_min, to_canonical
+
+
+class ConfigError(ValueError):
+    """The cell description is invalid; the message names the file, the key and why."""
+
+    def __init__(self, file: str | Path, key: str, reason: str):
+        self.file, self.key, self.reason = str(file), key, reason
+        super().__init__(f"{file}: {key}: {reason}")
+
+
+@dataclass(frozen=True)
+class Limit:
+    """An allowed range [low, high] in the quantity's canonical unit (see `unit`)."""
+
+    low: float
+    high: float
+    unit: str
+
+    def clamp(self, value: float) -> float:
+        return min(max(value, self.low), self.high)
+
+    def contains(self, value: float) -> bool:
+        return self.low <= value <= self.high
+
+
+@dataclass(frozen=True)
+class DeviceConfig:
+    name: str
+    kind: DeviceKind
+    backend: Backend
+    endpoint: str
+    publishing_rate_Hz: float
+    limits: dict[str, Limit]
+
+    @property
+    def host_port(self) -> tuple[str, int]:
+        url = urlparse(self.endpoint)
+        return url.hostname or "", url.port or 4840
+
+
+@dataclass(frozen=True)
+class Procedure:
+    """The welding procedure specification (WPS): the fixed recipe's setpoints."""
+
+    voltage_V: float
+    wire_feed_m_min: float
+    travel_speed_mm_s: float
+    current_A: float
+    gas_flow_L_min: float
+    torch_offset_mm: float = 0.0
+
+
+@dataclass(frozen=True)
+class PolicyConfig:
+    weld: str
+    feed: str
+    control_rate_Hz: float
+    #: largest change per second of each weld action, canonical units per second
+    rate_limits_per_s: dict[str, float]
+
+
+@dataclass(frozen=True)
+class FeedingConfig:
+    feed_interval_s: float
+    buffer_capacity: int
+    conveyor_speed_mm_s: float
+
+
+@dataclass(frozen=True)
+class CellConfig:
+    path: Path
+    name: str
+    namespace: str
+    domain_id: int
+    parts_per_shift: int
+    journal_path: Path
+    seed: int
+    time_scale: float
+    machine_cycle_s: float
+    devices: dict[str, DeviceConfig]
+    procedure: Procedure
+    policies: PolicyConfig
+    feeding: FeedingConfig
+    config_hash: str
+
+    def device(self, role: str) -> DeviceConfig:
+        """The device playing `role` (robot, welder, machine or feeder)."""
+        for device in self.devices.values():
+            if device.kind.role == role:
+                return device
+        raise KeyError(role)
+
+
+# What each device kind may limit, with the dimension of each limit.
+LIMIT_DIMENSIONS: dict[str, dict[str, str]] = {
+    "robot": {"travel_speed": "speed", "torch_offset": "length", "tcp_speed": "speed"},
+    "welder": {"voltage": "voltage", "wire_feed": "speed", "current": "current", "gas_flow": "gas_flow"},
+    "machine": {"cycle_time": "time"},
+    "feeder": {"conveyor_speed": "speed", "buffer": "count"},
+}
+ROLES = ("robot", "welder", "machine", "feeder")
+RATE_LIMIT_DIMENSIONS = {"voltage": "voltage", "wire_feed": "speed", "travel_speed": "speed", "torch_offset": "length"}
+
+
+def _is_wire_feed(key: str) -> bool:
+    """Wire feed speeds (and their rate limits) are kept in m/min, as power sources show them."""
+    return key.rsplit(".", 1)[-1].startswith("wire_feed")
+
+
+class _Reader:
+    """Walks the parsed YAML, converting values and naming the key in every error."""
+
+    def __init__(self, file: Path):
+        self.file = file
+
+    def fail(self, key: str, reason: str) -> ConfigError:
+        return ConfigError(self.file, key, reason)
+
+    def section(self, data: Any, key: str) -> dict[str, Any]:
+        if not isinstance(data, dict):
+            raise self.fail(key, f"expected a mapping, got {type(data).__name__}")
+        return data
+
+    def get(self, data: dict[str, Any], parent: str, name: str, default: Any = ...) -> Any:
+        if name not in data:
+            if default is ...:
+                raise self.fail(f"{parent}.{name}" if parent else name, "missing")
+            return default
+        return data[name]
+
+    def reject_unknown(self, data: dict[str, Any], parent: str, known: set[str]) -> None:
+        for name in data:
+            if name not in known:
+                raise self.fail(f"{parent}.{name}", f"unknown key (known: {', '.join(sorted(known))})")
+
+    def number(self, value: Any, key: str) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise self.fail(key, f"expected a finite number, got {value!r}")
+        return float(value)
+
+    def quantity(self, value: Any, key: str, dim: str) -> float:
+        """`{value: x, unit: u}` converted to the canonical unit of `dim`."""
+        if not isinstance(value, dict) or "unit" not in value:
+            raise self.fail(key, f"needs a unit: write {{value: ..., unit: ...}} (got {value!r})")
+        self.reject_unknown(value, key, {"value", "unit"})
+        number = self.number(self.get(value, key, "value"), f"{key}.value")
+        return self._convert(number, value["unit"], key, dim)
+
+    def limit(self, value: Any, key: str, dim: str) -> Limit:
+        """`{min: a, max: b, unit: u}` converted to canonical units."""
+        if not isinstance(value, dict) or "unit" not in value:
+            raise self.fail(key, f"limit has no unit: write {{min: ..., max: ..., unit: ...}} (got {value!r})")
+        self.reject_unknown(value, key, {"min", "max", "unit"})
+        low = self._convert(self.number(self.get(value, key, "min"), f"{key}.min"), value["unit"], key, dim)
+        high = self._convert(self.number(self.get(value, key, "max"), f"{key}.max"), value["unit"], key, dim)
+        if low > high:
+            raise self.fail(key, f"min {value['min']} is above max {value['max']}")
+        unit = "m/min" if _is_wire_feed(key) else value["unit"]
+        return Limit(low, high, unit)
+
+    def _convert(self, number: float, unit: Any, key: str, dim: str) -> float:
+        try:
+            if _is_wire_feed(key):
+                return speed_to_m_min(number, str(unit))
+            return to_canonical(number, str(unit), dim)
+        except UnitError as error:
+            raise self.fail(f"{key}.unit", str(error)) from None
+
+
+def load_cell(path: str | Path) -> CellConfig:
+    """Read and validate a cell description; raise ConfigError naming file, key and reason."""
+    file = Path(path)
+    try:
+        text = file.read_text()
+    except OSError as error:
+        raise ConfigError(file, "(file)", f"cannot read: {error.strerror or error}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise ConfigError(file, "(file)", f"not valid YAML: {error}") from None
+    r = _Reader(file)
+    data = r.section(data, "(top level)")
+    r.reject_unknown(data, "", {"cell", "twin", "devices", "procedure", "policies", "feeding"})
+
+    cell = r.section(r.get(data, "", "cell"), "cell")
+    r.reject_unknown(cell, "cell", {"name", "namespace", "domain_id", "parts_per_shift", "journal", "seed"})
+    namespace = str(r.get(cell, "cell", "namespace", "/"))
+    if not namespace.startswith("/"):
+        raise r.fail("cell.namespace", f"must start with '/', got {namespace!r}")
+    parts = r.get(cell, "cell", "parts_per_shift", 20)
+    if not isinstance(parts, int) or isinstance(parts, bool) or parts < 1:
+        raise r.fail("cell.parts_per_shift", f"expected a positive integer, got {parts!r}")
+    domain_id = r.get(cell, "cell", "domain_id", 0)
+    if not isinstance(domain_id, int) or not 0 <= domain_id <= 232:
+        raise r.fail("cell.domain_id", f"expected an integer 0..232, got {domain_id!r}")
+    journal = Path(str(r.get(cell, "cell", "journal", "journal.sqlite")))
+    if not journal.is_absolute():
+        journal = (file.parent / journal).resolve()
+
+    twin = r.section(r.get(data, "", "twin", {}), "twin")
+    r.reject_unknown(twin, "twin", {"time_scale", "machine_cycle"})
+    time_scale = r.number(r.get(twin, "twin", "time_scale", 1.0), "twin.time_scale")
+    if not 0.1 <= time_scale <= 100:
+        raise r.fail("twin.time_scale", f"expected 0.1..100 twin seconds per wall second, got {time_scale}")
+    machine_cycle_s = r.quantity(r.get(twin, "twin", "machine_cycle", {"value": 6, "unit": "s"}),
+                                 "twin.machine_cycle", "time")
+
+    devices = _devices(r, r.section(r.get(data, "", "devices"), "devices"))
+    if time_scale != 1.0 and any(d.backend is Backend.REAL for d in devices.values()):
+        real = [d.name for d in devices.values() if d.backend is Backend.REAL]
+        raise r.fail("twin.time_scale", f"must be 1 when a device is real ({', '.join(real)}): "
+                     "real devices run in real time")
+    procedure = _procedure(r, r.section(r.get(data, "", "procedure"), "procedure"))
+    policies = _policies(r, r.section(r.get(data, "", "policies", {}), "policies"))
+    feeding = _feeding(r, r.section(r.get(data, "", "feeding", {}), "feeding"))
+
+    canonical = json.dumps(data, sort_keys=True, default=str).encode()
+    return CellConfig(
+        path=file.resolve(),
+        name=str(r.get(cell, "cell", "name", "cell")),
+        namespace=namespace,
+        domain_id=domain_id,
+        parts_per_shift=parts,
+        journal_path=journal,
+        seed=int(r.get(cell, "cell", "seed", 0)),
+        time_scale=time_scale,
+        machine_cycle_s=machine_cycle_s,
+        devices=devices,
+        procedure=procedure,
+        policies=policies,
+        feeding=feeding,
+        config_hash=hashlib.sha256(canonical).hexdigest()[:16],
+    )
+
+
+def _devices(r: _Reader, section: dict[str, Any]) -> dict[str, DeviceConfig]:
+    devices: dict[str, DeviceConfig] = {}
+    endpoints: dict[str, str] = {}
+    for name, raw in section.items():
+        key = f"devices.{name}"
+        raw = r.section(raw, key)
+        r.reject_unknown(raw, key, {"kind", "backend", "endpoint", "publishing_rate", "limits"})
+        kind_name = r.get(raw, key, "kind")
+        try:
+            kind = DeviceKind(kind_name)
+        except ValueError:
+            known = ", ".join(k.value for k in DeviceKind)
+            raise r.fail(f"{key}.kind", f"unknown device kind {kind_name!r} (known: {known})") from None
+        backend_name = r.get(raw, key, "backend", "twin")
+        try:
+            backend = Backend(backend_name)
+        except ValueError:
+            raise r.fail(f"{key}.backend", f"expected 'twin' or 'real', got {backend_name!r}") from None
+        endpoint = r.get(raw, key, "endpoint")
+        url = urlparse(str(endpoint))
+        if url.scheme != "opc.tcp" or not url.hostname or url.port is None:
+            raise r.fail(f"{key}.endpoint", f"expected opc.tcp://host:port, got {endpoint!r}")
+        if str(endpoint) in endpoints:
+            raise r.fail(f"{key}.endpoint", f"{endpoint} is already used by devices.{endpoints[str(endpoint)]}")
+        endpoints[str(endpoint)] = name
+        rate = r.quantity(r.get(raw, key, "publishing_rate", {"value": 50, "unit": "Hz"}),
+                          f"{key}.publishing_rate", "frequency")
+        allowed = LIMIT_DIMENSIONS[kind.role]
+        limits_raw = r.section(r.get(raw, key, "limits", {}), f"{key}.limits")
+        r.reject_unknown(limits_raw, f"{key}.limits", set(allowed))
+        limits = {k: r.limit(v, f"{key}.limits.{k}", allowed[k]) for k, v in limits_raw.items()}
+        devices[name] = DeviceConfig(name, kind, backend, str(endpoint), rate, limits)
+    for role in ROLES:
+        holders = [d.name for d in devices.values() if d.kind.role == role]
+        if len(holders) != 1:
+            reason = "no device plays this role" if not holders else f"several devices play it: {holders}"
+            raise r.fail(f"devices ({role})", f"a cell needs exactly one {role}; {reason}")
+    return devices
+
+
+def _procedure(r: _Reader, raw: dict[str, Any]) -> Procedure:
+    dims = {"voltage": "voltage", "wire_feed": "speed", "travel_speed": "speed", "current": "current",
+            "gas_flow": "gas_flow", "torch_offset": "length"}
+    r.reject_unknown(raw, "procedure", set(dims))
+    v = {k: r.quantity(raw[k], f"procedure.{k}", dims[k]) for k in raw}
+    for required in ("voltage", "wire_feed", "travel_speed", "current", "gas_flow"):
+        if required not in v:
+            raise r.fail(f"procedure.{required}", "missing")
+    return Procedure(v["voltage"], v["wire_feed"], v["travel_speed"], v["current"], v["gas_flow"],
+                     v.get("torch_offset", 0.0))
+
+
+def _policies(r: _Reader, raw: dict[str, Any]) -> PolicyConfig:
+    r.reject_unknown(raw, "policies", {"weld", "feed", "control_rate", "rate_limits"})
+    limits_raw = r.section(r.get(raw, "policies", "rate_limits", {}), "policies.rate_limits")
+    r.reject_unknown(limits_raw, "policies.rate_limits", {f"{k}_per_s" for k in RATE_LIMIT_DIMENSIONS})
+    rate_limits = {
+        k.removesuffix("_per_s"): r.quantity(v, f"policies.rate_limits.{k}", RATE_LIMIT_DIMENSIONS[k.removesuffix("_per_s")])
+        for k, v in limits_raw.items()
+    }
+    return PolicyConfig(
+        weld=str(r.get(raw, "policies", "weld", "fixed_recipe")),
+        feed=str(r.get(raw, "policies", "feed", "fixed_rate")),
+        control_rate_Hz=r.quantity(r.get(raw, "policies", "control_rate", {"value": 20, "unit": "Hz"}),
+                                   "policies.control_rate", "frequency"),
+        rate_limits_per_s=rate_limits,
+    )
+
+
+def _feeding(r: _Reader, raw: dict[str, Any]) -> FeedingConfig:
+    r.reject_unknown(raw, "feeding", {"feed_interval", "buffer_capacity", "conveyor_speed"})
+    capacity = r.quantity(r.get(raw, "feeding", "buffer_capacity", {"value": 3, "unit": "parts"}),
+                          "feeding.buffer_capacity", "count")
+    return FeedingConfig(
+        feed_interval_s=r.quantity(r.get(raw, "feeding", "feed_interval", {"value": 40, "unit": "s"}),
+                                   "feeding.feed_interval", "time"),
+        buffer_capacity=int(capacity),
+        conveyor_speed_mm_s=r.quantity(r.get(raw, "feeding", "conveyor_speed", {"value": 250, "unit": "mm/s"}),
+                                       "feeding.conveyor_speed", "speed"),
+    )

@@ -1,0 +1,120 @@
+"""The policy node: welding and feeding policies in the loop, behind the safety shield.
+
+Sensors come from the bridges' topics; shielded setpoints go back to them. Every shield
+intervention is logged and counted on policy/status.
+"""
+from __future__ import annotations
+
+import time
+
+from cell_controller.bus.api import Node
+from cell_controller.core.config import CellConfig
+from cell_controller.core.policy import FeedPolicy, WeldPolicy
+from cell_controller.core.shield import WeldShield
+from cell_controller.core.types import FeedObservation, WeldObservation
+from cell_controller.policies import registry
+
+from . import topics
+from .codec import OK, WARN, Codec
+from .runtime import spin_until_signal, start_node
+
+#: sensor values older than this (wall s) are not used for control
+SENSOR_STALE_S = 0.25
+#: after releasing a blank, wait for the feeder to report it before deciding again (wall s)
+RELEASE_SETTLE_S = 0.5
+STATUS_PERIOD_S = 1.0
+
+
+class PolicyNode:
+    def __init__(self, node: Node, config: CellConfig, weld: WeldPolicy, feed: FeedPolicy):
+        self.node, self.config, self.weld, self.feed = node, config, weld, feed
+        self.log = node.get_logger()
+        self.codec = Codec(node)
+        limits = {**config.device("welder").limits, **config.device("robot").limits}
+        self.shield = WeldShield(limits, config.policies.rate_limits_per_s, registry.weld_policy_fallback(config))
+        self.tracker: dict[str, float] | None = None
+        self.process: dict[str, float] | None = None
+        self.sensed_at = 0.0
+        self.feeder: dict[str, str] = {}
+        self.arc_was_on = False
+        self.released_at = 0.0
+        self.period_s = 1.0 / config.policies.control_rate_Hz
+        self.setpoints = node.create_publisher(topics.WELD_SETPOINTS.type, topics.WELD_SETPOINTS.name,
+                                               topics.WELD_SETPOINTS.qos)
+        self.infeed = node.create_publisher(topics.INFEED.type, topics.INFEED.name, topics.INFEED.qos)
+        self.status = node.create_publisher(topics.POLICY_STATUS.type, topics.POLICY_STATUS.name,
+                                            topics.POLICY_STATUS.qos)
+        self._subscribe(topics.SEAM_TRACKER, "tracker")
+        self._subscribe(topics.WELD_PROCESS, "process")
+        t = topics.device_status("feeder")
+        node.create_subscription(t.type, t.name, lambda msg: setattr(self, "feeder", self.codec.values(msg)), t.qos)
+        node.create_timer(self.period_s, self.tick)
+        node.create_timer(STATUS_PERIOD_S, self.publish_status)
+        self.publish_status()
+
+    def _subscribe(self, topic: topics.Topic, attribute: str) -> None:
+        def on_message(msg) -> None:
+            setattr(self, attribute, Codec.read_array(topic, msg))
+            self.sensed_at = time.monotonic()
+        self.node.create_subscription(topic.type, topic.name, on_message, topic.qos)
+
+    @property
+    def dt_s(self) -> float:
+        """One control period in cell time, s."""
+        return self.period_s * self.config.time_scale
+
+    def tick(self) -> None:
+        self.tick_weld()
+        self.tick_feed()
+
+    def tick_weld(self) -> None:
+        tracker, process = self.tracker, self.process
+        if tracker is None or process is None or time.monotonic() - self.sensed_at > SENSOR_STALE_S:
+            return
+        arc_on = process["arc_on"] > 0.5
+        if arc_on and not self.arc_was_on:
+            self.weld.reset()
+            self.shield.reset()
+        self.arc_was_on = arc_on
+        if not arc_on:
+            return
+        observation = WeldObservation(
+            gap_mm=tracker["gap_mm"], seam_offset_mm=tracker["seam_offset_mm"],
+            pool_width_mm=process["pool_width_mm"], actual_current_A=process["current_A"],
+            actual_voltage_V=process["voltage_V"], actual_wire_feed_m_min=process["wire_feed_m_min"],
+            travel_speed_mm_s=tracker["travel_speed_mm_s"], progress=tracker["progress"],
+        )
+        shielded = self.shield.filter(self.weld.act(observation, self.dt_s), observation, self.dt_s)
+        if shielded.interventions:
+            self.log.warning("shield: %s", ", ".join(shielded.interventions))
+        a = shielded.action
+        sensed_stamp = max(tracker["stamp_s"], process["stamp_s"])
+        self.setpoints.publish(self.codec.array(topics.WELD_SETPOINTS, (
+            a.voltage_V, a.wire_feed_m_min, a.travel_speed_mm_s, a.torch_offset_mm, sensed_stamp)))
+
+    def tick_feed(self) -> None:
+        f = self.feeder
+        if not f or time.monotonic() - self.released_at < RELEASE_SETTLE_S:
+            return
+        observation = FeedObservation(
+            buffer_count=int(f.get("buffer_count", 0)), buffer_capacity=int(f.get("buffer_capacity", 0)),
+            part_at_fixture=bool(f.get("fixture_part")), robot_busy=False, machine_busy=False,
+            conveyor_speed_mm_s=float(f.get("conveyor_speed_mm_s", 0.0)),
+            time_since_last_feed_s=float(f.get("time_since_release_s", "inf")),
+        )
+        action = self.feed.act(observation, self.dt_s)
+        if action.release_blank:
+            self.released_at = time.monotonic()
+        self.infeed.publish(self.codec.array(topics.INFEED, (action.conveyor_speed_mm_s, float(action.release_blank))))
+
+    def publish_status(self) -> None:
+        counts = dict(self.shield.counts)
+        values = {"weld_policy": self.weld.name, "feed_policy": self.feed.name,
+                  "interventions": str(sum(counts.values())), **{k: str(v) for k, v in counts.items()}}
+        self.status.publish(self.codec.status("policy", "running", WARN if counts else OK, values))
+
+
+def main(argv: list[str] | None = None) -> None:
+    node, config, policies = start_node("policy", argv, lambda n, c: (registry.weld_policy(c), registry.feed_policy(c)))
+    PolicyNode(node, config, *policies)
+    spin_until_signal(node)

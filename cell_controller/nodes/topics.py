@@ -1,0 +1,66 @@
+"""Every topic of the node graph, declared once: name, type, QoS, publisher, rate and units.
+
+Names are relative: they resolve under the cell's namespace (e.g. /cell/robot/joint_states).
+Only standard ROS 2 interfaces are used, so any ROS 2 tool reads the graph. Vectors of
+process values travel as std_msgs/Float64MultiArray whose layout.dim[0].label lists the
+fields with their units, in order (see `fields`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cell_controller.bus.api import DEFAULT, LATCHED, SENSOR_DATA, QoS
+
+ROLES = ("robot", "welder", "machine", "feeder")
+
+
+@dataclass(frozen=True)
+class Topic:
+    name: str
+    type: str
+    qos: QoS
+    publisher: str
+    rate: str
+    content: str
+    fields: tuple[str, ...] = ()
+
+
+JOINT_STATES = Topic("robot/joint_states", "sensor_msgs/msg/JointState", SENSOR_DATA, "robot_bridge",
+                     "device publishing rate (50 Hz)", "6 axis positions (rad) and velocities (rad/s)")
+TCP_POSE = Topic("robot/tcp_pose", "geometry_msgs/msg/PoseStamped", SENSOR_DATA, "robot_bridge",
+                 "device publishing rate (50 Hz)", "torch tip pose in the robot base frame (m, quaternion xyzw)")
+SEAM_TRACKER = Topic("robot/seam_tracker", "std_msgs/msg/Float64MultiArray", SENSOR_DATA, "robot_bridge",
+                     "device publishing rate (50 Hz)", "laser-line seam tracker and weld progress",
+                     ("gap_mm", "seam_offset_mm", "progress", "travel_speed_mm_s", "stamp_s"))
+WELD_PROCESS = Topic("welder/process", "std_msgs/msg/Float64MultiArray", SENSOR_DATA, "welder_bridge",
+                     "device publishing rate (50 Hz)", "power source actual values and weld-pool width",
+                     ("current_A", "voltage_V", "wire_feed_m_min", "arc_power_W", "pool_width_mm", "arc_on",
+                      "stamp_s"))
+WELD_SETPOINTS = Topic("weld/setpoints", "std_msgs/msg/Float64MultiArray", DEFAULT, "policy",
+                       "control rate (50 Hz) while the arc is on", "shielded weld setpoints",
+                       ("voltage_V", "wire_feed_m_min", "travel_speed_mm_s", "torch_offset_mm", "sensed_stamp_s"))
+INFEED = Topic("feeder/infeed", "std_msgs/msg/Float64MultiArray", DEFAULT, "policy",
+               "control rate (50 Hz)", "feeding policy output",
+               ("conveyor_speed_mm_s", "release_blank"))
+CELL_STATE = Topic("cell/state", "diagnostic_msgs/msg/DiagnosticStatus", LATCHED, "supervisor",
+                   "on change", "PackML state (message) and shift progress (values)")
+CELL_COMMAND = Topic("cell/command", "std_msgs/msg/String", DEFAULT, "operator",
+                     "on demand", "PackML command: reset, start, stop, hold, unhold, suspend, unsuspend, abort, clear")
+POLICY_STATUS = Topic("policy/status", "diagnostic_msgs/msg/DiagnosticStatus", LATCHED, "policy",
+                      "1 Hz and on intervention", "policy names and safety-shield intervention counts")
+
+
+def device_status(role: str) -> Topic:
+    return Topic(f"{role}/status", "diagnostic_msgs/msg/DiagnosticStatus", LATCHED, f"{role}_bridge",
+                 "on change, at least 2 Hz", "device state (message), level OK/WARN/ERROR/STALE, state values")
+
+
+def device_command(role: str) -> Topic:
+    return Topic(f"{role}/command", "diagnostic_msgs/msg/DiagnosticStatus", DEFAULT, "supervisor",
+                 "on demand", "device command (message) with values id and arguments")
+
+
+ALL_TOPICS: tuple[Topic, ...] = (
+    JOINT_STATES, TCP_POSE, SEAM_TRACKER, WELD_PROCESS, WELD_SETPOINTS, INFEED, CELL_STATE, CELL_COMMAND,
+    POLICY_STATUS, *(device_status(r) for r in ROLES), *(device_command(r) for r in ROLES),
+)

@@ -1,0 +1,290 @@
+"""The twin as OPC UA servers: one process, one PyBullet world, one server per twin device.
+
+Each twin-backed device of the cell description gets a `DeviceServer` at its endpoint
+with the same address space as the real device. The loop advances the twin by
+`time_scale` x wall time in steps of `PHYSICS_DT_S` of cell time and publishes each
+device's values at its publishing rate, stamped with cell time (SourceTimestamp).
+
+Run: `cell-twin --config config/cell.yaml`. SIGINT/SIGTERM stop it cleanly.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import math
+import signal
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Callable
+
+from cell_controller.core.config import Backend, CellConfig, ConfigError, load_cell
+from cell_controller.opcua.address_space import spec_for
+from cell_controller.opcua.server import DeviceServer
+from cell_controller.sim.twin.world import CellWorld
+
+from .models import ACCEPTED, TwinCell
+
+#: cell time of one physics step, s
+PHYSICS_DT_S = 0.02
+
+_log = logging.getLogger("cell_twin")
+
+MD = "MotionDeviceSystem/MotionDevices/MotionDevice_1"
+TASK = "MotionDeviceSystem/Controllers/Controller_1/TaskControls/TaskControl_1"
+WELD = "MotionDeviceSystem/WeldProcess"
+JS = "JoiningSystem"
+PROGRAM = "Machine/Production/ActiveProgram"
+
+ROBOT_STATES = {"idle": "Idle", "running": "Running", "done": "Completed", "fault": "Fault"}
+MACHINE_STATES = {"idle": "Idle", "running": "Running", "ended": "Ended", "fault": "Fault"}
+FEEDER_STATES = {"idle": "Idle", "busy": "Transferring", "fault": "Jammed"}
+
+
+@dataclass
+class Binding:
+    """How one device's address space reads and drives the twin."""
+
+    values: Callable[[TwinCell], dict[str, Any]]
+    setpoints: dict[str, Callable[[TwinCell, float], None]]
+    methods: dict[str, Callable[..., str]]
+
+
+def _robot_values(cell: TwinCell) -> dict[str, Any]:
+    robot, world = cell.robot, cell.world
+    q_deg = [math.degrees(a) for a in world.joint_positions_rad()]
+    dq_deg_s = [math.degrees(a) for a in world.joint_velocities_rad_s()]
+    position_mm, quaternion = world.tcp_pose_mm()
+    values: dict[str, Any] = {}
+    for n in range(6):
+        values[f"{MD}/Axes/Axis_{n + 1}/ParameterSet/ActualPosition"] = q_deg[n]
+        values[f"{MD}/Axes/Axis_{n + 1}/ParameterSet/ActualSpeed"] = dq_deg_s[n]
+    for axis, v in zip("XYZ", position_mm):
+        values[f"{MD}/ParameterSet/TcpPosition{axis}"] = float(v)
+    for axis, v in zip("xyzw", quaternion):
+        values[f"{MD}/ParameterSet/TcpOrientationQ{axis}"] = float(v)
+    values.update({
+        f"{TASK}/ParameterSet/TaskProgramName": robot.program,
+        f"{TASK}/ParameterSet/TaskProgramLoaded": bool(robot.program),
+        f"{TASK}/ParameterSet/ExecutionState": ROBOT_STATES[robot.state],
+        f"{WELD}/TravelSpeedSetpoint": robot.travel_speed_setpoint_mm_s,
+        f"{WELD}/TorchOffsetSetpoint": robot.torch_offset_setpoint_mm,
+        f"{WELD}/SeamTracker/Gap": robot.tracker_gap_mm,
+        f"{WELD}/SeamTracker/SeamOffset": robot.tracker_seam_offset_mm,
+        f"{WELD}/WeldProgress": robot.progress,
+        f"{WELD}/PartId": robot.part_id,
+    })
+    return values
+
+
+def _welder_values(cell: TwinCell) -> dict[str, Any]:
+    welder = cell.welder
+    s = welder.sample if welder.arc_on else None
+    values: dict[str, Any] = {
+        f"{JS}/ProcessParameters/VoltageSetpoint": welder.voltage_setpoint_V,
+        f"{JS}/ProcessParameters/WireFeedSpeedSetpoint": welder.wire_feed_setpoint_m_min,
+        f"{JS}/ProcessParameters/GasFlowSetpoint": welder.gas_flow_setpoint_L_min,
+        f"{JS}/ActualValues/Current": s.actual_current_A if s else 0.0,
+        f"{JS}/ActualValues/Voltage": s.actual_voltage_V if s else 0.0,
+        f"{JS}/ActualValues/WireFeedSpeed": s.actual_wire_feed_m_min if s else 0.0,
+        f"{JS}/ActualValues/ArcPower": s.arc_power_W if s else 0.0,
+        f"{JS}/ActualValues/PoolWidth": s.pool_width_mm if s else 0.0,
+        f"{JS}/ActualValues/ArcOn": welder.arc_on,
+        f"{JS}/ActualValues/ArcEnergy": s.arc_energy_J / 1000.0 if s else 0.0,
+        f"{JS}/State": "Welding" if welder.arc_on else "Idle",
+    }
+    report = welder.last_report
+    if report is not None:
+        result = f"{JS}/Results/LastResult"
+        values.update({
+            f"{result}/PartId": welder.last_part_id,
+            f"{result}/ArcEnergy": report.arc_energy_J / 1000.0,
+            f"{result}/WeldTime": report.weld_time_s,
+            f"{result}/BeadWidth": report.mean_bead_width_mm,
+            f"{result}/Penetration": report.min_penetration_mm,
+            f"{result}/MeanCurrent": report.mean_current_A,
+            f"{result}/MeanVoltage": report.mean_voltage_V,
+            f"{result}/MeanWireFeedSpeed": report.mean_wire_feed_m_min,
+            f"{result}/MeanTravelSpeed": report.mean_travel_speed_mm_s,
+            f"{result}/Imperfections": ",".join(report.imperfections),
+            f"{result}/QualityLevel": report.iso5817_level,
+            f"{result}/ResultCounter": welder.result_counter,
+        })
+    return values
+
+
+def _machine_values(cell: TwinCell) -> dict[str, Any]:
+    m = cell.machine
+    return {
+        "Machine/Monitoring/MachineState": MACHINE_STATES[m.state],
+        f"{PROGRAM}/Name": "press_cycle" if m.part_id else "",
+        f"{PROGRAM}/State": m.program_state,
+        f"{PROGRAM}/PartId": m.part_id,
+        f"{PROGRAM}/CycleTime": m.cycle_time_s,
+        "Machine/Production/PartsCompleted": m.parts_completed,
+    }
+
+
+def _feeder_values(cell: TwinCell) -> dict[str, Any]:
+    f = cell.feeder
+    return {
+        "Feeder/Conveyor/SpeedSetpoint": f.conveyor_speed_setpoint_mm_s,
+        "Feeder/Conveyor/Speed": f.conveyor_speed_setpoint_mm_s if f.conveyor_running else 0.0,
+        "Feeder/Conveyor/Running": f.conveyor_running,
+        "Feeder/Buffer/Count": len(f.buffer),
+        "Feeder/Buffer/Capacity": f.buffer_capacity,
+        "Feeder/Fixture/PartPresent": bool(f.fixture_part),
+        "Feeder/Fixture/Clamped": f.clamped,
+        "Feeder/Fixture/PartId": f.fixture_part,
+        "Feeder/Outfeed/Count": f.outfeed_count,
+        "Feeder/Infeed/TimeSinceRelease": min(f.time_since_release_s, 1e6),
+        "Feeder/Infeed/BlanksReleased": f.blanks_released,
+        "Feeder/State": FEEDER_STATES[f.state],
+        "Feeder/JamCount": f.jam_count,
+    }
+
+
+BINDINGS: dict[str, Binding] = {
+    "robot": Binding(_robot_values, {
+        f"{WELD}/TravelSpeedSetpoint": lambda c, v: setattr(c.robot, "travel_speed_setpoint_mm_s", v),
+        f"{WELD}/TorchOffsetSetpoint": lambda c, v: setattr(c.robot, "torch_offset_setpoint_mm", v),
+    }, {
+        f"{TASK}/MethodSet/StartProgram": lambda c, name, part_id: c.robot.start_program(name, part_id),
+        f"{TASK}/MethodSet/StopProgram": lambda c: c.robot.stop_program(),
+    }),
+    "welder": Binding(_welder_values, {
+        f"{JS}/ProcessParameters/VoltageSetpoint": lambda c, v: setattr(c.welder, "voltage_setpoint_V", v),
+        f"{JS}/ProcessParameters/WireFeedSpeedSetpoint": lambda c, v: setattr(c.welder, "wire_feed_setpoint_m_min", v),
+        f"{JS}/ProcessParameters/GasFlowSetpoint": lambda c, v: setattr(c.welder, "gas_flow_setpoint_L_min", v),
+    }, {}),
+    "machine": Binding(_machine_values, {}, {
+        "Machine/MethodSet/StartCycle": lambda c, part_id: c.machine.start_cycle(part_id),
+    }),
+    "feeder": Binding(_feeder_values, {
+        "Feeder/Conveyor/SpeedSetpoint": lambda c, v: setattr(c.feeder, "conveyor_speed_setpoint_mm_s", v),
+    }, {
+        "Feeder/MethodSet/ReleaseBlank": lambda c: c.feeder.release_blank(),
+        "Feeder/MethodSet/FeedPart": lambda c, part_id: c.feeder.feed_part(part_id),
+        "Feeder/MethodSet/Clamp": lambda c: c.feeder.clamp(),
+        "Feeder/MethodSet/Unclamp": lambda c: c.feeder.unclamp(),
+        "Feeder/MethodSet/TransferToMachine": lambda c: c.feeder.transfer_to_machine(),
+        "Feeder/MethodSet/Release": lambda c: c.feeder.release(),
+    }),
+}
+
+
+class TwinServer:
+    """The twin's servers and its stepping loop."""
+
+    def __init__(self, config: CellConfig, cell: TwinCell):
+        self.config, self.cell = config, cell
+        self.servers: dict[str, DeviceServer] = {}
+        self.epoch_s = time.time()
+        self._stop = asyncio.Event()
+
+    async def start(self) -> None:
+        try:
+            for device in self.config.devices.values():
+                if device.backend is Backend.TWIN:
+                    await self._serve(device.kind.role, device)
+        except BaseException:
+            await self.stop_servers()
+            raise
+
+    async def _serve(self, role: str, device) -> None:
+        server = await DeviceServer.start(spec_for(device.kind.value), device.endpoint, f"twin-{device.name}")
+        self.servers[role] = server
+        binding = BINDINGS[role]
+
+        def on_write(path: str, value: Any) -> None:
+            setter = binding.setpoints.get(path)
+            if setter is not None:
+                setter(self.cell, value)
+        server.on_setpoint_written(on_write)
+        for path, method in binding.methods.items():
+            server.bind_method(path, self._method(role, path, method))
+        await server.set_values(binding.values(self.cell), self.stamp())
+
+    def _method(self, role: str, path: str, method: Callable[..., str]) -> Callable[..., str]:
+        def call(*args: Any) -> str:
+            result = method(self.cell, *args)
+            status, _, reason = result.partition(": ")
+            if status != ACCEPTED:
+                _log.info("%s %s%s refused: %s", role, path.rsplit("/", 1)[-1], args, result)
+            return status
+        return call
+
+    def stamp(self) -> datetime:
+        """Cell time as a UTC timestamp: the twin's start plus the twin seconds since."""
+        return datetime.fromtimestamp(self.epoch_s + self.cell.time_s, timezone.utc)
+
+    async def run(self) -> None:
+        """Step and publish until `stop()`."""
+        rates = {role: self.config.device(role).publishing_rate_Hz for role in self.servers}
+        period_s = 1.0 / max(rates.values(), default=50.0)
+        next_publish = {role: 0.0 for role in self.servers}
+        steps_per_tick = max(1, round(period_s * self.config.time_scale / PHYSICS_DT_S))
+        next_tick = time.monotonic()
+        while not self._stop.is_set():
+            for _ in range(steps_per_tick):
+                self.cell.step(PHYSICS_DT_S)
+            now = time.monotonic()
+            for role, server in self.servers.items():
+                if now >= next_publish[role]:
+                    next_publish[role] = now + 1.0 / rates[role]
+                    await server.set_values(BINDINGS[role].values(self.cell), self.stamp())
+            next_tick += period_s
+            delay = next_tick - time.monotonic()
+            if delay < -1.0:
+                next_tick = time.monotonic()  # far behind: do not try to catch up in a burst
+            try:
+                await asyncio.wait_for(self._stop.wait(), max(delay, 0.0))
+            except asyncio.TimeoutError:
+                pass
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def stop_servers(self) -> None:
+        for server in self.servers.values():
+            await server.stop()
+        self.servers.clear()
+
+
+async def serve(config: CellConfig) -> None:
+    with CellWorld(seed=config.seed) as world:
+        twin = TwinServer(config, TwinCell(config, world))
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, twin.stop)
+        await twin.start()
+        _log.info("twin serving %s at %.1fx real time", ", ".join(twin.servers), config.time_scale)
+        try:
+            await twin.run()
+        finally:
+            await twin.stop_servers()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="cell-twin", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--config", required=True, help="the cell description (YAML)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s cell-twin %(levelname)s %(message)s")
+    logging.getLogger("asyncua").setLevel(logging.WARNING)
+    try:
+        config = load_cell(args.config)
+    except ConfigError as error:
+        print(f"cell-twin: {error}", file=sys.stderr)
+        return 2
+    try:
+        asyncio.run(serve(config))
+    except OSError as error:
+        print(f"cell-twin: cannot serve: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,124 @@
+"""Geometry of a straight fillet seam and of the torch held on it (pure numpy).
+
+All positions are in millimetres and all directions are unit vectors, both in
+whatever frame the seam is given in (the cell frame inside `CellWorld`).
+Quaternions are (x, y, z, w).
+
+Torch conventions (AWS A3.0 terms):
+- work angle: angle between the torch axis and the base plate, measured in the
+  plane perpendicular to the travel direction; 45 deg puts the torch on the
+  bisector of a 90 deg T-joint;
+- push angle: tilt of the torch axis towards the travel direction, the wire
+  pointing ahead of the torch (forehand technique).
+The TCP frame follows the robot URDF: z along the wire (towards the work),
+x to the right of travel, y = z cross x.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import ArrayLike
+from scipy.spatial.transform import Rotation
+
+WORK_ANGLE_RAD = math.radians(45.0)
+PUSH_ANGLE_RAD = math.radians(10.0)
+
+
+def unit(vector: ArrayLike, name: str = "vector") -> np.ndarray:
+    """Return `vector` normalised to length 1; raise ValueError for a zero or non-finite vector."""
+    v = np.asarray(vector, dtype=float)
+    norm = float(np.linalg.norm(v))
+    if v.shape != (3,) or not math.isfinite(norm) or norm < 1e-12:
+        raise ValueError(f"{name} must be a finite non-zero 3-vector, got {vector!r}")
+    return v / norm
+
+
+@dataclass(frozen=True, eq=False)
+class FilletSeam:
+    """A straight fillet seam between a base plate and a web plate.
+
+    start_mm, end_mm: the root of the joint (inside corner), mm; travel goes start -> end.
+    base_normal: unit normal of the base plate surface, pointing into the open side.
+    web_normal: unit normal of the web plate face, pointing into the open side.
+    """
+
+    start_mm: np.ndarray
+    end_mm: np.ndarray
+    base_normal: np.ndarray
+    web_normal: np.ndarray
+
+    @property
+    def length_mm(self) -> float:
+        """Seam length in mm."""
+        return float(np.linalg.norm(self.end_mm - self.start_mm))
+
+    @property
+    def travel_dir(self) -> np.ndarray:
+        """Unit vector from start to end."""
+        return unit(self.end_mm - self.start_mm, "seam direction")
+
+    @property
+    def bisector(self) -> np.ndarray:
+        """Unit vector bisecting the joint, from the root into the open side."""
+        return unit(self.base_normal + self.web_normal, "bisector")
+
+    @property
+    def left_dir(self) -> np.ndarray:
+        """Unit vector to the left of travel, seen along travel with the bisector as up."""
+        return np.cross(self.bisector, self.travel_dir)
+
+    def point_mm(self, s_mm: float, lateral_offset_mm: float = 0.0, height_offset_mm: float = 0.0) -> np.ndarray:
+        """Point at arc length `s_mm` from the start, offset in the plane perpendicular to travel.
+
+        lateral_offset_mm: along `left_dir` (positive = left of the travel direction);
+        height_offset_mm: along the bisector (positive = away from the root). All in mm.
+        """
+        if not 0.0 <= s_mm <= self.length_mm:
+            raise ValueError(f"s_mm must lie in [0, {self.length_mm:.3f}] mm, got {s_mm!r}")
+        return (
+            self.start_mm
+            + s_mm * self.travel_dir
+            + lateral_offset_mm * self.left_dir
+            + height_offset_mm * self.bisector
+        )
+
+    def torch_orientation_xyzw(
+        self,
+        travel_dir: ArrayLike | None = None,
+        work_angle_rad: float = WORK_ANGLE_RAD,
+        push_angle_rad: float = PUSH_ANGLE_RAD,
+    ) -> np.ndarray:
+        """TCP orientation (quaternion x, y, z, w) for welding this seam along `travel_dir`.
+
+        travel_dir: travel direction (any length, its component along the seam line is
+        kept); default: start -> end. Angles in rad, see the module docstring.
+        """
+        direction = self.travel_dir if travel_dir is None else unit(travel_dir, "travel_dir")
+        along = float(np.dot(direction, self.travel_dir))
+        if abs(along) < 1e-9:
+            raise ValueError(f"travel_dir must not be perpendicular to the seam, got {travel_dir!r}")
+        travel = math.copysign(1.0, along) * self.travel_dir
+        # Direction in the cross-section plane at `work_angle` from the base plate,
+        # pointing from the joint up the torch.
+        in_plane = unit(self.base_normal - np.dot(self.base_normal, travel) * travel, "base normal")
+        along_base = np.cross(in_plane, travel)
+        if np.dot(along_base, self.web_normal) < 0.0:
+            along_base = -along_base
+        up_torch = math.cos(work_angle_rad) * along_base + math.sin(work_angle_rad) * in_plane
+        wire = -math.cos(push_angle_rad) * up_torch + math.sin(push_angle_rad) * travel
+        right = np.cross(travel, up_torch)
+        x_axis = unit(right - np.dot(right, wire) * wire, "tcp x axis")
+        y_axis = np.cross(wire, x_axis)
+        return Rotation.from_matrix(np.column_stack((x_axis, y_axis, wire))).as_quat()
+
+    def transformed(self, position_mm: ArrayLike, rotation: Rotation) -> FilletSeam:
+        """This seam moved by a rigid transform (rotation, then translation by `position_mm`)."""
+        offset = np.asarray(position_mm, dtype=float)
+        return FilletSeam(
+            start_mm=rotation.apply(self.start_mm) + offset,
+            end_mm=rotation.apply(self.end_mm) + offset,
+            base_normal=rotation.apply(self.base_normal),
+            web_normal=rotation.apply(self.web_normal),
+        )
