@@ -121,6 +121,12 @@ class Journal:
     def close(self) -> None:
         self._db.close()
 
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def _write(self, sql: str, args: tuple) -> int:
         try:
             with self._db:  # BEGIN ... COMMIT, ROLLBACK on error

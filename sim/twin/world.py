@@ -35,18 +35,17 @@ from .layout import (
     PART_YAW_RAD,
     SCENE,
     STATION_POSES,
-    Box,
     RGBA,
+    Box,
     PlanarPose,
     Station,
 )
-from .seam import FilletSeam
 
 ROBOT_URDF = Path(__file__).with_name("urdf") / "kr6_r900_sixx_torch.urdf"
 TCP_LINK = "tcp"
 M_PER_MM = 1e-3
 HOME_RAD = np.radians([0.0, -90.0, 90.0, 0.0, 90.0, 0.0])
-"""Safe home: upper arm vertical, forearm horizontal, torch pointing down 400 mm above the fixture."""
+"""Safe home: upper arm vertical, forearm horizontal, flange down; TCP about 490 mm above the fixture."""
 APPROACH_CLEARANCE_MM = 60.0
 """Distance from the seam start back along the wire axis for the approach pose."""
 
@@ -87,6 +86,13 @@ class CellWorld:
         self._client = pb.connect(pb.DIRECT)
         self._bodies: dict[str, int] = {}
         self._parts: dict[str, _Part] = {}
+        try:
+            self._build()
+        except BaseException:
+            self.close()
+            raise
+
+    def _build(self) -> None:
         for name, body in SCENE.items():
             self._bodies[name] = self._create_body(self._box_shapes(body.boxes, body.rgba))
         self._robot = pb.loadURDF(
@@ -103,9 +109,10 @@ class CellWorld:
         self._ik_damping = [IK_JOINT_DAMPING] * len(revolute)
         self._tcp_link = next(j[0] for j in joints if j[12].decode() == TCP_LINK)
         self._part_shape = self._box_shapes((PART_BASE_PLATE_MM, PART_WEB_PLATE_MM), PART_RGBA)
-        self._programmed_seam = self._seam_at(FIXTURE_POSE)
-        self.home_rad = HOME_RAD.copy()
-        self.set_joint_positions_rad(self.home_rad)
+        self._programmed_seam = PART_SEAM.transformed(
+            FIXTURE_POSE.position_mm, Rotation.from_euler("z", FIXTURE_POSE.yaw_rad)
+        )
+        self.set_joint_positions_rad(HOME_RAD)
 
     # -- lifetime -------------------------------------------------------------------------
     def close(self) -> None:
@@ -136,6 +143,11 @@ class CellWorld:
             raise KeyError(f"no body named {name!r}; known: {sorted(self._bodies)}") from None
 
     # -- robot ----------------------------------------------------------------------------
+    @property
+    def home_rad(self) -> np.ndarray:
+        """The safe home pose, joints A1..A6 in rad."""
+        return HOME_RAD.copy()
+
     def joint_positions_rad(self) -> np.ndarray:
         """Joint positions A1..A6 in rad (KUKA sign convention)."""
         return np.array(self._read_joints())
@@ -380,9 +392,6 @@ class CellWorld:
                 shifted = v
             wrapped.append(shifted if lo <= shifted <= hi else v)
         return wrapped
-
-    def _seam_at(self, pose: PlanarPose) -> FilletSeam:
-        return PART_SEAM.transformed(pose.position_mm, Rotation.from_euler("z", pose.yaw_rad))
 
     def _place(self, body_id: int, pose: PlanarPose) -> None:
         pb.resetBasePositionAndOrientation(
