@@ -126,6 +126,11 @@ class Cell:
                 p.wait()
 
 
+def _shift_over(state: dict[str, str]) -> bool:
+    """The supervisor's /cell/state says the shift has ended (it starts out Stopped)."""
+    return state.get("state") == "Aborted" or (bool(state.get("shift_id")) and state.get("state") in TERMINAL_STATES)
+
+
 def _watch(config: CellConfig, cell: Cell, parts: int) -> str:
     """Show progress from /cell/state until the shift ends; return the final PackML state."""
     from rich.console import Console
@@ -147,7 +152,7 @@ def _watch(config: CellConfig, cell: Cell, parts: int) -> str:
     try:
         with Progress(*columns, console=console, transient=False) as progress:
             task = progress.add_task("parts", total=parts, state="starting", quality="-")
-            while latest.get("state") not in TERMINAL_STATES:
+            while not _shift_over(latest):
                 node.spin_once(0.1)
                 if cell.dead():
                     raise RuntimeError(f"{', '.join(cell.dead())} stopped: see the logs in {cell.log_dir}")

@@ -26,7 +26,7 @@ class MachineMapping(DeviceMapping):
         state, sequence_state = STATES[snapshot.get("Machine/Monitoring/MachineState")]
         part_id = snapshot.get(f"{PROGRAM}/PartId")
         return DeviceStatus(self.role, state, part_id, sequence_state, {
-            "state": sequence_state,
+            "cycle": sequence_state,
             "program_state": snapshot.get(f"{PROGRAM}/State") or "",
             "cycle_time_s": repr(snapshot.get(f"{PROGRAM}/CycleTime")),
             "parts_completed": str(snapshot.get("Machine/Production/PartsCompleted")),

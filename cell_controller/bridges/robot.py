@@ -40,7 +40,7 @@ class RobotMapping(DeviceMapping):
             state, sequence_state = DeviceState.FAULT, "fault"
         part_id = snapshot.get(f"{WELD}/PartId")
         return DeviceStatus(self.role, state, part_id, detail=sequence_state, values={
-            "state": sequence_state,
+            "execution": sequence_state,
             "program": snapshot.get(f"{TASK}/ParameterSet/TaskProgramName"),
             "progress": f"{snapshot.get(f'{WELD}/WeldProgress'):.3f}",
             "stamp_s": f"{snapshot.stamp_s:.6f}",

@@ -8,6 +8,10 @@ Executor: `spin_once` waits on one WaitSet holding a ReadCondition per
 subscription and a GuardCondition (set by `shutdown()` and by new timers), then
 takes samples and runs callbacks, then runs due timers (time.monotonic), all on
 the calling thread. Only one thread may spin a node at a time.
+
+Graph: like rmw_cyclonedds_cpp, the participant carries USER_DATA `enclave=<enclave>;` and
+writes `ros_discovery_info` (see `ros_discovery.py`) naming every node with the GIDs of its
+readers and writers, so `ros2 node list` and `ros2 node info` show DDS-adapter nodes.
 """
 from __future__ import annotations
 
@@ -18,14 +22,17 @@ import threading
 import time
 from typing import Any, Callable
 
-from cyclonedds.core import GuardCondition, InstanceState, Policy, Qos, ReadCondition, SampleState, ViewState, WaitSet
+from cyclonedds._clayer import ddspy_take  # the binding's raw take: serialized bytes, no deserialization
+from cyclonedds.core import (
+    DDSException, GuardCondition, InstanceState, Policy, Qos, ReadCondition, SampleState, ViewState, WaitSet,
+)
 from cyclonedds.domain import DomainParticipant
 from cyclonedds.pub import DataWriter
 from cyclonedds.sub import DataReader
 from cyclonedds.topic import Topic
 from cyclonedds.util import duration
 
-from cell_controller.bus import api, logs
+from cell_controller.bus import api, logs, ros_discovery
 from cell_controller.bus.args import NodeConfig, node_config
 from cell_controller.bus.gate import StopGate
 from cell_controller.bus.messages import message_class, store_for_distro
@@ -42,23 +49,60 @@ _READ_MASK = SampleState.NotRead | ViewState.Any | InstanceState.Any
 
 _participant_lock = threading.Lock()
 _participant: DomainParticipant | None = None
+_entities: ros_discovery.ParticipantEntities | None = None
 _topics: dict[tuple[str, type], Topic] = {}
 
 
-def participant() -> DomainParticipant:
-    """The process's DomainParticipant on domain ROS_DOMAIN_ID (created on first use)."""
+def domain_id() -> int:
+    """The DDS domain id from env ROS_DOMAIN_ID (default 0); ValueError naming a bad value."""
+    text = os.environ.get("ROS_DOMAIN_ID", "0") or "0"
+    if not text.isdigit() or not 0 <= int(text) <= 232:
+        raise ValueError(f"ROS_DOMAIN_ID={text!r} is not a domain id in 0..232")
+    return int(text)
+
+
+def participant(enclave: str = "/") -> DomainParticipant:
+    """The process's DomainParticipant on domain ROS_DOMAIN_ID (created on first use).
+
+    Its USER_DATA is `enclave=<enclave>;` as with rmw_cyclonedds_cpp (the first caller's enclave).
+    """
     global _participant
     with _participant_lock:
         if _participant is None:
-            text = os.environ.get("ROS_DOMAIN_ID", "0") or "0"
-            if not text.isdigit() or not 0 <= int(text) <= 232:
-                raise ValueError(f"ROS_DOMAIN_ID={text!r} is not a domain id in 0..232")
-            _participant = DomainParticipant(int(text))
+            userdata = Policy.Userdata(f"enclave={enclave};".encode())
+            _participant = DomainParticipant(domain_id(), qos=Qos(userdata))
         return _participant
 
 
-def _topic(name: str, cls: type) -> Topic:
-    """The process-wide Topic entity for DDS topic `name` carrying `cls`."""
+def participant_entities() -> ros_discovery.ParticipantEntities:
+    """The process's `ros_discovery_info` announcer (its writer is created on first use)."""
+    global _entities
+    dp = participant()
+    with _participant_lock:
+        if _entities is None:
+            store = store_for_distro()
+            cls = message_class(ros_discovery.TYPE, store)
+            topic = _topics[(ros_discovery.TOPIC, cls)] = Topic(dp, ros_discovery.TOPIC, cls)
+            writer = DataWriter(dp, topic, dds_qos(ros_discovery.QOS))
+            _entities = ros_discovery.ParticipantEntities(
+                dp.guid, lambda type_name: message_class(type_name, store), writer.write)
+        return _entities
+
+
+def take_serialized(reader: DataReader, max_samples: int) -> list[tuple[bytes, Any]]:
+    """Take up to `max_samples` samples as (CDR bytes with encapsulation header, SampleInfo).
+
+    The bytes are exactly what arrived (Cyclone pads them to a multiple of 4), not re-serialized;
+    invalid samples (dispose / unregister notices) are taken and dropped.
+    """
+    taken = ddspy_take(reader._ref, SampleState.Any | ViewState.Any | InstanceState.Any, max_samples)
+    if isinstance(taken, int):
+        raise DDSException(taken, f"occurred while taking serialized samples from {reader!r}")
+    return [(data, info) for data, info in taken if info.valid_data]
+
+
+def shared_topic(name: str, cls: type) -> Topic:
+    """The process-wide Topic entity for DDS topic `name` (e.g. 'rt/cell/state') carrying `cls`."""
     dp = participant()
     with _participant_lock:
         topic = _topics.get((name, cls))
@@ -177,7 +221,9 @@ class DdsNode(api.Node):
         self.name = self._config.name
         self.namespace = self._config.namespace
         self._store = store_for_distro()
-        self._participant = participant()
+        self._participant = participant(self._config.args.enclave or "/")
+        self._entities = participant_entities()
+        self._entities_key = self._entities.add_node(self.namespace, self.name)
         self._guard = GuardCondition(self._participant)
         self._waitset = WaitSet(self._participant)
         self._waitset.attach(self._guard)
@@ -203,6 +249,7 @@ class DdsNode(api.Node):
 
     def _create_publisher(self, type_name: str, topic: str, qos: api.QoS, lifespan_s: float | None) -> DdsPublisher:
         writer = DataWriter(self._participant, self._dds_topic(type_name, topic), dds_qos(qos, lifespan_s))
+        self._entities.add_writer(self._entities_key, writer.guid)
         publisher = DdsPublisher(writer)
         self._publishers += (publisher,)
         return publisher
@@ -211,6 +258,7 @@ class DdsNode(api.Node):
         self, type_name: str, topic: str, callback: Callable[[Any], None], qos: api.QoS
     ) -> DdsSubscription:
         reader = DataReader(self._participant, self._dds_topic(type_name, topic), dds_qos(qos))
+        self._entities.add_reader(self._entities_key, reader.guid)
         subscription = DdsSubscription(reader, callback, qos.depth)
         self._waitset.attach(subscription.condition)
         self._subscriptions += (subscription,)
@@ -223,7 +271,7 @@ class DdsNode(api.Node):
         return timer
 
     def _dds_topic(self, type_name: str, topic: str) -> Topic:
-        return _topic(dds_topic_name(self._config.resolve_topic(topic)), self.message(type_name))
+        return shared_topic(dds_topic_name(self._config.resolve_topic(topic)), self.message(type_name))
 
     # -- parameters, logging, clock ---------------------------------------------------------
 
@@ -279,6 +327,7 @@ class DdsNode(api.Node):
 
     def _release(self) -> None:
         logs.detach(self._logger, self._log_handlers)
+        self._entities.remove_node(self._entities_key)
         for subscription in self._subscriptions:
             self._waitset.detach(subscription.condition)
             subscription.close()

@@ -18,11 +18,10 @@ def stderr_handler() -> logging.Handler:
 
 
 def attach(config: NodeConfig, handlers: list[logging.Handler]) -> logging.Logger:
-    """The node's logger with `handlers` added and the command line's --log-level applied."""
+    """The node's logger with `handlers` added and the command line's --log-level (default INFO, as ROS 2)."""
     logger = logging.getLogger(config.logger_name)
     level = config.log_level()
-    if level is not None:
-        logger.setLevel(level)
+    logger.setLevel(level if level is not None else logging.INFO)
     for handler in handlers:
         logger.addHandler(handler)
     return logger

@@ -81,7 +81,9 @@ class RosNode(api.Node):
         self._config = node_config(name, argv)
         if not rclpy.ok():
             rclpy.init(args=argv)
-        self._node = rclpy.create_node(name, automatically_declare_parameters_from_overrides=False)
+        # this node's own --ros-args (renames, remaps), not whichever argv the process initialised rclpy with
+        self._node = rclpy.create_node(name, cli_args=list(argv), use_global_arguments=False,
+                                       automatically_declare_parameters_from_overrides=False)
         self.name = self._node.get_name()
         self.namespace = self._node.get_namespace()
         self._executor = SingleThreadedExecutor()

@@ -17,7 +17,7 @@ from urllib.parse import urlparse
 import yaml
 
 from .types import Backend, DeviceKind
-from .units import UnitError, speed_to_m_min, to_canonical
+from .units import CANONICAL, UnitError, speed_to_m_min, to_canonical
 
 
 class ConfigError(ValueError):
@@ -151,7 +151,8 @@ class _Reader:
     def reject_unknown(self, data: dict[str, Any], parent: str, known: set[str]) -> None:
         for name in data:
             if name not in known:
-                raise self.fail(f"{parent}.{name}", f"unknown key (known: {', '.join(sorted(known))})")
+                key = f"{parent}.{name}" if parent else str(name)
+                raise self.fail(key, f"unknown key (known: {', '.join(sorted(known))})")
 
     def number(self, value: Any, key: str) -> float:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
@@ -175,7 +176,7 @@ class _Reader:
         high = self._convert(self.number(self.get(value, key, "max"), f"{key}.max"), value["unit"], key, dim)
         if low > high:
             raise self.fail(key, f"min {value['min']} is above max {value['max']}")
-        unit = "m/min" if _is_wire_feed(key) else value["unit"]
+        unit = "m/min" if _is_wire_feed(key) else CANONICAL[dim]
         return Limit(low, high, unit)
 
     def _convert(self, number: float, unit: Any, key: str, dim: str) -> float:
@@ -211,8 +212,11 @@ def load_cell(path: str | Path) -> CellConfig:
     if not isinstance(parts, int) or isinstance(parts, bool) or parts < 1:
         raise r.fail("cell.parts_per_shift", f"expected a positive integer, got {parts!r}")
     domain_id = r.get(cell, "cell", "domain_id", 0)
-    if not isinstance(domain_id, int) or not 0 <= domain_id <= 232:
+    if not isinstance(domain_id, int) or isinstance(domain_id, bool) or not 0 <= domain_id <= 232:
         raise r.fail("cell.domain_id", f"expected an integer 0..232, got {domain_id!r}")
+    seed = r.get(cell, "cell", "seed", 0)
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise r.fail("cell.seed", f"expected an integer, got {seed!r}")
     journal = Path(str(r.get(cell, "cell", "journal", "journal.sqlite")))
     if not journal.is_absolute():
         journal = (file.parent / journal).resolve()
@@ -242,7 +246,7 @@ def load_cell(path: str | Path) -> CellConfig:
         domain_id=domain_id,
         parts_per_shift=parts,
         journal_path=journal,
-        seed=int(r.get(cell, "cell", "seed", 0)),
+        seed=seed,
         time_scale=time_scale,
         machine_cycle_s=machine_cycle_s,
         devices=devices,
@@ -255,7 +259,7 @@ def load_cell(path: str | Path) -> CellConfig:
 
 def _devices(r: _Reader, section: dict[str, Any]) -> dict[str, DeviceConfig]:
     devices: dict[str, DeviceConfig] = {}
-    endpoints: dict[str, str] = {}
+    endpoints: dict[tuple[str, int], str] = {}
     for name, raw in section.items():
         key = f"devices.{name}"
         raw = r.section(raw, key)
@@ -273,11 +277,15 @@ def _devices(r: _Reader, section: dict[str, Any]) -> dict[str, DeviceConfig]:
             raise r.fail(f"{key}.backend", f"expected 'twin' or 'real', got {backend_name!r}") from None
         endpoint = r.get(raw, key, "endpoint")
         url = urlparse(str(endpoint))
-        if url.scheme != "opc.tcp" or not url.hostname or url.port is None:
+        try:
+            port = url.port  # ValueError when not a number or out of range
+        except ValueError:
+            port = None
+        if url.scheme != "opc.tcp" or not url.hostname or port is None:
             raise r.fail(f"{key}.endpoint", f"expected opc.tcp://host:port, got {endpoint!r}")
-        if str(endpoint) in endpoints:
-            raise r.fail(f"{key}.endpoint", f"{endpoint} is already used by devices.{endpoints[str(endpoint)]}")
-        endpoints[str(endpoint)] = name
+        if (url.hostname, port) in endpoints:
+            raise r.fail(f"{key}.endpoint", f"{endpoint} is already used by devices.{endpoints[(url.hostname, port)]}")
+        endpoints[(url.hostname, port)] = name
         rate = r.quantity(r.get(raw, key, "publishing_rate", {"value": 50, "unit": "Hz"}),
                           f"{key}.publishing_rate", "frequency")
         allowed = LIMIT_DIMENSIONS[kind.role]
@@ -326,6 +334,8 @@ def _feeding(r: _Reader, raw: dict[str, Any]) -> FeedingConfig:
     r.reject_unknown(raw, "feeding", {"feed_interval", "buffer_capacity", "conveyor_speed"})
     capacity = r.quantity(r.get(raw, "feeding", "buffer_capacity", {"value": 3, "unit": "parts"}),
                           "feeding.buffer_capacity", "count")
+    if capacity != int(capacity) or capacity < 1:
+        raise r.fail("feeding.buffer_capacity", f"expected a whole number of parts >= 1, got {capacity}")
     return FeedingConfig(
         feed_interval_s=r.quantity(r.get(raw, "feeding", "feed_interval", {"value": 40, "unit": "s"}),
                                    "feeding.feed_interval", "time"),

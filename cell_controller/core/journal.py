@@ -26,7 +26,7 @@ CREATE TABLE IF NOT EXISTS parts (
     shift_id                INTEGER NOT NULL REFERENCES shifts(id),
     started_at              REAL NOT NULL,  -- Unix time, s
     finished_at             REAL NOT NULL,  -- Unix time, s
-    cycle_time_s            REAL NOT NULL,  -- device (cell) time from feed to release
+    cycle_time_s            REAL NOT NULL,  -- cell time since the previous part left (the first: since its feed)
     mean_current_A          REAL NOT NULL,
     mean_voltage_V          REAL NOT NULL,
     mean_wire_feed_m_min    REAL NOT NULL,
@@ -184,9 +184,12 @@ class Journal:
         return self._db.execute("SELECT MAX(id) FROM shifts").fetchone()[0]
 
     def summary(self, shift_id: int) -> ShiftSummary:
-        status, started, ended, target = self._db.execute(
+        shift = self._db.execute(
             "SELECT status, started_at, ended_at, parts_target FROM shifts WHERE id=?", (shift_id,)
         ).fetchone()
+        if shift is None:
+            raise JournalError(f"{self.path}: no shift {shift_id}")
+        status, started, ended, target = shift
         n, good, cycle, energy, last = self._db.execute(
             "SELECT COUNT(*), COALESCE(SUM(good), 0), AVG(cycle_time_s), "
             "COALESCE(SUM(arc_energy_kJ), 0), MAX(finished_at) "

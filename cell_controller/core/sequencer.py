@@ -8,9 +8,11 @@ welds part k+1.
 
 Status keys the conditions read (published by the bridges as strings):
   feeder:  state, fixture_part, clamped ("1"/"0"), buffer_count
-  robot:   state (idle|running|done|fault), part_id
+  robot:   execution (idle|running|done|fault), part_id
   welder:  result_counter, last_part_id
-  machine: state (idle|running|ended|fault), part_id
+  machine: cycle (idle|running|ended|fault), part_id
+
+Every status also carries the coarse DeviceState under "state" (offline|idle|busy|done|fault).
 """
 from __future__ import annotations
 
@@ -67,7 +69,7 @@ def part_steps(part_id: str, previous_part_id: str | None, weld_timeout_s: float
              timeout_s=10.0),
         Step("weld", "robot", "start_program", ("weld_seam", part_id),
              ready=lambda s: _idle(s, "robot"),
-             done=lambda s: v(s, "robot", "state") == "done" and v(s, "robot", "part_id") == part_id
+             done=lambda s: v(s, "robot", "execution") == "done" and v(s, "robot", "part_id") == part_id
              and v(s, "welder", "last_part_id") == part_id,
              timeout_s=weld_timeout_s),
         Step("unclamp", "feeder", "unclamp", (),
@@ -83,8 +85,8 @@ def part_steps(part_id: str, previous_part_id: str | None, weld_timeout_s: float
              done=lambda s: _idle(s, "feeder") and v(s, "machine", "part_id") == part_id,
              timeout_s=30.0),
         Step("machine", "machine", "start_cycle", (part_id,),
-             ready=lambda s: v(s, "machine", "part_id") == part_id and v(s, "machine", "state") == "idle",
-             done=lambda s: v(s, "machine", "state") in ("running", "ended") and v(s, "machine", "part_id") == part_id,
+             ready=lambda s: v(s, "machine", "part_id") == part_id and v(s, "machine", "cycle") == "idle",
+             done=lambda s: v(s, "machine", "cycle") in ("running", "ended") and v(s, "machine", "part_id") == part_id,
              timeout_s=10.0),
     ]
     return steps
@@ -94,7 +96,7 @@ def release_step(part_id: str) -> Step:
     """Wait for the machine to end `part_id`'s cycle, then take it out: the part is finished."""
     v = _value
     return Step("release", "feeder", "release", (),
-                ready=lambda s: _idle(s, "feeder") and v(s, "machine", "state") == "ended"
+                ready=lambda s: _idle(s, "feeder") and v(s, "machine", "cycle") == "ended"
                 and v(s, "machine", "part_id") == part_id,
                 done=lambda s: _idle(s, "feeder") and v(s, "machine", "part_id") != part_id,
                 timeout_s=120.0, finishes=(part_id,))

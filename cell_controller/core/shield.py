@@ -17,6 +17,7 @@ from .types import WeldObservation, WeldParameters
 
 #: WeldParameters field -> limit name in the cell description
 LIMITED_FIELDS = {
+    "current_A": "current",
     "voltage_V": "voltage",
     "wire_feed_m_min": "wire_feed",
     "travel_speed_mm_s": "travel_speed",

@@ -78,5 +78,6 @@ def to_canonical(value: float, unit: str, expected_dimension: str | None = None)
 
 
 def speed_to_m_min(value: float, unit: str) -> float:
-    """Convert a speed to m/min (wire feed speed's customary unit)."""
-    return to_canonical(value, unit, "speed") * 60.0 / 1000.0
+    """Convert a speed to m/min (wire feed speed's customary unit); a value in m/min is kept exactly."""
+    mm_s = to_canonical(value, unit, "speed")
+    return float(value) if unit == "m/min" else mm_s * 60.0 / 1000.0

@@ -35,6 +35,8 @@ HEARTBEAT_S = 0.5
 CONNECT_TIMEOUT_S = 3.0
 RECONNECT_DELAY_S = 1.0
 COMMAND_TIMEOUT_S = 3.0
+#: the result reported for a command whose method call has not returned yet
+PENDING = "Pending"
 
 MAPPINGS: dict[str, type[DeviceMapping]] = {
     "robot": RobotMapping, "welder": WelderMapping, "machine": MachineMapping, "feeder": FeederMapping,
@@ -170,6 +172,7 @@ class BridgeNode:
         if command_id and command_id == self.last_command[0]:
             self._publish_status(self.mapping.status(self.snapshot))  # acknowledge again
             return
+        self.last_command = (command_id, PENDING)
         result = await self._call(verb, args)
         self.last_command = (command_id, result)
         self._publish_status(self.mapping.status(self.snapshot))

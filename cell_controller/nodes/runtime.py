@@ -36,16 +36,15 @@ def start_node(name: str, argv: list[str] | None, setup: Callable[[Node, CellCon
     return node, config, result
 
 
-def spin_until_signal(node: Node, on_stop: Callable[[], None] | None = None,
-                      finished: Callable[[], bool] = lambda: False) -> None:
-    """Spin until SIGINT/SIGTERM or `finished()`; then run `on_stop` on this thread and shut down."""
+def spin_until_signal(node: Node, on_stop: Callable[[], None] | None = None) -> None:
+    """Spin until SIGINT/SIGTERM; then run `on_stop` on this thread and shut down."""
     signals: list[int] = []
     signal.signal(signal.SIGINT, lambda signum, frame: signals.append(signum))
     signal.signal(signal.SIGTERM, lambda signum, frame: signals.append(signum))
     try:
-        while not signals and not finished():
+        while not signals:
             node.spin_once(0.05)
-        if signals and on_stop is not None:
+        if on_stop is not None:
             on_stop()
     finally:
         node.shutdown()

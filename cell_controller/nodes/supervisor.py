@@ -27,6 +27,8 @@ ACK_TIMEOUT_S = 1.0
 #: wait before retrying a rejected command (wall s)
 RETRY_S = 0.5
 TICK_S = 0.02
+#: how long Resetting waits for every device to report ready (wall s)
+RESET_TIMEOUT_S = 30.0
 
 WELD_RESULT_KEYS = ("arc_energy_kJ", "weld_time_s", "mean_current_A", "mean_voltage_V", "mean_wire_feed_m_min",
                     "mean_travel_speed_mm_s", "bead_width_mm", "penetration_mm")
@@ -41,7 +43,10 @@ class PartProgress:
 
 
 class Supervisor:
-    """Runs one shift of `parts` parts (auto-started when `auto_start`)."""
+    """Runs shifts of `parts` parts; the first starts by itself when `auto_start`.
+
+    After a shift it stays in Complete (or Stopped, Aborted) until an operator command.
+    """
 
     def __init__(self, node: Node, config: CellConfig, journal: Journal, parts: int, auto_start: bool):
         self.node, self.config, self.journal = node, config, journal
@@ -53,6 +58,8 @@ class Supervisor:
         self.statuses: dict[str, DeviceStatus] = {}
         self.status_seen_at: dict[str, float] = {}
         self.shift_id: int | None = None
+        self.shift_running = False
+        self.last_finish_stamp_s: float | None = None  # cell time the previous part left the machine
         self.steps: list[Step] = []
         self.step_index = 0
         self.sent_id = 0
@@ -64,7 +71,7 @@ class Supervisor:
         self.in_progress: dict[str, PartProgress] = {}
         self.parts_done = self.good = 0
         self.last_part = ("", "")
-        self.finished = False
+        self.state_since = time.monotonic()
         self.commands = {r: node.create_publisher(t.type, t.name, t.qos)
                          for r in topics.ROLES for t in [topics.device_command(r)]}
         self.state_pub = node.create_publisher(topics.CELL_STATE.type, topics.CELL_STATE.name, topics.CELL_STATE.qos)
@@ -103,6 +110,9 @@ class Supervisor:
         elif state is State.RESETTING:
             if len(online) == len(topics.ROLES) and all(s.state is not DeviceState.FAULT for s in online.values()):
                 self.packml.state_complete()
+            elif time.monotonic() - self.state_since > RESET_TIMEOUT_S:
+                missing = sorted(set(topics.ROLES) - set(online))
+                self._fault("supervisor", f"devices not ready after {RESET_TIMEOUT_S:.0f} s: {missing}", Command.ABORT)
         elif state is State.IDLE and self.auto_start and self.shift_id is None:
             self.command(Command.START, "auto_start")
         elif state is State.STARTING:
@@ -123,6 +133,7 @@ class Supervisor:
     def _begin_shift(self) -> None:
         try:
             self.shift_id = self.journal.begin_shift(self.parts_target, self.config.config_hash)
+            self.shift_running = True
         except JournalError as error:
             self._fault("journal", str(error), Command.ABORT)
             return
@@ -135,14 +146,13 @@ class Supervisor:
         self.packml.state_complete()
 
     def _end_shift(self, status: str) -> None:
-        if self.shift_id is not None:
+        if self.shift_running:
+            self.shift_running = False
             try:
                 self.journal.end_shift(self.shift_id, status)
             except JournalError as error:
                 self.log.error("could not end the shift: %s", error)
         self.packml.state_complete()
-        if self.packml.state in (State.COMPLETE, State.STOPPED, State.ABORTED) and self.auto_start:
-            self.finished = True
 
     def _execute(self, online: dict[str, DeviceStatus]) -> None:
         missing = [r for r in topics.ROLES if r not in online]
@@ -162,7 +172,9 @@ class Supervisor:
         status = online[step.device]
         if status.values.get("last_command_id") == str(self.sent_id):
             result = status.values.get("last_command_result", "")
-            if result.startswith("rejected"):
+            if result == "Pending":
+                return
+            if result != "Accepted":
                 self._event("info", step.device, f"{step.name} {result}; retrying")
                 self.steps_sent_for, self.next_send_at = -1, now + RETRY_S
                 return
@@ -209,11 +221,12 @@ class Supervisor:
     def _record(self, part_id: str) -> bool:
         progress = self.in_progress[part_id]
         weld = progress.weld or {}
+        finish_stamp_s = self._stamp("feeder")
         imperfections = tuple(i for i in weld.get("imperfections", "").split(",") if i)
         level = weld.get("iso5817_level", "fail")
         record = PartRecord(
             part_id=part_id, shift_id=self.shift_id or 0, started_at=progress.started_at, finished_at=time.time(),
-            cycle_time_s=self._stamp("feeder") - progress.started_stamp_s,
+            cycle_time_s=finish_stamp_s - (self.last_finish_stamp_s or progress.started_stamp_s),
             **{k: float(weld.get(k, "nan")) for k in WELD_RESULT_KEYS},
             imperfections=imperfections, iso5817_level=level, good=level in ("B", "C"),
             weld_policy=self.config.policies.weld, feed_policy=self.config.policies.feed,
@@ -226,6 +239,7 @@ class Supervisor:
             self._fault("journal", f"{part_id} not recorded: {error}", Command.HOLD)
             return False
         del self.in_progress[part_id]
+        self.last_finish_stamp_s = finish_stamp_s
         self.parts_done += 1
         self.good += record.good
         self.last_part = (part_id, level)
@@ -246,6 +260,7 @@ class Supervisor:
             self.log.error("event not journaled (%s): %s", error, detail)
 
     def _on_transition(self, old: State, new: State, cause: str) -> None:
+        self.state_since = time.monotonic()
         self.log.info("PackML %s -> %s (%s)", old.value, new.value, cause)
         self._event("state", "packml", f"{old.value} -> {new.value} ({cause})")
         self._publish_state()
@@ -277,6 +292,4 @@ def main(argv: list[str] | None = None) -> None:
     })
     journal = Journal(params["journal"] or config.journal_path)
     supervisor = Supervisor(node, config, journal, params["parts"] or config.parts_per_shift, params["auto_start"])
-    spin_until_signal(node, supervisor.stop, lambda: supervisor.finished)
-    if supervisor.finished:
-        journal.close()
+    spin_until_signal(node, supervisor.stop)

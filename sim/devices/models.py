@@ -65,13 +65,13 @@ class WelderModel:
         return self._process is not None
 
     def arc_start(self, part_id: str, joint: JointGeometry, seed: int) -> None:
-        self._process = WeldProcess(joint, seed=seed, gas_flow_L_min=self.gas_flow_setpoint_L_min)
+        self._process = WeldProcess(joint, seed=seed)
         self.part_id, self.state = part_id, "welding"
 
     def weld_step(self, dt_s: float, travel_speed_mm_s: float, torch_offset_mm: float) -> ProcessSample:
         assert self._process is not None, "weld_step without an arc"
         self.sample = self._process.step(dt_s, self.voltage_setpoint_V, self.wire_feed_setpoint_m_min,
-                                         travel_speed_mm_s, torch_offset_mm)
+                                         travel_speed_mm_s, torch_offset_mm, self.gas_flow_setpoint_L_min)
         return self.sample
 
     @property
@@ -102,6 +102,7 @@ class RobotModel:
         self.progress = 0.0
         self.tracker_gap_mm = 0.0
         self.tracker_seam_offset_mm = 0.0
+        self.joint_velocities_rad_s = np.zeros(6)
         self._targets: list[np.ndarray] = []
 
     def start_program(self, name: str, part_id: str) -> str:
@@ -128,7 +129,13 @@ class RobotModel:
 
     def step(self, dt_s: float) -> None:
         if self.state != "running":
+            self.joint_velocities_rad_s[:] = 0.0
             return
+        q_before = self.world.joint_positions_rad()
+        self._program_step(dt_s)
+        self.joint_velocities_rad_s = (self.world.joint_positions_rad() - q_before) / dt_s
+
+    def _program_step(self, dt_s: float) -> None:
         if self.phase == "approach":
             if self.world.move_joints_towards(self._targets[0], dt_s):
                 self._targets.pop(0)
@@ -188,9 +195,13 @@ class MachineModel:
 
 @dataclass
 class Part:
-    """A blank or a part in the twin; `joint` is its actual (varied) weld joint."""
+    """A blank or a part in the twin; `joint` is its actual (varied) weld joint.
+
+    `body` names its body in the world (the blank's name: a part keeps its body when named).
+    """
 
     part_id: str
+    body: str
     seed: int
     joint: JointGeometry
 
@@ -256,7 +267,7 @@ class FeederModel:
         def effect() -> None:
             blank = self.buffer.popleft()
             self.cell.rename_part(blank, part_id)
-            self.world.move_part(part_id, "fixture")
+            self.world.move_part(self.cell.parts[part_id].body, "fixture")
             self.fixture_part = part_id
         return self._operation(FEED_TO_FIXTURE_S, effect)
 
@@ -279,7 +290,7 @@ class FeederModel:
 
         def effect() -> None:
             part_id, self.fixture_part = self.fixture_part, ""
-            self.world.move_part(part_id, "machine")
+            self.world.move_part(self.cell.parts[part_id].body, "machine")
             machine.part_id, machine.state, machine.program_state = part_id, "idle", "Initializing"
         return self._operation(TRANSFER_TO_MACHINE_S, effect)
 
@@ -290,8 +301,9 @@ class FeederModel:
             return _not_ready("the machine has no finished part")
 
         def effect() -> None:
-            self.world.move_part(machine.part_id, "out")
-            self.world.remove_part(machine.part_id)
+            part = self.cell.parts.pop(machine.part_id)
+            self.world.move_part(part.body, "out")
+            self.world.remove_part(part.body)
             machine.part_id, machine.state = "", "idle"
             self.outfeed_count += 1
         return self._operation(UNLOAD_S, effect)
@@ -344,13 +356,12 @@ class TwinCell:
     def new_part(self, blank_id: str, number: int) -> None:
         """A new blank; its joint variation is seeded by the cell seed and its number."""
         seed = self.config.seed * 100_000 + number
-        self.parts[blank_id] = Part(blank_id, seed, generate_joint(seed))
+        self.parts[blank_id] = Part(blank_id, blank_id, seed, generate_joint(seed))
 
     def rename_part(self, blank_id: str, part_id: str) -> None:
         part = self.parts.pop(blank_id)
         part.part_id = part_id
         self.parts[part_id] = part
-        self.world.rename_part(blank_id, part_id)
 
     def step(self, dt_s: float) -> None:
         self.time_s += dt_s

@@ -23,6 +23,7 @@ from typing import Any, Callable
 from cell_controller.core.config import Backend, CellConfig, ConfigError, load_cell
 from cell_controller.opcua.address_space import spec_for
 from cell_controller.opcua.server import DeviceServer
+from cell_controller.sim.physics.weld import NOMINAL_PROCEDURE, WeldProcess, generate_joint
 from cell_controller.sim.twin.world import CellWorld
 
 from .models import ACCEPTED, TwinCell
@@ -55,7 +56,7 @@ class Binding:
 def _robot_values(cell: TwinCell) -> dict[str, Any]:
     robot, world = cell.robot, cell.world
     q_deg = [math.degrees(a) for a in world.joint_positions_rad()]
-    dq_deg_s = [math.degrees(a) for a in world.joint_velocities_rad_s()]
+    dq_deg_s = [math.degrees(a) for a in robot.joint_velocities_rad_s]
     position_mm, quaternion = world.tcp_pose_mm()
     values: dict[str, Any] = {}
     for n in range(6):
@@ -102,14 +103,14 @@ def _welder_values(cell: TwinCell) -> dict[str, Any]:
             f"{result}/PartId": welder.last_part_id,
             f"{result}/ArcEnergy": report.arc_energy_J / 1000.0,
             f"{result}/WeldTime": report.weld_time_s,
-            f"{result}/BeadWidth": report.mean_bead_width_mm,
-            f"{result}/Penetration": report.min_penetration_mm,
+            f"{result}/BeadWidth": float(report.bead_width_mm.mean()),
+            f"{result}/Penetration": float(report.penetration_mm.min()),
             f"{result}/MeanCurrent": report.mean_current_A,
             f"{result}/MeanVoltage": report.mean_voltage_V,
             f"{result}/MeanWireFeedSpeed": report.mean_wire_feed_m_min,
             f"{result}/MeanTravelSpeed": report.mean_travel_speed_mm_s,
-            f"{result}/Imperfections": ",".join(report.imperfections),
-            f"{result}/QualityLevel": report.iso5817_level,
+            f"{result}/Imperfections": ",".join(report.imperfection_names),
+            f"{result}/QualityLevel": report.level,
             f"{result}/ResultCounter": welder.result_counter,
         })
     return values
@@ -181,6 +182,7 @@ class TwinServer:
     def __init__(self, config: CellConfig, cell: TwinCell):
         self.config, self.cell = config, cell
         self.servers: dict[str, DeviceServer] = {}
+        self.published: dict[str, dict[str, Any]] = {}
         self.epoch_s = time.time()
         self._stop = asyncio.Event()
 
@@ -205,14 +207,13 @@ class TwinServer:
         server.on_setpoint_written(on_write)
         for path, method in binding.methods.items():
             server.bind_method(path, self._method(role, path, method))
-        await server.set_values(binding.values(self.cell), self.stamp())
+        await self.publish(role)
 
     def _method(self, role: str, path: str, method: Callable[..., str]) -> Callable[..., str]:
         def call(*args: Any) -> str:
             result = method(self.cell, *args)
             status, _, reason = result.partition(": ")
-            if status != ACCEPTED:
-                _log.info("%s %s%s refused: %s", role, path.rsplit("/", 1)[-1], args, result)
+            _log.info("%s %s%s: %s", role, path.rsplit("/", 1)[-1], args, result)
             return status
         return call
 
@@ -231,10 +232,10 @@ class TwinServer:
             for _ in range(steps_per_tick):
                 self.cell.step(PHYSICS_DT_S)
             now = time.monotonic()
-            for role, server in self.servers.items():
+            for role in self.servers:
                 if now >= next_publish[role]:
                     next_publish[role] = now + 1.0 / rates[role]
-                    await server.set_values(BINDINGS[role].values(self.cell), self.stamp())
+                    await self.publish(role)
             next_tick += period_s
             delay = next_tick - time.monotonic()
             if delay < -1.0:
@@ -243,6 +244,16 @@ class TwinServer:
                 await asyncio.wait_for(self._stop.wait(), max(delay, 0.0))
             except asyncio.TimeoutError:
                 pass
+
+    async def publish(self, role: str) -> None:
+        """Write the device's values that changed since the last publish (a server write costs a
+        deep copy per monitored item, so unchanged values are not written again)."""
+        values = BINDINGS[role].values(self.cell)
+        last = self.published.setdefault(role, {})
+        changed = {path: v for path, v in values.items() if last.get(path) != v}
+        if changed:
+            await self.servers[role].set_values(changed, self.stamp())
+            last.update(changed)
 
     def stop(self) -> None:
         self._stop.set()
@@ -253,7 +264,16 @@ class TwinServer:
         self.servers.clear()
 
 
+def compile_kernels() -> None:
+    """Run one weld step so numba compiles its kernels before any server answers a client:
+    compiling inside the serving loop would stall every server for seconds."""
+    procedure = NOMINAL_PROCEDURE
+    WeldProcess(generate_joint(0), seed=0).step(PHYSICS_DT_S, procedure.voltage_V, procedure.wire_feed_m_min,
+                                                procedure.travel_speed_mm_s, 0.0)
+
+
 async def serve(config: CellConfig) -> None:
+    compile_kernels()
     with CellWorld(seed=config.seed) as world:
         twin = TwinServer(config, TwinCell(config, world))
         loop = asyncio.get_running_loop()

@@ -9,6 +9,7 @@ Part frame: origin at the centre of the underside of the base plate, x along
 the seam, z up; the web stands on the base plate's centre line and the welded
 fillet is the inside corner on the web's +y side.
 """
+
 from __future__ import annotations
 
 import math

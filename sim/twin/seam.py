@@ -13,6 +13,7 @@ Torch conventions (AWS A3.0 terms):
 The TCP frame follows the robot URDF: z along the wire (towards the work),
 x to the right of travel, y = z cross x.
 """
+
 from __future__ import annotations
 
 import math
@@ -111,7 +112,8 @@ class FilletSeam:
         right = np.cross(travel, up_torch)
         x_axis = unit(right - np.dot(right, wire) * wire, "tcp x axis")
         y_axis = np.cross(wire, x_axis)
-        return Rotation.from_matrix(np.column_stack((x_axis, y_axis, wire))).as_quat()
+        quat: np.ndarray = Rotation.from_matrix(np.column_stack((x_axis, y_axis, wire))).as_quat()
+        return quat
 
     def transformed(self, position_mm: ArrayLike, rotation: Rotation) -> FilletSeam:
         """This seam moved by a rigid transform (rotation, then translation by `position_mm`)."""

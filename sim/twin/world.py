@@ -9,6 +9,7 @@ resetBasePositionAndOrientation and the simulation is never stepped, so every
 call is cheap and deterministic. One `CellWorld` owns one PyBullet DIRECT
 client and a name -> body registry (scene bodies and parts share it).
 """
+
 from __future__ import annotations
 
 import math
@@ -33,9 +34,9 @@ from .layout import (
     PART_SEAM,
     PART_WEB_PLATE_MM,
     PART_YAW_RAD,
+    RGBA,
     SCENE,
     STATION_POSES,
-    RGBA,
     Box,
     PlanarPose,
     Station,
@@ -83,7 +84,7 @@ class CellWorld:
             raise ValueError(f"fixture_tolerance_mm must be >= 0, got {fixture_tolerance_mm!r}")
         self._rng = np.random.default_rng(seed)
         self._fixture_tolerance_mm = fixture_tolerance_mm
-        self._client = pb.connect(pb.DIRECT)
+        self._client: int = pb.connect(pb.DIRECT)
         self._bodies: dict[str, int] = {}
         self._parts: dict[str, _Part] = {}
         try:
@@ -93,6 +94,7 @@ class CellWorld:
             raise
 
     def _build(self) -> None:
+        """Create the scene bodies and the robot; read joint names, limits and speeds from the URDF."""
         for name, body in SCENE.items():
             self._bodies[name] = self._create_body(self._box_shapes(body.boxes, body.rgba))
         self._robot = pb.loadURDF(
@@ -187,11 +189,17 @@ class CellWorld:
         """
         target_mm = np.asarray(position_mm, dtype=float)
         target_quat = np.asarray(orientation_xyzw, dtype=float)
-        if target_mm.shape != (3,) or target_quat.shape != (4,) or not np.isfinite(target_mm).all():
+        quat_norm = float(np.linalg.norm(target_quat))
+        if (
+            target_mm.shape != (3,)
+            or target_quat.shape != (4,)
+            or not np.isfinite([*target_mm, quat_norm]).all()
+            or quat_norm == 0.0
+        ):
             raise ValueError(
                 f"expected a 3-vector in mm and a quaternion (x, y, z, w), got {position_mm!r}, {orientation_xyzw!r}"
             )
-        target_quat = target_quat / np.linalg.norm(target_quat)
+        target_quat = target_quat / quat_norm
         target_m = (target_mm * M_PER_MM).tolist()
         target_quat_list = target_quat.tolist()
         saved = self._read_joints()
@@ -212,20 +220,24 @@ class CellWorld:
                     )
                 )
                 self._write_joints(q)
-                state = pb.getLinkState(self._robot, self._tcp_link, computeForwardKinematics=1,
-                                        physicsClientId=self._client)
+                state = pb.getLinkState(
+                    self._robot, self._tcp_link, computeForwardKinematics=1, physicsClientId=self._client
+                )
                 position_error_mm = math.dist(state[4], target_m) / M_PER_MM
-                cos_half_angle = abs(sum(a * b for a, b in zip(state[5], target_quat_list)))
+                cos_half_angle = abs(sum(a * b for a, b in zip(state[5], target_quat_list, strict=True)))
                 angle_error_rad = 2.0 * math.acos(min(1.0, cos_half_angle))
                 if position_error_mm <= IK_POSITION_TOLERANCE_MM and angle_error_rad <= IK_ORIENTATION_TOLERANCE_RAD:
                     break
         finally:
             self._write_joints(saved)
-        outside = [name for name, v, (lo, hi) in zip(self.joint_names, q, self._limits) if not lo <= v <= hi]
+        outside = [
+            name for name, v, (lo, hi) in zip(self.joint_names, q, self._limits, strict=True) if not lo <= v <= hi
+        ]
         if outside or position_error_mm > IK_POSITION_TOLERANCE_MM or angle_error_rad > IK_ORIENTATION_TOLERANCE_RAD:
             raise UnreachablePoseError(
                 f"pose {target_mm.round(3).tolist()} mm / {target_quat.round(4).tolist()} unreachable: "
-                f"position error {position_error_mm:.3f} mm, orientation error {math.degrees(angle_error_rad):.3f} deg, "
+                f"position error {position_error_mm:.3f} mm, "
+                f"orientation error {math.degrees(angle_error_rad):.3f} deg, "
                 f"joints outside limits: {outside or 'none'}"
             )
         return np.array(q)
@@ -312,7 +324,7 @@ class CellWorld:
         """Transfer a part to "fixture", "machine" or "out"; the fixture and the machine hold one part each.
 
         In the fixture the part is clamped with a seeded uniform error of up to
-        fixture_tolerance_mm along and across the seam.
+        fixture_tolerance_mm along cell x (across the seam) and cell y (along it).
         """
         part = self._part(part_id)
         if station not in STATION_POSES:
@@ -366,7 +378,7 @@ class CellWorld:
         q = [float(v) for v in np.ravel(q_rad)]
         if len(q) != len(self._limits) or np.ndim(q_rad) != 1:
             raise ValueError(f"{name} must hold {len(self._limits)} joint positions in rad, got {q_rad!r}")
-        for joint, v, (lo, hi) in zip(self.joint_names, q, self._limits):
+        for joint, v, (lo, hi) in zip(self.joint_names, q, self._limits, strict=True):
             if not lo <= v <= hi:  # also rejects NaN
                 raise ValueError(f"{name}: joint {joint} = {v!r} rad outside [{lo:.4f}, {hi:.4f}] rad")
         return q
@@ -383,7 +395,7 @@ class CellWorld:
     def _wrapped_into_limits(self, q_rad: Sequence[float]) -> list[float]:
         """Shift each joint outside its limits by the fewest turns (2 pi) that bring it inside, where possible."""
         wrapped = []
-        for v, (lo, hi) in zip(q_rad, self._limits):
+        for v, (lo, hi) in zip(q_rad, self._limits, strict=True):
             if v < lo:
                 shifted = v + FULL_TURN_RAD * math.ceil((lo - v) / FULL_TURN_RAD)
             elif v > hi:
@@ -423,9 +435,10 @@ class CellWorld:
     def _create_body(self, shapes: tuple[int, int]) -> int:
         """A static (mass 0) body from (collision, visual) shape ids."""
         collision, visual = shapes
-        return pb.createMultiBody(
+        body: int = pb.createMultiBody(
             baseMass=0.0,
             baseCollisionShapeIndex=collision,
             baseVisualShapeIndex=visual,
             physicsClientId=self._client,
         )
+        return body

@@ -127,3 +127,31 @@ def test_log_level_per_logger() -> None:
     config = node_config("n", ["--ros-args", "-r", "__ns:=/cell", "--log-level", "cell.n:=warn",
                                "--log-level", "other:=debug"])
     assert config.logger_name == "cell.n" and config.log_level() == logging.WARNING
+
+
+EXAMPLE = str(Path(__file__).parents[2] / "config" / "params.yaml")
+CELL_NODES = ["robot_bridge", "welder_bridge", "machine_bridge", "feeder_bridge", "supervisor", "policy"]
+
+
+@pytest.mark.parametrize("name", CELL_NODES)
+def test_example_params_file_fits_every_cell_node(name: str) -> None:
+    p = node_config(name, ["--ros-args", "-r", "__ns:=/cell", "--params-file", EXAMPLE]).parameters
+    assert p.declare("cell_config", "") == "config/cell.yaml"
+    if name == "supervisor":
+        assert (p.declare("parts", 0), p.declare("auto_start", False), p.declare("journal", "x")) == (0, True, "")
+    p.reject_undeclared()
+
+
+@pytest.mark.parametrize("override, match", [
+    ("parts:=many", r"argument '-p parts:=many': parameter 'parts' must be int .* got str 'many'"),
+    ("auto_start:=1", r"parameter 'auto_start' must be bool"),
+    ("prats:=3", r"node /cell/supervisor: unknown parameter\(s\): 'prats' from argument '-p prats:=3'"),
+])
+def test_example_params_with_bad_override(override: str, match: str) -> None:
+    """The supervisor's declarations, as nodes/supervisor.py makes them, against a bad `-p`."""
+    p = node_config("supervisor", ["--ros-args", "-r", "__ns:=/cell", "--params-file", EXAMPLE,
+                                   "-p", override]).parameters
+    with pytest.raises(ParameterError, match=match):
+        for name, default in (("cell_config", ""), ("parts", 0), ("auto_start", True), ("journal", "")):
+            p.declare(name, default)
+        p.reject_undeclared()

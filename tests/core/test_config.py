@@ -1,0 +1,321 @@
+"""The cell description: the real file loads, units convert, and every bad input names file, key and reason.
+
+Bad files are made by editing the real config/cell.yaml (load, mutate, dump), so these tests
+stay true to the file the cell actually runs with.
+"""
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+import yaml
+
+from cell_controller.core.config import CellConfig, ConfigError, load_cell
+from cell_controller.core.types import Backend, DeviceKind
+
+REAL = Path(__file__).resolve().parents[2] / "config" / "cell.yaml"
+
+
+def real_data() -> dict[str, Any]:
+    return yaml.safe_load(REAL.read_text())
+
+
+def write(tmp_path: Path, data: Any, name: str = "cell.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def edited(tmp_path: Path, mutate: Callable[[dict[str, Any]], None]) -> Path:
+    data = real_data()
+    mutate(data)
+    return write(tmp_path, data)
+
+
+# --------------------------------------------------------------------------- the real file
+
+
+def test_real_cell_description_loads() -> None:
+    config = load_cell(REAL)
+    assert isinstance(config, CellConfig)
+    assert config.path == REAL
+    assert config.name == "weld_cell_1"
+    assert config.namespace == "/cell"
+    assert config.parts_per_shift == 20
+    assert config.seed == 7
+    assert config.time_scale == 5
+    # the journal path is relative to the file's folder
+    assert config.journal_path == (REAL.parent / "../runs/journal.sqlite").resolve()
+    # exactly one device per role, kinds as declared
+    assert {role: config.device(role).name for role in ("robot", "welder", "machine", "feeder")} == {
+        "robot": "robot", "welder": "welder", "machine": "machine", "feeder": "feeder"}
+    assert config.device("machine").kind is DeviceKind.PRESS
+    assert all(d.backend is Backend.TWIN for d in config.devices.values())
+    assert config.device("welder").host_port == ("127.0.0.1", 48411)
+    assert config.device("machine").publishing_rate_Hz == 10
+    with pytest.raises(KeyError):
+        config.device("painter")
+
+
+def test_real_file_values_in_canonical_units() -> None:
+    config = load_cell(REAL)
+    p = config.procedure
+    assert (p.voltage_V, p.wire_feed_m_min, p.travel_speed_mm_s, p.current_A, p.gas_flow_L_min, p.torch_offset_mm) == (
+        24, 8, 7, 230, 15, 0.0)
+    wire = config.device("welder").limits["wire_feed"]
+    assert (wire.low, wire.high, wire.unit) == (3, 14, "m/min")  # wire feed stays in m/min
+    travel = config.device("robot").limits["travel_speed"]
+    assert (travel.low, travel.high, travel.unit) == (3, 12, "mm/s")
+    assert config.policies.rate_limits_per_s == {"voltage": 8, "wire_feed": 6, "travel_speed": 6, "torch_offset": 10}
+    assert config.policies.control_rate_Hz == 50
+    assert config.policies.weld == "fixed_recipe" and config.policies.feed == "fixed_rate"
+    assert config.machine_cycle_s == 6
+    assert (config.feeding.feed_interval_s, config.feeding.buffer_capacity, config.feeding.conveyor_speed_mm_s) == (
+        36, 3, 250)
+
+
+# --------------------------------------------------------------------------- unit conversion
+
+
+def test_speeds_in_m_min_become_mm_s_except_wire_feed(tmp_path: Path) -> None:
+    def mutate(d: dict[str, Any]) -> None:
+        d["procedure"]["travel_speed"] = {"value": 0.42, "unit": "m/min"}        # 7 mm/s
+        d["procedure"]["wire_feed"] = {"value": 200, "unit": "mm/s"}             # 12 m/min
+        d["devices"]["robot"]["limits"]["travel_speed"] = {"min": 0.18, "max": 0.72, "unit": "m/min"}
+        d["devices"]["welder"]["limits"]["wire_feed"] = {"min": 50, "max": 250, "unit": "mm/s"}
+        d["policies"]["rate_limits"]["travel_speed_per_s"] = {"value": 0.36, "unit": "m/min"}
+        d["policies"]["rate_limits"]["wire_feed_per_s"] = {"value": 100, "unit": "mm/s"}
+        d["feeding"]["conveyor_speed"] = {"value": 15, "unit": "m/min"}          # 250 mm/s
+
+    config = load_cell(edited(tmp_path, mutate))
+    assert config.procedure.travel_speed_mm_s == pytest.approx(7.0)
+    assert config.procedure.wire_feed_m_min == pytest.approx(12.0)
+    travel = config.device("robot").limits["travel_speed"]
+    assert (travel.low, travel.high) == (pytest.approx(3.0), pytest.approx(12.0))
+    assert travel.unit == "mm/s", "a Limit's unit must name the canonical unit its numbers are in"
+    wire = config.device("welder").limits["wire_feed"]
+    assert (wire.low, wire.high, wire.unit) == (pytest.approx(3.0), pytest.approx(15.0), "m/min")
+    assert config.policies.rate_limits_per_s["travel_speed"] == pytest.approx(6.0)
+    assert config.policies.rate_limits_per_s["wire_feed"] == pytest.approx(6.0)
+    assert config.feeding.conveyor_speed_mm_s == pytest.approx(250.0)
+
+
+def test_times_and_lengths_convert(tmp_path: Path) -> None:
+    def mutate(d: dict[str, Any]) -> None:
+        d["twin"]["machine_cycle"] = {"value": 6500, "unit": "ms"}
+        d["feeding"]["feed_interval"] = {"value": 0.75, "unit": "min"}
+        d["devices"]["robot"]["limits"]["torch_offset"] = {"min": -0.002, "max": 0.004, "unit": "m"}
+        d["devices"]["machine"]["limits"]["cycle_time"] = {"min": 500, "max": 2000, "unit": "ms"}
+
+    config = load_cell(edited(tmp_path, mutate))
+    assert config.machine_cycle_s == pytest.approx(6.5)
+    assert config.feeding.feed_interval_s == pytest.approx(45.0)
+    torch = config.device("robot").limits["torch_offset"]
+    assert (torch.low, torch.high, torch.unit) == (pytest.approx(-2.0), pytest.approx(4.0), "mm")
+    cycle = config.device("machine").limits["cycle_time"]
+    assert (cycle.low, cycle.high, cycle.unit) == (pytest.approx(0.5), pytest.approx(2.0), "s")
+
+
+def test_real_devices_load_in_real_time(tmp_path: Path) -> None:
+    def mutate(d: dict[str, Any]) -> None:
+        d["twin"]["time_scale"] = 1
+        d["devices"]["welder"]["backend"] = "real"
+
+    config = load_cell(edited(tmp_path, mutate))
+    assert config.device("welder").backend is Backend.REAL
+    assert config.time_scale == 1
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+def _set(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
+    keys = path.split(".")
+
+    def mutate(d: dict[str, Any]) -> None:
+        node = d
+        for k in keys[:-1]:
+            node = node[k]
+        node[keys[-1]] = value
+    return mutate
+
+
+def _del(path: str) -> Callable[[dict[str, Any]], None]:
+    keys = path.split(".")
+
+    def mutate(d: dict[str, Any]) -> None:
+        node = d
+        for k in keys[:-1]:
+            node = node[k]
+        del node[keys[-1]]
+    return mutate
+
+
+def _second_robot(d: dict[str, Any]) -> None:
+    robot2 = copy.deepcopy(d["devices"]["robot"])
+    robot2["endpoint"] = "opc.tcp://127.0.0.1:48419"
+    d["devices"]["robot2"] = robot2
+
+
+def _real_robot(d: dict[str, Any]) -> None:
+    d["devices"]["robot"]["backend"] = "real"  # twin.time_scale stays 5
+
+
+BAD: list[tuple[str, Callable[[dict[str, Any]], None], str, str]] = [
+    # id, mutation, expected dotted key, fragment of the reason
+    ("unknown-kind", _set("devices.robot.kind", "laser"), "devices.robot.kind", "unknown device kind"),
+    ("unknown-backend", _set("devices.robot.backend", "sim"), "devices.robot.backend", "'twin' or 'real'"),
+    ("missing-endpoint", _del("devices.welder.endpoint"), "devices.welder.endpoint", "missing"),
+    ("endpoint-http", _set("devices.welder.endpoint", "http://127.0.0.1:48411"), "devices.welder.endpoint",
+     "opc.tcp://host:port"),
+    ("endpoint-no-port", _set("devices.welder.endpoint", "opc.tcp://127.0.0.1"), "devices.welder.endpoint",
+     "opc.tcp://host:port"),
+    ("endpoint-no-host", _set("devices.welder.endpoint", "opc.tcp://:48411"), "devices.welder.endpoint",
+     "opc.tcp://host:port"),
+    ("endpoint-port-not-number", _set("devices.welder.endpoint", "opc.tcp://127.0.0.1:abc"),
+     "devices.welder.endpoint", "opc.tcp://host:port"),
+    ("endpoint-port-out-of-range", _set("devices.welder.endpoint", "opc.tcp://127.0.0.1:70000"),
+     "devices.welder.endpoint", "opc.tcp://host:port"),
+    ("endpoint-not-string", _set("devices.welder.endpoint", 48411), "devices.welder.endpoint",
+     "opc.tcp://host:port"),
+    ("duplicate-endpoint", _set("devices.welder.endpoint", "opc.tcp://127.0.0.1:48410"), "devices.welder.endpoint",
+     "already used by devices.robot"),
+    ("duplicate-endpoint-same-host-port", _set("devices.welder.endpoint", "opc.tcp://127.0.0.1:48410/"),
+     "devices.welder.endpoint", "already used by devices.robot"),
+    ("limit-without-unit", _set("devices.robot.limits.travel_speed", {"min": 3, "max": 12}),
+     "devices.robot.limits.travel_speed", "no unit"),
+    ("limit-bare-number", _set("devices.robot.limits.travel_speed", 12),
+     "devices.robot.limits.travel_speed", "no unit"),
+    ("limit-missing-max", _set("devices.robot.limits.travel_speed", {"min": 3, "unit": "mm/s"}),
+     "devices.robot.limits.travel_speed.max", "missing"),
+    ("quantity-without-unit", _set("procedure.voltage", 24), "procedure.voltage", "needs a unit"),
+    ("quantity-not-number", _set("procedure.voltage", {"value": "24", "unit": "V"}), "procedure.voltage.value",
+     "finite number"),
+    ("quantity-nan", _set("procedure.voltage", {"value": float("nan"), "unit": "V"}), "procedure.voltage.value",
+     "finite number"),
+    ("unknown-unit", _set("devices.robot.limits.travel_speed", {"min": 3, "max": 12, "unit": "furlong/fortnight"}),
+     "devices.robot.limits.travel_speed.unit", "unknown unit"),
+    ("unknown-unit-quantity", _set("procedure.gas_flow", {"value": 15, "unit": "cfh"}), "procedure.gas_flow.unit",
+     "unknown unit"),
+    ("travel-speed-in-volts", _set("devices.robot.limits.travel_speed", {"min": 3, "max": 12, "unit": "V"}),
+     "devices.robot.limits.travel_speed.unit", "expected a speed"),
+    ("wire-feed-in-amps", _set("procedure.wire_feed", {"value": 8, "unit": "A"}), "procedure.wire_feed.unit",
+     "expected a speed"),
+    ("machine-cycle-in-mm", _set("twin.machine_cycle", {"value": 6, "unit": "mm"}), "twin.machine_cycle.unit",
+     "expected a time"),
+    ("rate-limit-wrong-dimension", _set("policies.rate_limits.voltage_per_s", {"value": 8, "unit": "A"}),
+     "policies.rate_limits.voltage_per_s.unit", "expected a voltage"),
+    ("min-above-max", _set("devices.welder.limits.voltage", {"min": 30, "max": 17, "unit": "V"}),
+     "devices.welder.limits.voltage", "above max"),
+    ("unknown-top-level-key", _set("extras", {"a": 1}), "extras", "unknown key"),
+    ("unknown-cell-key", _set("cell.colour", "blue"), "cell.colour", "unknown key"),
+    ("unknown-twin-key", _set("twin.gravity", 9.81), "twin.gravity", "unknown key"),
+    ("unknown-device-key", _set("devices.robot.payload", 5), "devices.robot.payload", "unknown key"),
+    ("limit-not-allowed-for-kind", _set("devices.robot.limits.voltage", {"min": 1, "max": 2, "unit": "V"}),
+     "devices.robot.limits.voltage", "unknown key"),
+    ("unknown-limit-field", _set("devices.welder.limits.voltage", {"min": 17, "max": 30, "unit": "V", "step": 1}),
+     "devices.welder.limits.voltage.step", "unknown key"),
+    ("unknown-procedure-key", _set("procedure.pressure", {"value": 1, "unit": "1"}), "procedure.pressure",
+     "unknown key"),
+    ("unknown-policies-key", _set("policies.safety", "off"), "policies.safety", "unknown key"),
+    ("unknown-rate-limit", _set("policies.rate_limits.current_per_s", {"value": 1, "unit": "A"}),
+     "policies.rate_limits.current_per_s", "unknown key"),
+    ("unknown-feeding-key", _set("feeding.speed", 3), "feeding.speed", "unknown key"),
+    ("missing-procedure", _del("procedure"), "procedure", "missing"),
+    ("missing-procedure-voltage", _del("procedure.voltage"), "procedure.voltage", "missing"),
+    ("missing-devices", _del("devices"), "devices", "missing"),
+    ("devices-not-mapping", _set("devices", ["robot", "welder"]), "devices", "expected a mapping"),
+    ("device-not-mapping", _set("devices.robot", "robot"), "devices.robot", "expected a mapping"),
+    ("no-welder", _del("devices.welder"), "devices (welder)", "exactly one welder"),
+    ("no-machine", _del("devices.machine"), "devices (machine)", "exactly one machine"),
+    ("two-robots", _second_robot, "devices (robot)", "several devices"),
+    ("real-device-scaled-time", _real_robot, "twin.time_scale", "must be 1"),
+    ("time-scale-zero", _set("twin.time_scale", 0), "twin.time_scale", "0.1..100"),
+    ("namespace-relative", _set("cell.namespace", "cell"), "cell.namespace", "must start with '/'"),
+    ("parts-per-shift-zero", _set("cell.parts_per_shift", 0), "cell.parts_per_shift", "positive integer"),
+    ("domain-id-too-big", _set("cell.domain_id", 300), "cell.domain_id", "0..232"),
+    ("domain-id-bool", _set("cell.domain_id", True), "cell.domain_id", "0..232"),
+    ("seed-not-integer", _set("cell.seed", "seven"), "cell.seed", "integer"),
+    ("buffer-capacity-fraction", _set("feeding.buffer_capacity", {"value": 2.5, "unit": "parts"}),
+     "feeding.buffer_capacity", "whole number"),
+]
+
+
+@pytest.mark.parametrize(("mutate", "key", "reason"), [b[1:] for b in BAD], ids=[b[0] for b in BAD])
+def test_bad_input_names_file_key_and_reason(tmp_path: Path, mutate, key: str, reason: str) -> None:
+    path = edited(tmp_path, mutate)
+    with pytest.raises(ConfigError) as info:
+        load_cell(path)
+    error = info.value
+    assert error.file == str(path)
+    assert error.key == key
+    assert reason in error.reason
+    message = str(error)
+    assert message.startswith(f"{path}: {key}: "), message
+    assert reason in message
+
+
+def test_each_bad_case_differs_from_a_valid_file(tmp_path: Path) -> None:
+    """Guard against vacuous bad cases: the unmutated dump of the real file loads."""
+    assert load_cell(write(tmp_path, real_data())).name == "weld_cell_1"
+
+
+def test_not_yaml(tmp_path: Path) -> None:
+    path = tmp_path / "broken.yaml"
+    path.write_text("cell: {name: [unclosed\n  devices: :\n")
+    with pytest.raises(ConfigError) as info:
+        load_cell(path)
+    assert info.value.file == str(path)
+    assert info.value.key == "(file)"
+    assert "not valid YAML" in str(info.value)
+
+
+def test_yaml_that_is_not_a_mapping(tmp_path: Path) -> None:
+    path = write(tmp_path, ["cell", "devices"])
+    with pytest.raises(ConfigError) as info:
+        load_cell(path)
+    assert info.value.key == "(top level)"
+    assert "expected a mapping" in info.value.reason
+
+
+def test_empty_file(tmp_path: Path) -> None:
+    path = tmp_path / "empty.yaml"
+    path.write_text("")
+    with pytest.raises(ConfigError) as info:
+        load_cell(path)
+    assert str(path) in str(info.value)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    path = tmp_path / "nowhere" / "cell.yaml"
+    with pytest.raises(ConfigError) as info:
+        load_cell(path)
+    assert info.value.file == str(path)
+    assert info.value.key == "(file)"
+    assert "cannot read" in info.value.reason
+
+
+# --------------------------------------------------------------------------- the config hash
+
+
+def test_hash_is_stable_for_the_same_content(tmp_path: Path) -> None:
+    original = load_cell(REAL).config_hash
+    assert load_cell(REAL).config_hash == original
+    # comments, layout and key order are not content
+    reordered = dict(reversed(list(real_data().items())))
+    assert load_cell(write(tmp_path, reordered)).config_hash == original
+    assert len(original) == 16 and int(original, 16) >= 0
+
+
+@pytest.mark.parametrize("mutate", [
+    _set("procedure.voltage.value", 25),
+    _set("devices.robot.limits.travel_speed.max", 11),
+    _set("policies.weld", "other_policy"),
+    _set("cell.seed", 8),
+    _set("twin.time_scale", 4),
+], ids=["procedure", "limit", "policy", "seed", "time_scale"])
+def test_hash_changes_when_a_value_changes(tmp_path: Path, mutate) -> None:
+    original = load_cell(REAL).config_hash
+    assert load_cell(edited(tmp_path, mutate)).config_hash != original

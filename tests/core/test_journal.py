@@ -1,0 +1,307 @@
+"""The production journal: durable settings, exact round trips, correct summaries, and crash safety.
+
+The crash test kills a writer process with SIGKILL at random points and checks that every
+record it acknowledged is present and that no partial record exists.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from cell_controller.core.journal import Journal, JournalError, PartRecord
+
+
+def part(part_id: str, shift_id: int, **overrides: object) -> PartRecord:
+    values: dict[str, object] = dict(
+        part_id=part_id, shift_id=shift_id, started_at=1_700_000_000.25, finished_at=1_700_000_041.5,
+        cycle_time_s=41.25, mean_current_A=231.5, mean_voltage_V=24.1, mean_wire_feed_m_min=8.05,
+        mean_travel_speed_mm_s=7.02, arc_energy_kJ=12.345, weld_time_s=28.6, bead_width_mm=6.4,
+        penetration_mm=2.1, imperfections=(), iso5817_level="B", good=True, weld_policy="fixed_recipe",
+        feed_policy="fixed_rate", backends={"robot": "twin", "welder": "twin"}, config_hash="abcdef0123456789",
+    )
+    values.update(overrides)
+    return PartRecord(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def journal(tmp_path: Path):
+    with Journal(tmp_path / "runs" / "journal.sqlite") as j:
+        yield j
+
+
+def _rows(path: Path, sql: str) -> list[tuple]:
+    with sqlite3.connect(path) as db:
+        return db.execute(sql).fetchall()
+
+
+# --------------------------------------------------------------------------- settings
+
+
+def test_wal_and_synchronous_full_are_really_set(journal: Journal) -> None:
+    db = journal._db
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    assert db.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+    # WAL is persistent: an independent connection sees it too
+    assert _rows(journal.path, "PRAGMA journal_mode") == [("wal",)]
+    assert journal.path.parent.is_dir()  # the folder was created
+    assert journal.integrity_ok()
+
+
+# --------------------------------------------------------------------------- round trips
+
+
+def test_record_part_round_trips_every_field(journal: Journal) -> None:
+    shift = journal.begin_shift(3, "abcdef0123456789")
+    a = part("P-0001", shift)
+    b = part("P-0002", shift, started_at=1_700_000_050.0, imperfections=("porosity", "undercut"),
+             iso5817_level="fail", good=False, backends={"robot": "real", "welder": "twin", "machine": "twin"},
+             weld_policy="ppo_v1", feed_policy="fixed_rate", arc_energy_kJ=0.1 + 0.2)
+    journal.record_part(a)
+    journal.record_part(b)
+    assert journal.parts(shift) == [a, b]
+    assert journal.parts() == [a, b]
+    stored = journal.parts(shift)[1]
+    for f in dataclasses.fields(PartRecord):
+        assert getattr(stored, f.name) == getattr(b, f.name), f.name
+        assert type(getattr(stored, f.name)) is type(getattr(b, f.name)), f.name
+    assert journal.next_part_number() == 3
+
+
+def test_parts_filter_by_shift_and_order_by_start(journal: Journal) -> None:
+    one = journal.begin_shift(2, "h")
+    two = journal.begin_shift(2, "h")
+    late = part("A", one, started_at=20.0)
+    early = part("B", one, started_at=10.0)
+    other = part("C", two)
+    for record in (late, early, other):
+        journal.record_part(record)
+    assert journal.parts(one) == [early, late]
+    assert journal.parts(two) == [other]
+    assert journal.last_shift_id() == two
+
+
+def test_events_are_logged_per_shift_in_order(journal: Journal) -> None:
+    shift = journal.begin_shift(1, "h")
+    journal.log_event(shift, "state", "supervisor", "Stopped->Resetting")
+    journal.log_event(shift, "fault", "welder", "link lost")
+    journal.log_event(None, "info", "cli", "no shift")
+    events = journal.events(shift)
+    assert [(k, s, d) for (_, k, s, d) in events] == [("state", "supervisor", "Stopped->Resetting"),
+                                                      ("fault", "welder", "link lost")]
+    assert events[0][0] <= events[1][0]
+
+
+# --------------------------------------------------------------------------- summaries
+
+
+def test_summary_from_crafted_records(journal: Journal) -> None:
+    shift = journal.begin_shift(5, "h")
+    other = journal.begin_shift(5, "h")
+    crafted = [  # (cycle s, energy kJ, good, finished_at)
+        (30.0, 10.0, True, 100.0), (40.0, 12.0, True, 140.0), (50.0, 14.0, False, 190.0), (60.0, 20.0, True, 250.0),
+    ]
+    for i, (cycle, energy, good, finished) in enumerate(crafted):
+        journal.record_part(part(f"S-{i}", shift, cycle_time_s=cycle, arc_energy_kJ=energy, good=good,
+                                 iso5817_level="B" if good else "D", started_at=finished - cycle,
+                                 finished_at=finished))
+    journal.record_part(part("X-1", other, cycle_time_s=999.0, arc_energy_kJ=999.0))  # not this shift
+    summary = journal.summary(shift)
+    assert summary.shift_id == shift and summary.status == "running" and summary.parts_target == 5
+    assert (summary.parts, summary.good, summary.defective) == (4, 3, 1)
+    assert summary.mean_cycle_time_s == pytest.approx(45.0)
+    # all arc energy (the defective part's too) over the good parts
+    assert summary.arc_energy_per_good_part_kJ == pytest.approx(56.0 / 3)
+    journal.end_shift(shift, "complete")
+    ended = journal.summary(shift)
+    assert ended.status == "complete"
+    started_at, ended_at = _rows(journal.path, f"SELECT started_at, ended_at FROM shifts WHERE id={shift}")[0]
+    assert ended.total_time_s == pytest.approx(ended_at - started_at)
+
+
+def test_summary_of_a_shift_without_parts(journal: Journal) -> None:
+    shift = journal.begin_shift(4, "h")
+    summary = journal.summary(shift)
+    assert (summary.parts, summary.good, summary.defective) == (0, 0, 0)
+    assert summary.mean_cycle_time_s == 0.0 and summary.arc_energy_per_good_part_kJ == 0.0
+    assert summary.total_time_s == 0.0
+
+
+def test_summary_without_good_parts_has_no_division_by_zero(journal: Journal) -> None:
+    shift = journal.begin_shift(2, "h")
+    journal.record_part(part("D-1", shift, good=False, iso5817_level="fail", arc_energy_kJ=5.0))
+    summary = journal.summary(shift)
+    assert (summary.good, summary.defective, summary.arc_energy_per_good_part_kJ) == (0, 1, 0.0)
+
+
+def test_summary_of_an_unknown_shift_raises_journal_error(journal: Journal) -> None:
+    with pytest.raises(JournalError, match="42"):
+        journal.summary(42)
+
+
+# --------------------------------------------------------------------------- reopen after a crash
+
+
+def test_running_shift_is_marked_interrupted_on_reopen(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite"
+    with Journal(path) as j:
+        done = j.begin_shift(2, "h")
+        j.end_shift(done, "complete")
+        crashed = j.begin_shift(2, "h")
+        j.record_part(part("P-1", crashed))
+    # the process "died" without end_shift
+    before = time.time()
+    with Journal(path) as j:
+        assert j.summary(crashed).status == "interrupted"
+        assert j.summary(done).status == "complete"
+        assert j.parts(crashed) == [part("P-1", crashed)]
+    ended_at = _rows(path, f"SELECT ended_at FROM shifts WHERE id={crashed}")[0][0]
+    assert ended_at is not None and ended_at >= before - 1
+
+
+# --------------------------------------------------------------------------- refused writes
+
+
+def test_duplicate_part_id_raises_and_leaves_the_database_unchanged(journal: Journal) -> None:
+    shift = journal.begin_shift(2, "h")
+    first = part("P-1", shift)
+    journal.record_part(first)
+    journal.log_event(shift, "info", "test", "before")
+    with pytest.raises(JournalError) as info:
+        journal.record_part(part("P-1", shift, arc_energy_kJ=99.0, good=False))
+    assert str(journal.path) in str(info.value)
+    assert journal.parts() == [first]
+    assert len(journal.events(shift)) == 1
+    assert journal.integrity_ok()
+    # the connection is still usable: no transaction was left open
+    journal.record_part(part("P-2", shift))
+    assert [p.part_id for p in journal.parts()] == ["P-1", "P-2"]
+
+
+def test_part_of_an_unknown_shift_is_refused(journal: Journal) -> None:
+    with pytest.raises(JournalError):
+        journal.record_part(part("P-1", 999))
+    assert journal.parts() == []
+
+
+def test_full_disk_raises_and_drops_nothing_silently(journal: Journal) -> None:
+    shift = journal.begin_shift(10, "h")
+    kept = [part(f"P-{i}", shift) for i in range(3)]
+    for record in kept:
+        journal.record_part(record)
+    db = journal._db
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    pages = db.execute("PRAGMA page_count").fetchone()[0]
+    db.execute(f"PRAGMA max_page_count={pages}")  # the "disk" is full now
+    big = part("P-big", shift, imperfections=tuple(f"imperfection-{i}" for i in range(2000)))
+    with pytest.raises(JournalError, match="full"):
+        journal.record_part(big)
+    with pytest.raises(JournalError):
+        for i in range(200):  # events fill the last free bytes, then fail loudly too
+            journal.log_event(shift, "info", "test", "x" * 500)
+    assert journal.parts() == kept
+    assert journal.integrity_ok()
+    # space comes back: the refused record can be written again; nothing was half-written
+    db.execute("PRAGMA max_page_count=1073741823")
+    journal.record_part(big)
+    assert journal.parts() == kept + [big]
+
+
+# --------------------------------------------------------------------------- kill -9
+
+
+WRITER = r"""
+import sys
+from cell_controller.core.journal import Journal, PartRecord
+path, prefix = sys.argv[1], sys.argv[2]
+journal = Journal(path)
+shift = journal.begin_shift(1_000_000, "crash-test")
+print("ready", flush=True)
+i = 0
+while True:
+    record = PartRecord(
+        part_id=f"{prefix}-{i}", shift_id=shift, started_at=float(i), finished_at=float(i) + 1.0,
+        cycle_time_s=30.0 + i, mean_current_A=230.0, mean_voltage_V=24.0, mean_wire_feed_m_min=8.0,
+        mean_travel_speed_mm_s=7.0, arc_energy_kJ=12.0, weld_time_s=28.0, bead_width_mm=6.0,
+        penetration_mm=2.0, imperfections=tuple("porosity" for _ in range(i % 50)), iso5817_level="C",
+        good=i % 7 != 0, weld_policy="fixed_recipe", feed_policy="fixed_rate",
+        backends={"robot": "twin", "welder": "twin", "pad": "x" * (i % 300)}, config_hash="crash-test")
+    journal.record_part(record)
+    print(record.part_id, flush=True)
+    journal.log_event(shift, "info", "writer", record.part_id)
+    i += 1
+"""
+
+NOT_NULL = ["part_id", "shift_id", "started_at", "finished_at", "cycle_time_s", "mean_current_A", "mean_voltage_V",
+            "mean_wire_feed_m_min", "mean_travel_speed_mm_s", "arc_energy_kJ", "weld_time_s", "bead_width_mm",
+            "penetration_mm", "imperfections", "iso5817_level", "good", "weld_policy", "feed_policy", "backends",
+            "config_hash"]
+
+
+def _crash_iterations(tmp_path: Path, iterations: int, seed: int) -> None:
+    rng = random.Random(seed)
+    path = tmp_path / "crash.sqlite"
+    acknowledged: set[str] = set()
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    for iteration in range(iterations):
+        child = subprocess.Popen([sys.executable, "-c", WRITER, str(path), f"it{iteration}"],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        try:
+            assert child.stdout is not None
+            assert child.stdout.readline().strip() == "ready", child.stderr.read() if child.stderr else ""
+            time.sleep(rng.uniform(0.0, 0.08))
+            os.kill(child.pid, signal.SIGKILL)
+            out, err = child.communicate(timeout=10)
+        finally:
+            if child.poll() is None:
+                child.kill()
+                child.wait()
+        assert child.returncode == -signal.SIGKILL, err
+        # a line without its newline was not acknowledged (the kill came mid-print)
+        lines = out.split("\n")
+        acknowledged |= {line for line in lines[:-1] if line}
+        _check_after_crash(path, acknowledged)
+    assert len(acknowledged) > iterations  # the writer got to write, on the whole
+    with Journal(path) as j:  # reopening marks every killed shift interrupted
+        statuses = _rows(path, "SELECT status FROM shifts")
+        assert statuses and all(s == "interrupted" for (s,) in statuses)
+        assert j.integrity_ok()
+
+
+def _check_after_crash(path: Path, acknowledged: set[str]) -> None:
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        rows = db.execute(f"SELECT {', '.join(NOT_NULL)} FROM parts").fetchall()
+    stored = {row[0] for row in rows}
+    missing = acknowledged - stored
+    assert not missing, f"acknowledged records lost: {sorted(missing)[:5]}"
+    for row in rows:
+        values = dict(zip(NOT_NULL, row))
+        assert all(v is not None for v in values.values()), values
+        assert isinstance(json.loads(values["imperfections"]), list)
+        backends = json.loads(values["backends"])
+        assert isinstance(backends, dict) and backends["robot"] == "twin"
+        assert values["good"] in (0, 1)
+        i = int(values["part_id"].rsplit("-", 1)[1])
+        assert values["cycle_time_s"] == 30.0 + i  # the row is the one the writer built, whole
+        assert len(json.loads(values["imperfections"])) == i % 50
+
+
+def test_kill_9_quick(tmp_path: Path) -> None:
+    _crash_iterations(tmp_path, iterations=5, seed=1)
+
+
+@pytest.mark.slow
+def test_kill_9_at_100_random_points(tmp_path: Path) -> None:
+    """Reliability check 4's figure: 100 random kill points (about 20 s)."""
+    _crash_iterations(tmp_path, iterations=100, seed=2)

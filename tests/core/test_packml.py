@@ -1,0 +1,234 @@
+"""PackML (ISA-TR88.00.02-2015 / OPC 30050): only legal transitions, Abort and Stop everywhere they belong,
+no Execute without Reset, illegal commands refused without a state change, listeners hear everything.
+
+The oracle below is written out from the standard's state diagram, independently of
+`packml.TRANSITIONS` (the 2015 model including its optional Hold-from-Suspend transitions).
+"""
+from __future__ import annotations
+
+import random
+
+import pytest
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+
+from cell_controller.core.packml import Command, IllegalCommand, PackMLMachine, State
+
+S, C = State, Command
+SC = "SC"
+
+ALL_STATES = {
+    "Stopped", "Resetting", "Idle", "Starting", "Execute", "Completing", "Complete", "Holding", "Held",
+    "Unholding", "Suspending", "Suspended", "Unsuspending", "Stopping", "Aborting", "Aborted", "Clearing",
+}
+ACTING = {"Resetting", "Starting", "Execute", "Completing", "Holding", "Unholding", "Suspending",
+          "Unsuspending", "Stopping", "Aborting", "Clearing"}
+NO_ABORT = {"Aborting", "Aborted"}
+NO_STOP = {"Stopping", "Stopped", "Aborting", "Aborted", "Clearing"}
+
+#: (state, command or SC) -> next state, by state name, from the PackML state diagram
+SPEC: dict[tuple[str, str], str] = {
+    ("Stopped", "reset"): "Resetting",
+    ("Resetting", SC): "Idle",
+    ("Idle", "start"): "Starting",
+    ("Starting", SC): "Execute",
+    ("Execute", SC): "Completing",
+    ("Completing", SC): "Complete",
+    ("Complete", "reset"): "Resetting",
+    ("Execute", "hold"): "Holding",
+    ("Holding", SC): "Held",
+    ("Held", "unhold"): "Unholding",
+    ("Unholding", SC): "Execute",
+    ("Execute", "suspend"): "Suspending",
+    ("Suspending", SC): "Suspended",
+    ("Suspended", "unsuspend"): "Unsuspending",
+    ("Unsuspending", SC): "Execute",
+    ("Suspending", "hold"): "Holding",
+    ("Suspended", "hold"): "Holding",
+    ("Unsuspending", "hold"): "Holding",
+    ("Stopping", SC): "Stopped",
+    ("Aborting", SC): "Aborted",
+    ("Aborted", "clear"): "Clearing",
+    ("Clearing", SC): "Stopped",
+    **{(s, "stop"): "Stopping" for s in ALL_STATES - NO_STOP},
+    **{(s, "abort"): "Aborting" for s in ALL_STATES - NO_ABORT},
+}
+EVENTS = [c.value for c in Command] + [SC]
+
+
+def apply(machine: PackMLMachine, event: str) -> State:
+    return machine.state_complete() if event == SC else machine.command(event)
+
+
+def test_the_17_states() -> None:
+    assert {s.value for s in State} == ALL_STATES
+    assert len(State) == 17
+    assert {c.value for c in Command} == {"reset", "start", "stop", "hold", "unhold", "suspend", "unsuspend",
+                                          "abort", "clear"}
+    assert PackMLMachine().state is S.STOPPED
+
+
+@pytest.mark.parametrize("state", list(State), ids=lambda s: s.value)
+def test_every_state_event_pair_matches_the_standard(state: State) -> None:
+    for event in EVENTS:
+        machine = PackMLMachine(state)
+        heard: list[tuple[State, State, str]] = []
+        machine.on_transition(lambda old, new, cause: heard.append((old, new, cause)))
+        expected = SPEC.get((state.value, event))
+        if expected is None:
+            with pytest.raises(IllegalCommand) as info:
+                apply(machine, event)
+            assert state.value in str(info.value)
+            if event != SC:
+                assert event in str(info.value)
+            assert machine.state is state and heard == []
+        else:
+            assert apply(machine, event).value == expected
+            assert machine.state.value == expected
+            assert heard == [(state, State(expected), event)]
+    # available_commands() lists exactly the legal commands
+    assert {c.value for c in PackMLMachine(state).available_commands()} == {
+        e for (s, e) in SPEC if s == state.value and e != SC}
+
+
+def test_state_complete_exactly_in_acting_states() -> None:
+    for state in State:
+        machine = PackMLMachine(state)
+        if state.value in ACTING:
+            machine.state_complete()
+            assert machine.state is not state
+        else:
+            with pytest.raises(IllegalCommand, match=state.value):
+                machine.state_complete()
+            assert machine.state is state
+
+
+@pytest.mark.parametrize("state", list(State), ids=lambda s: s.value)
+def test_abort_and_stop_reachability(state: State) -> None:
+    machine = PackMLMachine(state)
+    if state.value in NO_ABORT:
+        with pytest.raises(IllegalCommand):
+            machine.command(C.ABORT)
+        assert machine.state is state
+    else:
+        assert machine.command(C.ABORT) is S.ABORTING
+        assert machine.state_complete() is S.ABORTED
+    machine = PackMLMachine(state)
+    if state.value in NO_STOP:
+        with pytest.raises(IllegalCommand):
+            machine.command(C.STOP)
+        assert machine.state is state
+    else:
+        assert machine.command(C.STOP) is S.STOPPING
+        assert machine.state_complete() is S.STOPPED
+
+
+def test_unknown_command_is_illegal_and_changes_nothing() -> None:
+    machine = PackMLMachine(S.IDLE)
+    heard: list[object] = []
+    machine.on_transition(lambda *args: heard.append(args))
+    for bad in ("jump", "", "Start", "SC"):
+        with pytest.raises(IllegalCommand, match="unknown PackML command"):
+            machine.command(bad)
+    assert machine.state is S.IDLE and heard == []
+    assert machine.command("start") is S.STARTING  # the string form of a command works
+
+
+class _Walk:
+    """Checks one machine against the oracle, step by step, and tracks the Reset discipline."""
+
+    RESTART_POINTS = {"Stopped", "Aborted", "Complete"}
+
+    def __init__(self) -> None:
+        self.machine = PackMLMachine()
+        self.heard: list[tuple[State, State, str]] = []
+        self.heard_too: list[tuple[State, State, str]] = []
+        self.machine.on_transition(lambda *t: self.heard.append(t))
+        self.machine.on_transition(lambda *t: self.heard_too.append(t))
+        self.expected_log: list[tuple[State, State, str]] = []
+        self.recent: list[str] = ["Stopped"]  # the last three states entered
+        self.started = False  # Resetting -> Idle -> Starting -> Execute since the last restart point
+        self.visited: set[str] = {"Stopped"}
+        self.transitions = 0
+
+    def step(self, event: str) -> None:
+        before = self.machine.state
+        expected = SPEC.get((before.value, event))
+        if expected is None:
+            with pytest.raises(IllegalCommand) as info:
+                apply(self.machine, event)
+            assert before.value in str(info.value)
+            assert event == SC or event in str(info.value)
+            assert self.machine.state is before
+        else:
+            after = apply(self.machine, event)
+            assert after.value == expected and self.machine.state is after
+            self.expected_log.append((before, after, event))
+            self.transitions += 1
+            self.visited.add(expected)
+            if expected == "Execute":
+                if before is S.STARTING:
+                    assert self.recent == ["Resetting", "Idle", "Starting"], self.recent
+                    self.started = True
+                assert self.started, f"Execute reached from {before.value} without Reset and Start"
+            if expected in self.RESTART_POINTS:
+                self.started = False
+            self.recent = (self.recent + [expected])[-3:]
+        assert self.heard == self.expected_log
+        assert self.heard_too == self.expected_log
+
+
+def test_ten_thousand_random_sequences() -> None:
+    rng = random.Random(20240611)
+    visited: set[str] = set()
+    used: set[tuple[str, str]] = set()
+    executes = 0
+    for _ in range(10_000):
+        walk = _Walk()
+        for _ in range(rng.randint(1, 40)):
+            # mostly a legal event (to get deep into the diagram), otherwise any event at all
+            if rng.random() < 0.7:
+                legal = [e for e in EVENTS if (walk.machine.state.value, e) in SPEC]
+                onward = [e for e in legal if e not in ("stop", "abort")]
+                event = rng.choice(onward if onward and rng.random() < 0.8 else legal)
+            else:
+                event = rng.choice(EVENTS)
+            used.add((walk.machine.state.value, event))
+            walk.step(event)
+        visited |= walk.visited
+        executes += sum(1 for (_, new, _) in walk.expected_log if new is S.EXECUTE)
+    assert visited == ALL_STATES
+    assert set(SPEC) <= used, "the walk must exercise every legal transition"
+    assert executes > 1000
+
+
+class PackMLStateful(RuleBasedStateMachine):
+    """Hypothesis drives arbitrary command/SC sequences; the oracle checks every step."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.walk = _Walk()
+
+    @rule(command=st.sampled_from(list(Command)))
+    def command(self, command: Command) -> None:
+        self.walk.step(command.value)
+
+    @precondition(lambda self: self.walk.machine.state.value in ACTING)
+    @rule()
+    def state_complete(self) -> None:
+        self.walk.step(SC)
+
+    @rule()
+    def state_complete_anywhere(self) -> None:
+        self.walk.step(SC)
+
+    @invariant()
+    def abort_available_unless_aborting(self) -> None:
+        state = self.walk.machine.state
+        assert (C.ABORT in self.walk.machine.available_commands()) == (state.value not in NO_ABORT)
+        assert (C.STOP in self.walk.machine.available_commands()) == (state.value not in NO_STOP)
+
+
+TestPackMLStateful = PackMLStateful.TestCase
+TestPackMLStateful.settings = settings(max_examples=100, stateful_step_count=40, deadline=None, derandomize=True)
