@@ -42,9 +42,9 @@ WELD_SETPOINTS = Topic("weld/setpoints", "std_msgs/msg/Float64MultiArray", DEFAU
 INFEED = Topic("feeder/infeed", "std_msgs/msg/Float64MultiArray", DEFAULT, "policy",
                "control rate (50 Hz)", "feeding policy output",
                ("conveyor_speed_mm_s", "release_blank"))
-CELL_STATE = Topic("cell/state", "diagnostic_msgs/msg/DiagnosticStatus", LATCHED, "supervisor",
+CELL_STATE = Topic("state", "diagnostic_msgs/msg/DiagnosticStatus", LATCHED, "supervisor",
                    "on change", "PackML state (message) and shift progress (values)")
-CELL_COMMAND = Topic("cell/command", "std_msgs/msg/String", DEFAULT, "operator",
+CELL_COMMAND = Topic("command", "std_msgs/msg/String", DEFAULT, "operator",
                      "on demand", "PackML command: reset, start, stop, hold, unhold, suspend, unsuspend, abort, clear")
 POLICY_STATUS = Topic("policy/status", "diagnostic_msgs/msg/DiagnosticStatus", LATCHED, "policy",
                       "1 Hz and on intervention", "policy names and safety-shield intervention counts")

@@ -37,43 +37,40 @@ def edited(tmp_path: Path, mutate: Callable[[dict[str, Any]], None]) -> Path:
 # --------------------------------------------------------------------------- the real file
 
 
-def test_real_cell_description_loads() -> None:
+def test_real_cell_description_loads_as_written() -> None:
+    """Every value of config/cell.yaml arrives, compared with the raw YAML (not pinned numbers)."""
+    raw = yaml.safe_load(REAL.read_text())
     config = load_cell(REAL)
     assert isinstance(config, CellConfig)
     assert config.path == REAL
-    assert config.name == "weld_cell_1"
-    assert config.namespace == "/cell"
-    assert config.parts_per_shift == 20
-    assert config.seed == 7
-    assert config.time_scale == 5
+    assert (config.name, config.namespace, config.parts_per_shift, config.seed) == (
+        raw["cell"]["name"], raw["cell"]["namespace"], raw["cell"]["parts_per_shift"], raw["cell"]["seed"])
+    assert config.time_scale == raw["twin"]["time_scale"]
     # the journal path is relative to the file's folder
-    assert config.journal_path == (REAL.parent / "../runs/journal.sqlite").resolve()
-    # exactly one device per role, kinds as declared
-    assert {role: config.device(role).name for role in ("robot", "welder", "machine", "feeder")} == {
-        "robot": "robot", "welder": "welder", "machine": "machine", "feeder": "feeder"}
-    assert config.device("machine").kind is DeviceKind.PRESS
-    assert all(d.backend is Backend.TWIN for d in config.devices.values())
-    assert config.device("welder").host_port == ("127.0.0.1", 48411)
-    assert config.device("machine").publishing_rate_Hz == 10
+    assert config.journal_path == (REAL.parent / raw["cell"]["journal"]).resolve()
+    for name, device in raw["devices"].items():
+        loaded = config.devices[name]
+        assert (loaded.kind.value, loaded.backend.value, loaded.endpoint) == (
+            device["kind"], device["backend"], device["endpoint"])
+        assert loaded.publishing_rate_Hz == device["publishing_rate"]["value"]
+        assert set(loaded.limits) == set(device["limits"])
+    # exactly one device per role
+    assert {config.device(role).kind.role for role in ("robot", "welder", "machine", "feeder")} == {
+        "robot", "welder", "machine", "feeder"}
     with pytest.raises(KeyError):
         config.device("painter")
-
-
-def test_real_file_values_in_canonical_units() -> None:
-    config = load_cell(REAL)
     p = config.procedure
-    assert (p.voltage_V, p.wire_feed_m_min, p.travel_speed_mm_s, p.current_A, p.gas_flow_L_min, p.torch_offset_mm) == (
-        24, 8, 7, 230, 15, 0.0)
-    wire = config.device("welder").limits["wire_feed"]
-    assert (wire.low, wire.high, wire.unit) == (3, 14, "m/min")  # wire feed stays in m/min
-    travel = config.device("robot").limits["travel_speed"]
-    assert (travel.low, travel.high, travel.unit) == (3, 12, "mm/s")
-    assert config.policies.rate_limits_per_s == {"voltage": 8, "wire_feed": 6, "travel_speed": 6, "torch_offset": 10}
-    assert config.policies.control_rate_Hz == 50
-    assert config.policies.weld == "fixed_recipe" and config.policies.feed == "fixed_rate"
-    assert config.machine_cycle_s == 6
-    assert (config.feeding.feed_interval_s, config.feeding.buffer_capacity, config.feeding.conveyor_speed_mm_s) == (
-        36, 3, 250)
+    assert (p.voltage_V, p.wire_feed_m_min, p.travel_speed_mm_s, p.current_A, p.gas_flow_L_min) == tuple(
+        raw["procedure"][k]["value"] for k in ("voltage", "wire_feed", "travel_speed", "current", "gas_flow"))
+    assert config.policies.rate_limits_per_s == {
+        k.removesuffix("_per_s"): v["value"] for k, v in raw["policies"]["rate_limits"].items()}
+
+
+def test_real_file_units_are_the_canonical_ones() -> None:
+    """The shipped file already uses canonical units, so its numbers load unchanged."""
+    config = load_cell(REAL)
+    assert config.device("welder").limits["wire_feed"].unit == "m/min"  # wire feed stays in m/min
+    assert config.device("robot").limits["travel_speed"].unit == "mm/s"
 
 
 # --------------------------------------------------------------------------- unit conversion

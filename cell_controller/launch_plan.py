@@ -1,0 +1,89 @@
+"""What launch/cell.launch.py starts for a cell description, as plain data (no ROS imports).
+
+The launch file turns a `LaunchPlan` into launch actions; here it is testable where
+`launch` and `rclpy` are not installed. The plan holds the processes `cellctl shift`
+starts: the twin (`cell-twin --config FILE`) when any device is twin-backed, and the
+nodes of `cli.NODES` under the cell's namespace with the same parameters.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping, Union
+
+from cell_controller.cli import NODES
+from cell_controller.core.config import Backend, CellConfig, load_cell
+
+PACKAGE = "cell_controller"
+TWIN_EXECUTABLE = "cell-twin"
+DOMAIN_VARIABLE = "ROS_DOMAIN_ID"
+
+ParameterValue = Union[str, int]
+
+
+class LaunchArgumentError(ValueError):
+    """A launch argument is invalid; the message names it and the value."""
+
+    def __init__(self, argument: str, reason: str):
+        self.argument = argument
+        super().__init__(f"launch argument {argument}: {reason}")
+
+
+@dataclass(frozen=True)
+class TwinPlan:
+    """The twin process: its console script, arguments and the devices it serves."""
+
+    executable: str
+    arguments: tuple[str, ...]
+    devices: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class NodePlan:
+    """One node: console script, node name, namespace and ROS 2 parameters."""
+
+    name: str
+    executable: str
+    namespace: str
+    parameters: dict[str, ParameterValue]
+
+
+@dataclass(frozen=True)
+class LaunchPlan:
+    """Everything the launch file starts for one cell description."""
+
+    config: CellConfig
+    #: environment variables to set before any process starts
+    environment: dict[str, str]
+    twin: TwinPlan | None
+    nodes: tuple[NodePlan, ...]
+
+
+def parse_parts(text: str) -> int:
+    """The `parts` launch argument: a whole number of parts >= 0 (0: the description's parts_per_shift)."""
+    try:
+        parts = int(text)
+    except ValueError:
+        parts = -1
+    if parts < 0:
+        raise LaunchArgumentError("parts", f"expected a whole number of parts >= 0 "
+                                  f"(0: cell.parts_per_shift of the cell description), got {text!r}")
+    return parts
+
+
+def launch_plan(config_path: str | Path, parts: int, environ: Mapping[str, str]) -> LaunchPlan:
+    """The plan for the cell description at `config_path`.
+
+    `parts` 0 takes cell.parts_per_shift; `environ` is the launch's environment:
+    ROS_DOMAIN_ID is set from cell.domain_id only when it holds none.
+    Raises ConfigError (naming file and key) for a bad description.
+    """
+    config = load_cell(config_path)
+    twin_devices = tuple(d.name for d in config.devices.values() if d.backend is Backend.TWIN)
+    twin = TwinPlan(TWIN_EXECUTABLE, ("--config", str(config.path)), twin_devices) if twin_devices else None
+    common: dict[str, ParameterValue] = {"cell_config": str(config.path)}
+    own: dict[str, dict[str, ParameterValue]] = {"supervisor": {"parts": parts or config.parts_per_shift}}
+    nodes = tuple(NodePlan(name, script, config.namespace, {**common, **own.get(name, {})})
+                  for name, script in NODES.items())
+    environment = {} if DOMAIN_VARIABLE in environ else {DOMAIN_VARIABLE: str(config.domain_id)}
+    return LaunchPlan(config, environment, twin, nodes)

@@ -1,0 +1,55 @@
+"""Launch the welding cell from its cell description: the twin (when any device is
+twin-backed) and the six nodes, as `cellctl shift` starts them.
+
+    ros2 launch cell_controller cell.launch.py
+    ros2 launch cell_controller cell.launch.py cell_config:=/path/cell.yaml parts:=5
+
+Which devices the twin serves comes from `backend: twin|real` per device of the
+description. ROS_DOMAIN_ID is set from cell.domain_id unless the environment has one.
+A bad description or argument, an unreachable real device or a twin port in use fails
+the launch with a message naming the file and key (nothing is started). When any
+process exits, the whole cell shuts down, as with cellctl.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ament_index_python.packages import get_package_share_directory
+from launch import LaunchContext, LaunchDescription
+from launch.action import Action
+from launch.actions import DeclareLaunchArgument, ExecuteProcess, OpaqueFunction, SetEnvironmentVariable, Shutdown
+from launch.substitutions import LaunchConfiguration
+from launch_ros.actions import Node
+from launch_ros.substitutions import ExecutableInPackage
+
+from cell_controller.cli import preflight
+from cell_controller.launch_plan import PACKAGE, launch_plan, parse_parts
+
+
+def _cell(context: LaunchContext) -> list[Action]:
+    """The actions for the cell description named by the launch arguments."""
+    plan = launch_plan(LaunchConfiguration("cell_config").perform(context),
+                       parse_parts(LaunchConfiguration("parts").perform(context)), context.environment)
+    preflight(plan.config)
+    actions: list[Action] = [SetEnvironmentVariable(name, value) for name, value in plan.environment.items()]
+    if plan.twin is not None:
+        actions.append(ExecuteProcess(
+            cmd=[ExecutableInPackage(plan.twin.executable, PACKAGE), *plan.twin.arguments], name="twin",
+            output="screen", on_exit=Shutdown(reason="the twin exited")))
+    actions += [
+        Node(package=PACKAGE, executable=node.executable, name=node.name, namespace=node.namespace,
+             parameters=[node.parameters], output="screen", on_exit=Shutdown(reason=f"{node.name} exited"))
+        for node in plan.nodes
+    ]
+    return actions
+
+
+def generate_launch_description() -> LaunchDescription:
+    default_config = Path(get_package_share_directory(PACKAGE)) / "config" / "cell.yaml"
+    return LaunchDescription([
+        DeclareLaunchArgument("cell_config", default_value=str(default_config),
+                              description="the cell description (YAML)"),
+        DeclareLaunchArgument("parts", default_value="0",
+                              description="parts to make this shift; 0: cell.parts_per_shift of cell_config"),
+        OpaqueFunction(function=_cell),
+    ])

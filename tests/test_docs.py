@@ -1,0 +1,45 @@
+"""docs/interfaces.md is what docs/generate_interfaces.py makes from the code now."""
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+INTERFACES = REPO / "docs/interfaces.md"
+
+
+def generator() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("generate_interfaces", REPO / "docs/generate_interfaces.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_interfaces_doc_is_up_to_date() -> None:
+    expected = generator().render()
+    assert INTERFACES.read_text() == expected, (
+        "docs/interfaces.md is stale: an interface changed; run `python docs/generate_interfaces.py` and commit it")
+
+
+def test_interfaces_doc_covers_every_topic_and_device() -> None:
+    from cell_controller.nodes.topics import ALL_TOPICS
+    from cell_controller.opcua.address_space import spec_for
+
+    text = INTERFACES.read_text()
+    for topic in ALL_TOPICS:
+        assert f"/{topic.name}`" in text, topic.name
+    for kind in ("robot", "welder", "press", "feeder"):
+        spec = spec_for(kind)
+        for path in [v.path for v in spec.variables] + [m.path for m in spec.methods]:
+            assert f"`{path}`" in text, path
+
+
+def test_readme_links_to_the_interfaces() -> None:
+    readme = REPO / "README.md"
+    if not readme.exists():
+        pytest.skip("no README.md yet")
+    assert "docs/interfaces.md" in readme.read_text(), "README.md should link to docs/interfaces.md"
