@@ -3,6 +3,8 @@
   cellctl shift   [--config FILE] [--parts N]   run an autonomous shift (twin devices included)
   cellctl check   [--config FILE]               validate a cell description and its endpoints
   cellctl summary [--config FILE] [--shift ID]  a shift's figures from the production journal
+  cellctl record  [-o DIR] [--namespace NS] [--duration S] [TOPIC ...]
+                                                record topics of a running cell to a rosbag2 (MCAP) bag
 
 Exit codes: 0 done, 1 the shift failed, 2 bad input (nothing started), 130 interrupted.
 """
@@ -18,7 +20,7 @@ import time
 from pathlib import Path
 
 from cell_controller.core.config import Backend, CellConfig, ConfigError, load_cell
-from cell_controller.core.journal import Journal, ShiftSummary
+from cell_controller.core.journal import Journal, JournalError, ShiftSummary
 
 EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 1, 2, 130
 #: how long the twin's servers may take to listen, s
@@ -203,7 +205,7 @@ def cmd_shift(args: argparse.Namespace) -> int:
         final = None
     finally:
         cell.stop()
-    with Journal(config.journal_path) as journal:
+    with Journal(config.journal_path, writer=False) as journal:
         shift_id = journal.last_shift_id()
         if shift_id is not None:
             print_summary(journal.summary(shift_id), config.journal_path)
@@ -246,7 +248,7 @@ def cmd_summary(args: argparse.Namespace) -> int:
     config = load_cell(args.config)
     if not config.journal_path.exists():
         raise BadInput(f"{config.journal_path}: no journal yet (run a shift first)")
-    with Journal(config.journal_path) as journal:
+    with Journal(config.journal_path, writer=False) as journal:
         shift_id = args.shift or journal.last_shift_id()
         if shift_id is None:
             raise BadInput(f"{config.journal_path}: the journal holds no shift")
@@ -264,11 +266,17 @@ def main(argv: list[str] | None = None) -> int:
     summary.add_argument("--shift", type=int, default=0, help="shift id (default: the last)")
     for p in (shift, sub.choices["check"], summary):
         p.add_argument("--config", type=Path, default=default_config(), help="the cell description (YAML)")
+    sub.add_parser("record", help="record topics of a running cell to a rosbag2 bag (MCAP)", add_help=False)
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["record"]:  # its own parser: see cell_controller.bus.record
+        from cell_controller.bus.record import main_record
+
+        return main_record(argv[1:])
     args = parser.parse_args(argv)
     commands = {"shift": cmd_shift, "check": cmd_check, "summary": cmd_summary}
     try:
         return commands[args.command](args)
-    except (ConfigError, BadInput) as error:
+    except (ConfigError, BadInput, JournalError) as error:
         print(f"cellctl: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
 

@@ -43,3 +43,16 @@ def test_readme_links_to_the_interfaces() -> None:
     if not readme.exists():
         pytest.skip("no README.md yet")
     assert "docs/interfaces.md" in readme.read_text(), "README.md should link to docs/interfaces.md"
+
+
+def test_readme_names_every_topic_and_command() -> None:
+    from cell_controller.cli import NODES
+    from cell_controller.nodes.topics import ALL_TOPICS
+
+    readme = (REPO / "README.md").read_text()
+    for topic in ALL_TOPICS:
+        assert f"`{topic.name}`" in readme or f"`{topic.name}`," in readme, topic.name
+    for script in NODES.values():
+        assert f"`{script}`" in readme, script
+    for command in ("cellctl shift", "cellctl check", "cellctl summary", "cellctl record", "cell-twin"):
+        assert command in readme, command

@@ -102,9 +102,13 @@ _COLUMNS = [f.name for f in fields(PartRecord)]
 
 
 class Journal:
-    """The production journal at `path` (created if absent). Not shared across threads."""
+    """The production journal at `path` (created if absent). Not shared across threads.
 
-    def __init__(self, path: str | Path):
+    The writer (the supervisor) marks shifts a crash left 'running' as 'interrupted' on
+    open; a reader (`writer=False`, e.g. `cellctl summary` during a shift) leaves them be.
+    """
+
+    def __init__(self, path: str | Path, writer: bool = True):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(self.path, isolation_level=None, timeout=5.0)
@@ -114,9 +118,10 @@ class Journal:
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.executescript(SCHEMA)
-        self._db.execute(
-            "UPDATE shifts SET status='interrupted', ended_at=? WHERE status='running'", (time.time(),)
-        )
+        if writer:
+            self._db.execute(
+                "UPDATE shifts SET status='interrupted', ended_at=? WHERE status='running'", (time.time(),)
+            )
 
     def close(self) -> None:
         self._db.close()

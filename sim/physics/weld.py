@@ -781,7 +781,7 @@ class WeldProcess:
             self.done = True
 
         # sensors ------------------------------------------------------------------------
-        n = self._rng.standard_normal(6) if self._noise else np.zeros(6)
+        n = self._rng.standard_normal(6).tolist() if self._noise else [0.0] * 6  # floats: cheap scalar math
         k_lat = int(round(self._cam_latency / dt))
         widths = tr["width_mm"]
         pw = widths[max(0, len(widths) - 1 - k_lat)]

@@ -114,6 +114,15 @@ class CellWorld:
         self._programmed_seam = PART_SEAM.transformed(
             FIXTURE_POSE.position_mm, Rotation.from_euler("z", FIXTURE_POSE.yaw_rad)
         )
+        # The programmed seam is fixed for the world's lifetime: its frame and the welding
+        # orientation are computed once here (the weld step asks for them at every step).
+        seam = self._programmed_seam
+        self._seam_start_mm = seam.start_mm.copy()
+        self._seam_travel_dir = seam.travel_dir
+        self._seam_left_dir = seam.left_dir
+        self._seam_bisector = seam.bisector
+        self._seam_length_mm = seam.length_mm
+        self._torch_quat = seam.torch_orientation_xyzw()
         self.set_joint_positions_rad(HOME_RAD)
 
     # -- lifetime -------------------------------------------------------------------------
@@ -193,7 +202,8 @@ class CellWorld:
         if (
             target_mm.shape != (3,)
             or target_quat.shape != (4,)
-            or not np.isfinite([*target_mm, quat_norm]).all()
+            or not math.isfinite(quat_norm)
+            or not all(math.isfinite(v) for v in target_mm.tolist())
             or quat_norm == 0.0
         ):
             raise ValueError(
@@ -277,7 +287,7 @@ class CellWorld:
     @property
     def seam_length_mm(self) -> float:
         """Length of the programmed seam in mm."""
-        return self._programmed_seam.length_mm
+        return self._seam_length_mm
 
     def seam_point_mm(self, s_mm: float, lateral_offset_mm: float = 0.0, height_offset_mm: float = 0.0) -> np.ndarray:
         """Point (mm) on the programmed seam at `s_mm` from its start, offset in the plane perpendicular to travel.
@@ -286,13 +296,23 @@ class CellWorld:
         with the joint bisector as up; here towards the robot and the base plate).
         height_offset_mm: along the bisector, positive = away from the root of the joint.
         """
-        return self._programmed_seam.point_mm(s_mm, lateral_offset_mm, height_offset_mm)
+        # same arithmetic as FilletSeam.point_mm, on the cached seam frame
+        if not 0.0 <= s_mm <= self._seam_length_mm:
+            raise ValueError(f"s_mm must lie in [0, {self._seam_length_mm:.3f}] mm, got {s_mm!r}")
+        return (
+            self._seam_start_mm
+            + s_mm * self._seam_travel_dir
+            + lateral_offset_mm * self._seam_left_dir
+            + height_offset_mm * self._seam_bisector
+        )
 
     def torch_orientation_xyzw(self, travel_dir: ArrayLike | None = None) -> np.ndarray:
         """TCP quaternion (x, y, z, w) for the programmed seam: 45 deg work angle, 10 deg push angle.
 
         travel_dir: cell-frame travel direction, default the seam's start -> end.
         """
+        if travel_dir is None:
+            return self._torch_quat.copy()
         return self._programmed_seam.torch_orientation_xyzw(travel_dir)
 
     # -- parts ----------------------------------------------------------------------------

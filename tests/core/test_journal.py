@@ -305,3 +305,14 @@ def test_kill_9_quick(tmp_path: Path) -> None:
 def test_kill_9_at_100_random_points(tmp_path: Path) -> None:
     """Reliability check 4's figure: 100 random kill points (about 20 s)."""
     _crash_iterations(tmp_path, iterations=100, seed=2)
+
+
+def test_a_reader_leaves_a_running_shift_alone(tmp_path) -> None:
+    writer = Journal(tmp_path / "j.sqlite")
+    shift_id = writer.begin_shift(3, "abc")
+    with Journal(tmp_path / "j.sqlite", writer=False) as reader:
+        assert reader.summary(shift_id).status == "running"
+    assert writer.summary(shift_id).status == "running"
+    writer.close()
+    with Journal(tmp_path / "j.sqlite") as restarted_writer:
+        assert restarted_writer.summary(shift_id).status == "interrupted"
