@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -23,35 +22,11 @@ from pathlib import Path
 import yaml
 
 from cell_controller.core.journal import Journal
+from cell_controller.testing import private_cell_file
 
-REPO = Path(__file__).resolve().parents[1]
 CELLCTL = str(Path(sys.executable).with_name("cellctl"))
 #: cellctl's own limit on a shift is the parts' cycle times; this guards against a hung run, s
 TIMEOUT_PER_PART_S = 60.0
-
-
-def free_ports(n: int) -> list[int]:
-    """`n` loopback TCP ports free right now."""
-    sockets = [socket.socket() for _ in range(n)]
-    try:
-        for s in sockets:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
-
-
-def private_cell(folder: Path) -> Path:
-    """config/cell.yaml with its journal in `folder`, free ports and a namespace of its own."""
-    data = yaml.safe_load((REPO / "config/cell.yaml").read_text())
-    for device, port in zip(data["devices"].values(), free_ports(len(data["devices"]))):
-        device["endpoint"] = f"opc.tcp://127.0.0.1:{port}"
-    data["cell"]["namespace"] = f"/bench_{os.getpid()}"
-    data["cell"]["journal"] = str(folder / "journal.sqlite")
-    path = folder / "cell.yaml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    return path
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -60,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     env = {**os.environ, "ROS_DOMAIN_ID": str(201 + os.getpid() % 30)}
     with tempfile.TemporaryDirectory(prefix="bench_shift_") as folder:
-        config = private_cell(Path(folder))
+        config = private_cell_file(Path(folder), "bench")
         start = time.perf_counter()
         run = subprocess.run([CELLCTL, "shift", "--parts", str(args.parts), "--config", str(config)], env=env,
                              capture_output=True, text=True, stdin=subprocess.DEVNULL,

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from cell_controller.core.config import Backend, CellConfig, ConfigError, load_cell
 from cell_controller.core.journal import Journal, JournalError, ShiftSummary
+from cell_controller.launch_plan import LaunchPlan, launch_plan
 
 EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 1, 2, 130
 #: how long the twin's servers may take to listen, s
@@ -28,17 +29,6 @@ TWIN_START_TIMEOUT_S = 30.0
 #: how long a node may take to leave after SIGINT before it is killed, s
 STOP_GRACE_S = 4.0
 TERMINAL_STATES = ("Complete", "Stopped", "Aborted")
-
-#: node name -> console script
-NODES = {
-    "robot_bridge": "cell-robot-bridge",
-    "welder_bridge": "cell-welder-bridge",
-    "machine_bridge": "cell-machine-bridge",
-    "feeder_bridge": "cell-feeder-bridge",
-    "policy": "cell-policy",
-    "supervisor": "cell-supervisor",
-}
-
 
 def default_config() -> Path:
     """config/cell.yaml of the checkout, else the installed package's copy."""
@@ -79,37 +69,34 @@ def _executable(script: str) -> str:
 
 
 class Cell:
-    """The processes of one shift: the twin and every node, each with its own log file."""
+    """The processes of one shift, as `launch_plan` says: the twin and every node, each with its own log."""
 
-    def __init__(self, config: CellConfig, parts: int, log_dir: Path):
-        self.config, self.parts, self.log_dir = config, parts, log_dir
+    def __init__(self, plan: LaunchPlan, log_dir: Path):
+        self.plan, self.log_dir = plan, log_dir
         self.processes: dict[str, subprocess.Popen] = {}
         log_dir.mkdir(parents=True, exist_ok=True)
 
     def _spawn(self, name: str, argv: list[str]) -> None:
-        env = {**os.environ, "ROS_DOMAIN_ID": os.environ.get("ROS_DOMAIN_ID", str(self.config.domain_id)),
-               "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, **self.plan.environment, "PYTHONUNBUFFERED": "1"}
         log = open(self.log_dir / f"{name}.log", "w")
         self.processes[name] = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env,
                                                 stdin=subprocess.DEVNULL)
 
     def start_twin(self) -> None:
-        if any(d.backend is Backend.TWIN for d in self.config.devices.values()):
-            self._spawn("twin", [_executable("cell-twin"), "--config", str(self.config.path)])
-            deadline = time.monotonic() + TWIN_START_TIMEOUT_S
-            twin_devices = [d for d in self.config.devices.values() if d.backend is Backend.TWIN]
-            while not all(_port_open(*d.host_port, 0.2) for d in twin_devices):
-                if self.processes["twin"].poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"the twin did not start: see {self.log_dir / 'twin.log'}")
-                time.sleep(0.2)
+        twin = self.plan.twin
+        if twin is None:
+            return
+        self._spawn("twin", [_executable(twin.executable), *twin.arguments])
+        deadline = time.monotonic() + TWIN_START_TIMEOUT_S
+        endpoints = [self.plan.config.devices[name].host_port for name in twin.devices]
+        while not all(_port_open(host, port, 0.2) for host, port in endpoints):
+            if self.processes["twin"].poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the twin did not start: see {self.log_dir / 'twin.log'}")
+            time.sleep(0.2)
 
     def start_nodes(self) -> None:
-        for name, script in NODES.items():
-            argv = [_executable(script), "--ros-args", "-r", f"__ns:={self.config.namespace}",
-                    "-p", f"cell_config:={self.config.path}"]
-            if name == "supervisor":
-                argv += ["-p", f"parts:={self.parts}"]
-            self._spawn(name, argv)
+        for node in self.plan.nodes:
+            self._spawn(node.name, [_executable(node.executable), *node.ros_arguments])
 
     def dead(self) -> list[str]:
         return [name for name, p in self.processes.items() if p.poll() is not None]
@@ -142,7 +129,7 @@ def _watch(config: CellConfig, cell: Cell, parts: int) -> str:
     from cell_controller.nodes import topics
     from cell_controller.nodes.codec import Codec
 
-    os.environ.setdefault("ROS_DOMAIN_ID", str(config.domain_id))
+    os.environ.update(cell.plan.environment)
     node = create_node("cellctl", ["--ros-args", "-r", f"__ns:={config.namespace}"])
     latest: dict[str, str] = {}
     node.create_subscription(topics.CELL_STATE.type, topics.CELL_STATE.name,
@@ -192,7 +179,7 @@ def cmd_shift(args: argparse.Namespace) -> int:
         raise BadInput(f"--parts: expected a positive number of parts, got {parts}")
     preflight(config)
     log_dir = config.journal_path.parent / "logs" / time.strftime("%Y%m%d-%H%M%S")
-    cell = Cell(config, parts, log_dir)
+    cell = Cell(launch_plan(config.path, parts, os.environ), log_dir)
     interrupted = []
     signal.signal(signal.SIGINT, lambda *_: interrupted.append(1))
     signal.signal(signal.SIGTERM, lambda *_: interrupted.append(1))

@@ -2,8 +2,8 @@
 
 The launch file turns a `LaunchPlan` into launch actions; here it is testable where
 `launch` and `rclpy` are not installed. The plan holds the processes `cellctl shift`
-starts: the twin (`cell-twin --config FILE`) when any device is twin-backed, and the
-nodes of `cli.NODES` under the cell's namespace with the same parameters.
+starts, from this very plan: the twin (`cell-twin --config FILE`) when any device is
+twin-backed, and the nodes of `NODES` under the cell's namespace with their parameters.
 """
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Union
 
-from cell_controller.cli import NODES
 from cell_controller.core.config import Backend, CellConfig, load_cell
 
 PACKAGE = "cell_controller"
@@ -19,6 +18,16 @@ TWIN_EXECUTABLE = "cell-twin"
 DOMAIN_VARIABLE = "ROS_DOMAIN_ID"
 
 ParameterValue = Union[str, int]
+
+#: node name -> console script (setup.py's entry points)
+NODES = {
+    "robot_bridge": "cell-robot-bridge",
+    "welder_bridge": "cell-welder-bridge",
+    "machine_bridge": "cell-machine-bridge",
+    "feeder_bridge": "cell-feeder-bridge",
+    "policy": "cell-policy",
+    "supervisor": "cell-supervisor",
+}
 
 
 class LaunchArgumentError(ValueError):
@@ -46,6 +55,12 @@ class NodePlan:
     executable: str
     namespace: str
     parameters: dict[str, ParameterValue]
+
+    @property
+    def ros_arguments(self) -> list[str]:
+        """The node's ROS 2 command-line arguments (what launch_ros passes)."""
+        params = [arg for k, v in self.parameters.items() for arg in ("-p", f"{k}:={v}")]
+        return ["--ros-args", "-r", f"__node:={self.name}", "-r", f"__ns:={self.namespace}", *params]
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 Sources: the topic table (cell_controller/nodes/topics.py), the OPC UA address spaces
 (cell_controller/opcua/address_space.py), the command lines' argparse help (cellctl,
-cell-twin), the node table (cli.NODES) and the ROS 2 parameters the nodes declare,
+cell-twin), the node table (launch_plan.NODES) and the ROS 2 parameters the nodes declare,
 documented in config/params.yaml (a declared parameter missing there is an error).
 
     python docs/generate_interfaces.py           # rewrite docs/interfaces.md
@@ -24,7 +24,7 @@ from unittest import mock
 
 import yaml
 
-from cell_controller import cli
+from cell_controller import cli, launch_plan
 from cell_controller.bus.messages import dds_type_name
 from cell_controller.bus.names import dds_topic_name, resolve_topic
 from cell_controller.core.config import load_cell
@@ -174,7 +174,7 @@ def parameters_section() -> str:
 
 def commands_section(namespace: str) -> str:
     subcommands = ["shift", "check", "summary"]
-    nodes = [(f"`{script}`", f"`{namespace.rstrip('/')}/{name}`") for name, script in cli.NODES.items()]
+    nodes = [(f"`{script}`", f"`{namespace.rstrip('/')}/{name}`") for name, script in launch_plan.NODES.items()]
     return "\n\n".join([
         "## Commands",
         "### cellctl",

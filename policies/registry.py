@@ -11,14 +11,25 @@ def weld_policy(config: CellConfig) -> WeldPolicy:
     name = config.policies.weld
     if name == FixedRecipeWeldPolicy.name:
         return FixedRecipeWeldPolicy(config.procedure)
-    raise ConfigError(config.path, "policies.weld", f"unknown welding policy {name!r} (known: fixed_recipe)")
+    if name == "pid_weld":  # pool-width PID + seam-tracker offset (policies/pid.py)
+        from .pid import PidWeldPolicy
+        return PidWeldPolicy(config)
+    if name == "learned_weld":  # the shipped PPO welding policy (policies/shipped/weld_ppo.md)
+        from .learned import SHIPPED_MODEL, LearnedWeldPolicy
+        return LearnedWeldPolicy(config, SHIPPED_MODEL)
+    raise ConfigError(config.path, "policies.weld",
+                      f"unknown welding policy {name!r} (known: fixed_recipe, pid_weld, learned_weld)")
 
 
 def feed_policy(config: CellConfig) -> FeedPolicy:
     name = config.policies.feed
     if name == FixedRateFeedPolicy.name:
         return FixedRateFeedPolicy(config.feeding.feed_interval_s, config.feeding.conveyor_speed_mm_s)
-    raise ConfigError(config.path, "policies.feed", f"unknown feeding policy {name!r} (known: fixed_rate)")
+    if name == "learned_feed":  # the shipped PPO feeding policy (policies/shipped/feed_ppo.md)
+        from .feed_learned import LearnedFeedPolicy
+        return LearnedFeedPolicy.load()
+    raise ConfigError(config.path, "policies.feed",
+                      f"unknown feeding policy {name!r} (known: fixed_rate, learned_feed)")
 
 
 def weld_policy_fallback(config: CellConfig) -> WeldPolicy:

@@ -46,7 +46,7 @@ def test_readme_links_to_the_interfaces() -> None:
 
 
 def test_readme_names_every_topic_and_command() -> None:
-    from cell_controller.cli import NODES
+    from cell_controller.launch_plan import NODES
     from cell_controller.nodes.topics import ALL_TOPICS
 
     readme = (REPO / "README.md").read_text()

@@ -45,8 +45,7 @@ def cellctl_argv(plan: LaunchPlan, tmp_path: Path, monkeypatch: pytest.MonkeyPat
             raise _TwinSpawned
 
     monkeypatch.setattr(cli.Cell, "_spawn", spawn)
-    parts = next(n.parameters["parts"] for n in plan.nodes if n.name == "supervisor")
-    cell = cli.Cell(plan.config, int(parts), tmp_path / "logs")
+    cell = cli.Cell(plan, tmp_path / "logs")
     with pytest.raises(_TwinSpawned):
         cell.start_twin()
     cell.start_nodes()
@@ -70,7 +69,7 @@ def test_plan_for_the_shipped_description_is_what_cellctl_starts(tmp_path: Path,
     assert plan.twin is not None
     assert plan.twin.devices == ("robot", "welder", "machine", "feeder")
     assert [Path(spawned["twin"][0]).name, *spawned["twin"][1:]] == [plan.twin.executable, *plan.twin.arguments]
-    assert [(n.name, n.executable) for n in plan.nodes] == list(cli.NODES.items())
+    assert [(n.name, n.executable) for n in plan.nodes] == list(launch_plan_module.NODES.items())
     for node in plan.nodes:
         argv = spawned[node.name]
         assert Path(argv[0]).name == node.executable
@@ -108,7 +107,7 @@ def _real(*names: str) -> Callable[[dict[str, Any]], None]:
 def test_a_real_device_is_dropped_from_the_twin(cell_file) -> None:
     plan = launch_plan(cell_file(_real("welder")), 0, {})
     assert plan.twin is not None and plan.twin.devices == ("robot", "machine", "feeder")
-    assert [n.name for n in plan.nodes] == list(cli.NODES)  # every bridge still runs
+    assert [n.name for n in plan.nodes] == list(launch_plan_module.NODES)  # every bridge still runs
 
 
 def test_no_twin_when_every_device_is_real(cell_file) -> None:

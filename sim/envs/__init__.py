@@ -1,0 +1,17 @@
+"""Gymnasium environments of the cell's twin, registered under the ``cell_controller`` namespace.
+
+``gymnasium.make("cell_controller/Weld-v0")`` → ``weld_env.WeldEnv`` (one seeded joint per
+episode).  Registration needs gymnasium (extra ``rl``); without it this package still
+imports (``weld_spaces`` is plain numpy).
+"""
+from __future__ import annotations
+
+WELD_ENV_ID = "cell_controller/Weld-v0"
+
+try:
+    import gymnasium as _gym
+except ImportError:  # pragma: no cover - the rl extra is not installed
+    _gym = None
+
+if _gym is not None and WELD_ENV_ID not in _gym.registry:
+    _gym.register(id=WELD_ENV_ID, entry_point="cell_controller.sim.envs.weld_env:WeldEnv")

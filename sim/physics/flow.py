@@ -69,6 +69,8 @@ class FlowParams:
     #: mean robot program cycle (approach, weld, retract), s, and its relative uniform spread
     robot_cycle_s: float = 25.0
     robot_cycle_spread: float = 0.2
+    #: relative uniform spread of the episode's mean robot cycle (part variants, weld procedures)
+    robot_cycle_episode_spread: float = 0.0
     machine_cycle_s: float = 6.0
     machine_cycle_spread: float = MACHINE_CYCLE_SPREAD
     #: delay between a sequence step becoming ready and its command acting (supervisor + bridge)
@@ -84,7 +86,7 @@ class FlowParams:
         for name in positive:
             if not getattr(self, name) > 0.0:
                 raise FlowParamsError(f"{name} must be > 0, got {getattr(self, name)!r}")
-        for name in ("robot_cycle_spread", "machine_cycle_spread"):
+        for name in ("robot_cycle_spread", "robot_cycle_episode_spread", "machine_cycle_spread"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise FlowParamsError(f"{name} must be in [0, 1), got {getattr(self, name)!r}")
         if self.buffer_capacity < 1:
@@ -115,6 +117,9 @@ SCENARIOS: dict[str, FlowParams] = {
     "twin": FlowParams(jam_speed_exponent=0.0),
     "nominal": FlowParams(),
     "random_supply": FlowParams(supply_interarrival_s=25.0),
+    # part variants: each episode's mean robot cycle anywhere in 20..30 s, +-10 % per part,
+    # random blank supply (one per 22 s on average, 4 in stock)
+    "shop": FlowParams(robot_cycle_spread=0.1, robot_cycle_episode_spread=0.2, supply_interarrival_s=22.0),
 }
 
 
@@ -138,6 +143,9 @@ class FlowModel:
         p = self.p
         self.rng = random.Random(seed)
         self.time_s = 0.0
+        spread = p.robot_cycle_episode_spread
+        #: this episode's mean robot cycle, s
+        self.robot_cycle_s = p.robot_cycle_s * (1.0 + self.rng.uniform(-spread, spread)) if spread else p.robot_cycle_s
         self.speed_mm_s = p.nominal_conveyor_speed_mm_s  # setpoint
         self.belt: list[float] = []  # blank positions along the belt, mm, lead blank first
         self.buffer = 0
@@ -305,7 +313,7 @@ class FlowModel:
         self._wait_s = 0.0
         if ph == WELD:
             spread = 1.0 + self.rng.uniform(-self.p.robot_cycle_spread, self.p.robot_cycle_spread)
-            self.robot_remaining_s = self.p.robot_cycle_s * spread
+            self.robot_remaining_s = self.robot_cycle_s * spread
             self.robot_busy = True
             return
         self._op_phase = ph

@@ -7,47 +7,22 @@ from __future__ import annotations
 
 import os
 import random
-import socket
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 import pytest
-import yaml
 
-REPO = Path(__file__).resolve().parents[2]
+from cell_controller.testing import private_cell_file
+
 CELLCTL = str(Path(sys.executable).with_name("cellctl"))
-
-
-def free_ports(n: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(n)]
-    try:
-        for s in sockets:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
 
 
 @pytest.fixture
 def cell_file(tmp_path: Path) -> Callable[..., Path]:
-    """Write a cell description derived from config/cell.yaml; `edit(data)` may change it further."""
-
-    def make(edit: Callable[[dict[str, Any]], None] | None = None, name: str = "cell.yaml") -> Path:
-        data = yaml.safe_load((REPO / "config/cell.yaml").read_text())
-        for device, port in zip(data["devices"].values(), free_ports(len(data["devices"]))):
-            device["endpoint"] = f"opc.tcp://127.0.0.1:{port}"
-        data["cell"]["namespace"] = f"/e2e_{os.getpid()}_{random.randrange(10**6)}"
-        data["cell"]["journal"] = str(tmp_path / "journal.sqlite")
-        if edit is not None:
-            edit(data)
-        path = tmp_path / name
-        path.write_text(yaml.safe_dump(data, sort_keys=False))
-        return path
-
-    return make
+    """Write a private cell description derived from config/cell.yaml (see cell_controller.testing)."""
+    return lambda edit=None, name="cell.yaml": private_cell_file(tmp_path, "e2e", edit, name)
 
 
 @pytest.fixture

@@ -38,6 +38,7 @@ class WelderWitness:
     def __init__(self, endpoint: str):
         self.endpoint = endpoint
         self.results: dict[str, dict] = {}
+        self.client: DeviceClient | None = None
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
 
@@ -49,7 +50,7 @@ class WelderWitness:
         spec = spec_for("welder")
         while True:
             try:
-                client = await DeviceClient.connect(self.endpoint, spec, 2.0)
+                client = self.client = await DeviceClient.connect(self.endpoint, spec, 2.0)
                 break
             except DeviceUnreachableError:
                 await asyncio.sleep(0.3)
@@ -65,7 +66,10 @@ class WelderWitness:
         self.results[values[f"{RESULT}/PartId"]] = {p.rsplit("/", 1)[1]: v for p, v in values.items()}
 
     def stop(self) -> None:
+        if self.client is not None:
+            asyncio.run_coroutine_threadsafe(self.client.disconnect(), self.loop).result(10)
         self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
 
 
 def test_three_part_shift_matches_what_the_devices_reported(cell_file, cell_env) -> None:

@@ -1,0 +1,41 @@
+"""A cell on private resources, for tests and benchmarks that must never meet another cell:
+free loopback ports, a namespace of its own and a journal in a given folder."""
+from __future__ import annotations
+
+import os
+import random
+import socket
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def free_ports(n: int) -> list[int]:
+    """`n` loopback TCP ports free right now."""
+    sockets = [socket.socket() for _ in range(n)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
+def private_cell_file(folder: Path, prefix: str, edit: Callable[[dict[str, Any]], None] | None = None,
+                      name: str = "cell.yaml") -> Path:
+    """config/cell.yaml rewritten into `folder` with free ports, namespace /<prefix>_<pid>_<n> and
+    its journal in `folder`; `edit(data)` may change the parsed YAML before it is written."""
+    data = yaml.safe_load((REPO / "config/cell.yaml").read_text())
+    for device, port in zip(data["devices"].values(), free_ports(len(data["devices"]))):
+        device["endpoint"] = f"opc.tcp://127.0.0.1:{port}"
+    data["cell"]["namespace"] = f"/{prefix}_{os.getpid()}_{random.randrange(10**6)}"
+    data["cell"]["journal"] = str(folder / "journal.sqlite")
+    if edit is not None:
+        edit(data)
+    path = folder / name
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path

@@ -1,0 +1,248 @@
+"""Train the welding agent on ``cell_controller/Weld-v0`` with Stable-Baselines3.
+
+``train(kind, hyperparams_file, steps, seed, out_dir, resume)``:
+
+* hyperparameters from a zoo-style YAML (``policies/hyperparams/weld.yml``, section ``kind``);
+* a progress bar (tqdm + rich), TensorBoard event files and ``progress.csv`` in ``out_dir/logs``
+  and per-episode monitor files (``out_dir/monitor``);
+* checkpoints every ``checkpoint_every`` steps (``out_dir/checkpoints``; with the replay buffer for
+  off-policy algorithms); ``resume=True`` continues from the newest checkpoint (its step count,
+  optimiser state and, off-policy, its replay buffer) up to ``steps`` in all;
+* ``seed`` seeds the model and the envs (env i gets seed + i; on resume seed + checkpoint steps + i);
+* ``time_limit_s`` stops the run at a wall-clock budget (the model so far is saved);
+* the final model ``out_dir/<kind>_final.zip`` and ``out_dir/run.json`` (steps, wall time, seed,
+  hyperparameters, env id); ``plot_learning_curve`` draws the PNG.
+
+    python -m cell_controller.policies.train ppo --steps 600000 --seed 1 --out runs/weld_ppo
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import time
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+import cell_controller.sim.envs  # noqa: F401 - registers cell_controller/Weld-v0
+from cell_controller.sim.envs.weld_env import ENV_VERSION
+
+__all__ = ["ALGORITHMS", "DEFAULT_HYPERPARAMS", "load_hyperparams", "make_env", "train", "latest_checkpoint",
+           "plot_learning_curve", "main"]
+
+DEFAULT_HYPERPARAMS = Path(__file__).resolve().parent / "hyperparams" / "weld.yml"
+#: keys of a hyperparameter section that are ours (or the zoo's), not the algorithm constructor's
+_OWN_KEYS = {"env_id", "n_timesteps", "n_envs", "vec_env", "env_kwargs", "checkpoint_every", "policy"}
+_ACTIVATIONS = {"tanh": "Tanh", "relu": "ReLU", "elu": "ELU", "leaky_relu": "LeakyReLU"}
+
+
+def _algorithms() -> dict[str, Any]:
+    from stable_baselines3 import A2C, PPO, SAC, TD3
+
+    return {"ppo": PPO, "a2c": A2C, "sac": SAC, "td3": TD3}
+
+
+ALGORITHMS = ("ppo", "a2c", "sac", "td3")
+
+
+def load_hyperparams(path: str | Path, kind: str) -> dict[str, Any]:
+    """The ``kind`` section of a zoo-style YAML file; raises KeyError naming the known sections."""
+    data = yaml.safe_load(Path(path).read_text()) or {}
+    if kind not in data:
+        raise KeyError(f"{path}: no section {kind!r} (known: {', '.join(sorted(data))})")
+    return dict(data[kind])
+
+
+def _policy_kwargs(raw: dict[str, Any] | None) -> dict[str, Any]:
+    import torch.nn as nn
+
+    kw = dict(raw or {})
+    act = kw.get("activation_fn")
+    if isinstance(act, str):
+        if act not in _ACTIVATIONS:
+            raise ValueError(f"activation_fn {act!r} unknown (known: {', '.join(_ACTIVATIONS)})")
+        kw["activation_fn"] = getattr(nn, _ACTIVATIONS[act])
+    return kw
+
+
+def make_env(hp: dict[str, Any], seed: int, monitor_dir: str | Path | None = None):
+    """The vectorised training env of a hyperparameter section (``n_envs``, ``vec_env``, ``env_kwargs``)."""
+    from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
+
+    vec = {"dummy": DummyVecEnv, "subproc": SubprocVecEnv}[hp.get("vec_env", "dummy")]
+    return make_vec_env(hp.get("env_id", "cell_controller/Weld-v0"), n_envs=int(hp.get("n_envs", 1)), seed=seed,
+                        vec_env_cls=vec, env_kwargs=hp.get("env_kwargs") or {},
+                        monitor_dir=str(monitor_dir) if monitor_dir else None,
+                        monitor_kwargs={"info_keywords": ("defective", "arc_energy_J")})
+
+
+def latest_checkpoint(out_dir: str | Path, kind: str) -> Path | None:
+    """The checkpoint with the most steps in ``out_dir/checkpoints`` (``<kind>_<steps>_steps.zip``)."""
+    best: tuple[int, Path] | None = None
+    for p in (Path(out_dir) / "checkpoints").glob(f"{kind}_*_steps.zip"):
+        m = re.fullmatch(rf"{re.escape(kind)}_(\d+)_steps\.zip", p.name)
+        if m and (best is None or int(m.group(1)) > best[0]):
+            best = (int(m.group(1)), p)
+    return best[1] if best else None
+
+
+def _callbacks(out_dir: Path, kind: str, every: int, n_envs: int, time_limit_s: float | None, off_policy: bool):
+    from stable_baselines3.common.callbacks import BaseCallback, CallbackList, CheckpointCallback
+
+    class WeldStats(BaseCallback):
+        """Logs the rolling imperfection rate and arc energy of the last 100 finished joints; stops at the budget."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.defective: deque[float] = deque(maxlen=100)
+            self.energy: deque[float] = deque(maxlen=100)
+            self.t0 = time.perf_counter()
+
+        def _on_step(self) -> bool:
+            for info in self.locals.get("infos", ()):
+                if "defective" in info:
+                    self.defective.append(float(info["defective"]))
+                    self.energy.append(float(info["arc_energy_J"]) / 1e3)
+            if self.defective and self.n_calls % 500 == 0:
+                self.logger.record("weld/imperfection_rate_100", float(np.mean(self.defective)))
+                self.logger.record("weld/arc_energy_kJ_100", float(np.mean(self.energy)))
+            return time_limit_s is None or time.perf_counter() - self.t0 < time_limit_s
+
+    ckpt = CheckpointCallback(save_freq=max(every // n_envs, 1), save_path=str(out_dir / "checkpoints"),
+                              name_prefix=kind, save_replay_buffer=off_policy, verbose=0)
+    return CallbackList([ckpt, WeldStats()])
+
+
+def train(kind: str, hyperparams_file: str | Path | None = None, steps: int | None = None, seed: int = 0,
+          out_dir: str | Path = "runs/weld", resume: bool = False, *, progress_bar: bool = True,
+          time_limit_s: float | None = None, verbose: int = 0) -> Path:
+    """Train (or resume) an agent; returns the path of the final model zip (see the module docstring).
+
+    ``steps`` is the total number of env steps of the run (default: the section's ``n_timesteps``);
+    on resume the steps already in the checkpoint count.
+    """
+    from stable_baselines3.common.logger import configure
+
+    algos = _algorithms()
+    if kind not in algos:
+        raise ValueError(f"unknown kind {kind!r} (known: {', '.join(algos)})")
+    hp_file = Path(hyperparams_file) if hyperparams_file else DEFAULT_HYPERPARAMS
+    hp = load_hyperparams(hp_file, kind)
+    total = int(steps if steps is not None else hp.get("n_timesteps", 100_000))
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    n_envs = int(hp.get("n_envs", 1))
+    ckpt = latest_checkpoint(out, kind) if resume else None
+    ckpt_steps = int(re.findall(r"(\d+)_steps", ckpt.name)[-1]) if ckpt else 0
+    # on resume the envs are reseeded past the checkpoint, so the run does not replay the same joints
+    env = make_env(hp, seed + ckpt_steps, out / "monitor")
+    algo = algos[kind]
+    off_policy = kind in ("sac", "td3")
+    formats = ["csv"]
+    try:
+        import tensorboard  # noqa: F401
+
+        formats.append("tensorboard")
+    except ImportError:
+        pass
+    if verbose:
+        formats.append("stdout")
+    logger = configure(str(out / "logs"), formats)
+    if ckpt is not None:
+        model = algo.load(str(ckpt), env=env, device="cpu")
+        buffer = ckpt.with_name(ckpt.name.replace("_steps.zip", "_steps.pkl").replace(f"{kind}_", f"{kind}_replay_buffer_"))
+        if off_policy and buffer.exists():
+            model.load_replay_buffer(str(buffer))
+        done_steps = model.num_timesteps
+    else:
+        kwargs = {k: v for k, v in hp.items() if k not in _OWN_KEYS}
+        kwargs["policy_kwargs"] = _policy_kwargs(kwargs.get("policy_kwargs"))
+        model = algo(hp.get("policy", "MlpPolicy"), env, seed=seed, device="cpu", verbose=verbose, **kwargs)
+        done_steps = 0
+    model.set_logger(logger)
+    callbacks = _callbacks(out, kind, int(hp.get("checkpoint_every", 50_000)), n_envs, time_limit_s, off_policy)
+    t0 = time.perf_counter()
+    remaining = max(0, total - done_steps)
+    if remaining:
+        model.learn(total_timesteps=remaining, callback=callbacks, progress_bar=progress_bar,
+                    reset_num_timesteps=ckpt is None)
+    wall = time.perf_counter() - t0
+    final = out / f"{kind}_final.zip"
+    model.save(str(final))
+    env.close()
+    info_path = out / "run.json"
+    previous = json.loads(info_path.read_text()) if (resume and info_path.exists()) else {}
+    run = {
+        "kind": kind, "env_id": hp.get("env_id"), "env_version": ENV_VERSION, "seed": seed,
+        "steps": int(model.num_timesteps), "wall_s": round(wall + float(previous.get("wall_s", 0.0)), 1),
+        "resumed_from": str(ckpt) if ckpt else None, "hyperparams_file": str(hp_file), "hyperparams": hp,
+        "stopped_by_time_limit": bool(time_limit_s is not None and model.num_timesteps < total),
+    }
+    info_path.write_text(json.dumps(run, indent=2, default=str))
+    return final
+
+
+def plot_learning_curve(out_dir: str | Path, png: str | Path, title: str = "PPO on cell_controller/Weld-v0",
+                        reference: dict[str, float] | None = None) -> Path:
+    """Episode return and rolling imperfection rate vs env steps, from ``out_dir/monitor/*.monitor.csv``.
+
+    ``reference`` (name → imperfection rate) draws horizontal lines (e.g. the fixed recipe's).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import pandas as pd  # noqa: F401 - SB3's monitor loader needs it
+
+    from stable_baselines3.common.monitor import load_results
+
+    df = load_results(str(Path(out_dir) / "monitor")).sort_values("t")
+    steps = np.cumsum(df["l"].to_numpy())
+    fig, (a1, a2) = plt.subplots(2, 1, figsize=(7, 6), sharex=True)
+    k = 50
+    ret = df["r"].rolling(k, min_periods=1).mean()
+    a1.plot(steps, df["r"], ".", ms=1, alpha=0.3, color="grey")
+    a1.plot(steps, ret, color="C0", label=f"return, mean of {k}")
+    a1.set_ylabel("episode return")
+    a1.legend(loc="lower right")
+    rate = df["defective"].astype(float).rolling(100, min_periods=10).mean()
+    a2.plot(steps, 100 * rate, color="C3", label="welds worse than C, last 100 joints")
+    for i, (name, r) in enumerate((reference or {}).items()):
+        a2.axhline(100 * r, ls="--", color=f"C{i + 4}", label=f"{name} (training seeds)")
+    a2.set_ylabel("imperfection rate, %")
+    a2.set_xlabel("env steps (0.1 s of cell time each)")
+    a2.legend(loc="upper right")
+    fig.suptitle(title)
+    fig.tight_layout()
+    png = Path(png)
+    fig.savefig(png, dpi=80)
+    plt.close(fig)
+    return png
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description="Train the welding agent (cell_controller/Weld-v0)")
+    ap.add_argument("kind", nargs="?", default="ppo", choices=ALGORITHMS)
+    ap.add_argument("--hyperparams", default=str(DEFAULT_HYPERPARAMS))
+    ap.add_argument("--steps", type=int, default=None, help="total env steps (default: n_timesteps)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", default="runs/weld")
+    ap.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
+    ap.add_argument("--time-limit", type=float, default=None, help="wall-clock budget, s")
+    ap.add_argument("--no-progress", action="store_true")
+    ap.add_argument("--plot", default=None, help="write the learning curve PNG here")
+    args = ap.parse_args(argv)
+    final = train(args.kind, args.hyperparams, args.steps, args.seed, args.out, args.resume,
+                  progress_bar=not args.no_progress, time_limit_s=args.time_limit)
+    print(f"model: {final}")
+    if args.plot:
+        print(f"learning curve: {plot_learning_curve(args.out, args.plot)}")
+
+
+if __name__ == "__main__":
+    main()
