@@ -27,4 +27,5 @@ test: setup
 
 ## every benchmark, results in bench/results.md
 bench: setup
+	$(BIN)/pip install --quiet -e '.[rl,test,bench]'
 	$(BIN)/python bench/run.py $(ARGS)

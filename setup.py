@@ -64,6 +64,7 @@ setup(
     extras_require={
         "rl": ["gymnasium>=1.0", "stable-baselines3>=2.3"],
         "test": ["pytest>=8", "pytest-timeout>=2.3", "hypothesis>=6"],
+        "bench": ["panda-gym>=3.0.7"],  # the peer of bench/bench_twin.py
     },
     entry_points={
         "console_scripts": [f"cellctl = {PACKAGE}.cli:main"]

@@ -5,6 +5,7 @@
   cellctl summary [--config FILE] [--shift ID]  a shift's figures from the production journal
   cellctl record  [-o DIR] [--namespace NS] [--duration S] [TOPIC ...]
                                                 record topics of a running cell to a rosbag2 (MCAP) bag
+  cellctl weld-plot [--seed N] [--out PNG] ...  weld one seeded joint in the twin and draw it
 
 Exit codes: 0 done, 1 the shift failed, 2 bad input (nothing started), 130 interrupted.
 """
@@ -25,7 +26,7 @@ from cell_controller.launch_plan import LaunchPlan, launch_plan
 
 EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 1, 2, 130
 #: how long the twin's servers may take to listen, s
-TWIN_START_TIMEOUT_S = 30.0
+TWIN_START_TIMEOUT_S = 90.0
 #: how long a node may take to leave after SIGINT before it is killed, s
 STOP_GRACE_S = 4.0
 TERMINAL_STATES = ("Complete", "Stopped", "Aborted")
@@ -254,11 +255,16 @@ def main(argv: list[str] | None = None) -> int:
     for p in (shift, sub.choices["check"], summary):
         p.add_argument("--config", type=Path, default=default_config(), help="the cell description (YAML)")
     sub.add_parser("record", help="record topics of a running cell to a rosbag2 bag (MCAP)", add_help=False)
+    sub.add_parser("weld-plot", help="weld one seeded joint in the twin and write a PNG of it", add_help=False)
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["record"]:  # its own parser: see cell_controller.bus.record
         from cell_controller.bus.record import main_record
 
         return main_record(argv[1:])
+    if argv[:1] == ["weld-plot"]:  # its own parser: see cell_controller.sim.physics.plot
+        from cell_controller.sim.physics.plot import main as weld_plot
+
+        return weld_plot(argv[1:])
     args = parser.parse_args(argv)
     commands = {"shift": cmd_shift, "check": cmd_check, "summary": cmd_summary}
     try:

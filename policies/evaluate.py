@@ -32,9 +32,9 @@ from cell_controller.core.shield import WeldShield
 from cell_controller.policies.baselines import FixedRecipeWeldPolicy
 from cell_controller.sim.envs.weld_env import EVAL_SEED_BASE, observation_from_sample
 from cell_controller.sim.envs.weld_spaces import default_cell_config
-from cell_controller.sim.physics.weld import WeldProcess, generate_joint
+from cell_controller.sim.physics.weld import JointGeometry, WeldProcess, generate_joint
 
-__all__ = ["EpisodeResult", "PolicyFigures", "run_policy", "evaluate", "wilson_interval", "bootstrap_interval",
+__all__ = ["EpisodeResult", "PolicyFigures", "weld_joint", "run_policy", "evaluate", "wilson_interval", "bootstrap_interval",
            "to_markdown", "eval_seeds", "default_policies"]
 
 
@@ -56,11 +56,12 @@ def eval_seeds(n: int, start: int = EVAL_SEED_BASE) -> list[int]:
     return list(range(start, start + n))
 
 
-def run_policy(policy: WeldPolicy, joint_seed: int, config: CellConfig, dt_s: float = 0.1,
-               length_mm: float = 200.0) -> EpisodeResult:
-    """Weld joint ``joint_seed`` with ``policy`` behind the cell's shield (as the policy node does)."""
-    joint = generate_joint(joint_seed, length_mm=length_mm)
-    process = WeldProcess(joint, joint_seed)
+def weld_joint(policy: WeldPolicy, joint: JointGeometry, seed: int, config: CellConfig,
+               dt_s: float = 0.1) -> tuple[WeldProcess, WeldShield]:
+    """Weld ``joint`` (process noise ``seed``) with ``policy`` behind the cell's shield, as the policy
+    node does; returns the finished process (trace, ``result()``) and the shield (intervention counts)."""
+    length_mm = joint.length_mm
+    process = WeldProcess(joint, seed)
     limits = {**config.device("welder").limits, **config.device("robot").limits}
     shield = WeldShield(limits, config.policies.rate_limits_per_s, FixedRecipeWeldPolicy(config.procedure))
     policy.reset()
@@ -78,6 +79,13 @@ def run_policy(policy: WeldPolicy, joint_seed: int, config: CellConfig, dt_s: fl
             break
         observation = observation_from_sample(sample, params.travel_speed_mm_s, length_mm)
         params = shield.filter(policy.act(observation, dt_s), observation, dt_s).action
+    return process, shield
+
+
+def run_policy(policy: WeldPolicy, joint_seed: int, config: CellConfig, dt_s: float = 0.1,
+               length_mm: float = 200.0) -> EpisodeResult:
+    """Weld the seeded joint ``joint_seed`` with ``policy`` (``weld_joint``); the weld's figures."""
+    process, shield = weld_joint(policy, generate_joint(joint_seed, length_mm=length_mm), joint_seed, config, dt_s)
     report = process.result()
     defective = report.defective or not process.done
     return EpisodeResult(joint_seed, report.level if process.done else "fail", defective, report.arc_energy_J,

@@ -17,10 +17,12 @@ to ±``OBS_CLIP``):
   units (see below).
 
 Action (``ACTION_FIELDS``, 4 values in [-1, 1]): voltage, wire feed, travel speed and
-lateral torch offset as *adjustments of the welding procedure*: 0 is the procedure's
-setpoint, -1 the device's lower limit and +1 its upper limit (piecewise linear, the
-limits of config/cell.yaml).  Wire feed is further capped so that the expected CV current
-stays within the welder's current limit.  The result goes through the same
+lateral torch offset as *adjustments of the welding procedure*.  For voltage, wire feed
+and travel speed 0 is the procedure's setpoint, -1 the device's lower limit and +1 its
+upper limit (piecewise linear, the limits of config/cell.yaml).  The torch offset is an
+adjustment of ±``OFFSET_RESIDUAL_MM`` around the seam *at the torch* as the tracker saw it
+(0 = follow the tracked seam), clamped to the robot's torch-offset limit.  Wire feed is
+further capped so that the expected CV current stays within the welder's current limit.  The result goes through the same
 ``WeldShield`` (clamp + rate limits per second of cell time) as in the policy node.
 """
 from __future__ import annotations
@@ -45,6 +47,7 @@ __all__ = [
     "OBS_CLIP",
     "OBS_DIM",
     "ACTION_DIM",
+    "OFFSET_RESIDUAL_MM",
     "default_cell_config",
     "WeldActionMap",
     "WeldObservationEncoder",
@@ -57,6 +60,8 @@ ACTION_FIELDS = ("voltage_V", "wire_feed_m_min", "travel_speed_mm_s", "torch_off
 _LIMIT_NAMES = {"voltage_V": "voltage", "wire_feed_m_min": "wire_feed", "travel_speed_mm_s": "travel_speed",
                 "torch_offset_mm": "torch_offset"}
 ACTION_DIM = len(ACTION_FIELDS)
+#: torch-offset action ±1 ↔ ± this many mm around the tracked seam at the torch
+OFFSET_RESIDUAL_MM = 1.0
 
 #: observation components: (name, centre, scale) → (value − centre) / scale
 _OBS_NORM = (
@@ -105,7 +110,8 @@ class _Axis:
 class WeldActionMap:
     """Normalised action in [-1, 1]^4 ↔ ``WeldParameters`` within the cell's device limits.
 
-    0 maps to the procedure (config ``procedure``), ±1 to the device limits (``devices.*.limits``).
+    0 maps to the procedure (config ``procedure``), ±1 to the device limits (``devices.*.limits``);
+    the torch offset is ``seam_offset_mm`` ± ``OFFSET_RESIDUAL_MM`` (see the module docstring).
     """
 
     def __init__(self, config: CellConfig):
@@ -124,13 +130,17 @@ class WeldActionMap:
             self.axes[name] = _Axis(nominal[name], lim.low, lim.high)
         self.current_limit = limits.get("current")
 
-    def to_parameters(self, action: np.ndarray) -> WeldParameters:
-        """Setpoints for a normalised action (values outside [-1, 1] are clipped; NaN propagates)."""
+    def to_parameters(self, action: np.ndarray, seam_offset_mm: float = 0.0) -> WeldParameters:
+        """Setpoints for a normalised action (values outside [-1, 1] are clipped; NaN propagates);
+        ``seam_offset_mm`` [mm, + = left]: the tracked seam at the torch."""
         a = np.asarray(action, dtype=np.float64).reshape(ACTION_DIM)
         if not np.all(np.isfinite(a)):
             nan = math.nan
             return WeldParameters(nan, nan, nan, nan, nan)
-        v = {name: self.axes[name].to_value(float(a[i])) for i, name in enumerate(ACTION_FIELDS)}
+        v = {name: self.axes[name].to_value(float(a[i])) for i, name in enumerate(ACTION_FIELDS[:3])}
+        off = self.axes["torch_offset_mm"]
+        v["torch_offset_mm"] = min(max(seam_offset_mm + OFFSET_RESIDUAL_MM * min(max(float(a[3]), -1.0), 1.0),
+                                       off.low), off.high)
         U, W = v["voltage_V"], v["wire_feed_m_min"]
         if self.current_limit is not None:  # a CV source's current follows the wire feed: cap the wire feed
             w_max = (self.current_limit.high - current_from_wire_feed(0.0, U)) / 20.0
@@ -139,9 +149,11 @@ class WeldActionMap:
         return WeldParameters(current_A=current_from_wire_feed(W, U), voltage_V=U, wire_feed_m_min=W,
                               travel_speed_mm_s=v["travel_speed_mm_s"], torch_offset_mm=v["torch_offset_mm"])
 
-    def to_action(self, params: WeldParameters) -> np.ndarray:
+    def to_action(self, params: WeldParameters, seam_offset_mm: float = 0.0) -> np.ndarray:
         """The normalised action of ``params`` (clipped to [-1, 1]); inverse of ``to_parameters``."""
-        return np.array([self.axes[n].to_action(getattr(params, n)) for n in ACTION_FIELDS], dtype=np.float64)
+        a = [self.axes[n].to_action(getattr(params, n)) for n in ACTION_FIELDS[:3]]
+        a.append(min(max((params.torch_offset_mm - seam_offset_mm) / OFFSET_RESIDUAL_MM, -1.0), 1.0))
+        return np.array(a, dtype=np.float64)
 
 
 class WeldObservationEncoder:
@@ -219,12 +231,14 @@ class WeldControlInterface:
         """Features after a step of ``dt_s`` [s] that ended with ``observation``."""
         self.encoder.update(observation, dt_s)
         self._observation = observation
-        return self.encoder.features(observation, self.action_map.to_action(self.applied))
+        seam = self.encoder.seam_offset_at_torch_mm
+        return self.encoder.features(observation, self.action_map.to_action(self.applied, seam))
 
     def act(self, action: np.ndarray, dt_s: float) -> WeldParameters:
         """Setpoints for the next ``dt_s`` [s] from a normalised action (mapped, clamped, rate-limited)."""
         if self._observation is None:
             raise RuntimeError("observe() before act()")
-        shielded = self.shield.filter(self.action_map.to_parameters(action), self._observation, dt_s)
+        proposed = self.action_map.to_parameters(action, self.encoder.seam_offset_at_torch_mm)
+        shielded = self.shield.filter(proposed, self._observation, dt_s)
         self.applied = shielded.action
         return self.applied

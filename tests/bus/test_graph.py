@@ -89,7 +89,7 @@ def test_every_endpoint_matches_the_topic_table(graph: Graph) -> None:
 
 def test_check_names_each_difference(graph: Graph) -> None:
     writer = graph.on_topic("rt/cell_a/robot/joint_states", "writer")[0]
-    reader = graph.on_topic("rt/cell_a/cell/state", "reader")[0]
+    reader = graph.on_topic("rt/cell_a/state", "reader")[0]
     changed = [
         dataclasses.replace(writer, reliability="reliable"),
         dataclasses.replace(writer, guid=uuid.uuid4(), type_name="sensor_msgs::msg::dds_::Imu_"),
@@ -102,14 +102,14 @@ def test_check_names_each_difference(graph: Graph) -> None:
     expected = ["rt/cell_a/robot/joint_states: writer .* of /cell_a/robot_bridge has QoS .*'reliable'.*sensor_data",
                 "rt/cell_a/robot/joint_states: writer .* has type sensor_msgs::msg::dds_::Imu_",
                 "rt/cell_a/robot/joint_state: writer .* not in the topic table",
-                "rt/cell_a/cell/state: reader .* of /cell_a/listener has QoS .*5\\).*1\\)",
+                "rt/cell_a/state: reader .* of /cell_a/listener has QoS .*5\\).*1\\)",
                 "rt/cell_a/policy/status: no reader or writer"]
     assert len(problems) == len(expected), problems
     for pattern in expected:
         assert any(re.search(pattern, p) for p in problems), (pattern, problems)
     lenient = check_against_topic_table(Graph(graph.participants, (dataclasses.replace(reader, depth=1000),),
                                               graph.nodes), "/cell_a", table=[t for t in ALL_TOPICS
-                                                                               if t.name == "cell/state"],
+                                                                               if t.name == "state"],
                                         exact_readers=False)
     assert lenient == []
 

@@ -254,3 +254,15 @@ def test_plot_weld_writes_png(tmp_path):
     out = plot_weld(weld(generate_joint(4, length_mm=60.0), seed=4), tmp_path / "w.png")
     data = out.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
+
+
+def test_weld_plot_command_writes_png(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    from cell_controller.sim.physics.plot import main
+
+    out = tmp_path / "cmd.png"
+    assert main(["--seed", "5", "--length", "40", "--voltage", "25", "--out", str(out)]) == 0
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "level" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["--voltage", "99"])
