@@ -11,7 +11,7 @@ from cell_controller.bus.api import Node
 from cell_controller.core.config import CellConfig
 from cell_controller.core.policy import FeedPolicy, WeldPolicy
 from cell_controller.core.shield import WeldShield
-from cell_controller.core.types import FeedObservation, WeldObservation
+from cell_controller.core.types import DeviceState, FeedObservation, WeldObservation
 from cell_controller.policies import registry
 
 from . import topics
@@ -46,8 +46,12 @@ class PolicyNode:
                                             topics.POLICY_STATUS.qos)
         self._subscribe(topics.SEAM_TRACKER, "tracker")
         self._subscribe(topics.WELD_PROCESS, "process")
+        self.busy: dict[str, bool] = {"robot": False, "machine": False}
         t = topics.device_status("feeder")
         node.create_subscription(t.type, t.name, lambda msg: setattr(self, "feeder", self.codec.values(msg)), t.qos)
+        for role in self.busy:
+            t = topics.device_status(role)
+            node.create_subscription(t.type, t.name, lambda msg, role=role: self._on_busy(role, msg), t.qos)
         node.create_timer(self.period_s, self.tick)
         node.create_timer(STATUS_PERIOD_S, self.publish_status)
         self.publish_status()
@@ -57,6 +61,9 @@ class PolicyNode:
             setattr(self, attribute, Codec.read_array(topic, msg))
             self.sensed_at = time.monotonic()
         self.node.create_subscription(topic.type, topic.name, on_message, topic.qos)
+
+    def _on_busy(self, role: str, msg) -> None:
+        self.busy[role] = self.codec.read_device_status(msg).state is DeviceState.BUSY
 
     @property
     def dt_s(self) -> float:
@@ -98,7 +105,8 @@ class PolicyNode:
             return
         observation = FeedObservation(
             buffer_count=int(f.get("buffer_count", 0)), buffer_capacity=int(f.get("buffer_capacity", 0)),
-            part_at_fixture=bool(f.get("fixture_part")), robot_busy=False, machine_busy=False,
+            part_at_fixture=bool(f.get("fixture_part")), robot_busy=self.busy["robot"],
+            machine_busy=self.busy["machine"],
             conveyor_speed_mm_s=float(f.get("conveyor_speed_mm_s", 0.0)),
             time_since_last_feed_s=float(f.get("time_since_release_s", "inf")),
         )

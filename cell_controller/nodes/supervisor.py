@@ -27,6 +27,8 @@ ACK_TIMEOUT_S = 1.0
 #: wait before retrying a rejected command (wall s)
 RETRY_S = 0.5
 TICK_S = 0.02
+#: the longest a weld step (approach, seam, retract) may take, s of cell time
+WELD_TIMEOUT_S = 300.0
 #: how long Resetting waits for every device to report ready (wall s)
 RESET_TIMEOUT_S = 30.0
 
@@ -139,8 +141,7 @@ class Supervisor:
             return
         first = self.journal.next_part_number()
         part_ids = [f"P{n:06d}" for n in range(first, first + self.parts_target)]
-        weld_timeout_s = 300.0
-        self.steps = shift_steps(part_ids, weld_timeout_s)
+        self.steps = shift_steps(part_ids, WELD_TIMEOUT_S)
         self.step_index = 0
         self._event("info", "supervisor", f"shift {self.shift_id}: parts {part_ids[0]}..{part_ids[-1]}")
         self.packml.state_complete()

@@ -26,7 +26,7 @@ from cell_controller.opcua.server import DeviceServer
 from cell_controller.sim.physics.weld import NOMINAL_PROCEDURE, WeldProcess, generate_joint
 from cell_controller.sim.twin.world import CellWorld
 
-from .models import ACCEPTED, TwinCell
+from .models import TwinCell
 
 #: cell time of one physics step, s
 PHYSICS_DT_S = 0.02
@@ -212,7 +212,7 @@ class TwinServer:
     def _method(self, role: str, path: str, method: Callable[..., str]) -> Callable[..., str]:
         def call(*args: Any) -> str:
             result = method(self.cell, *args)
-            status, _, reason = result.partition(": ")
+            status = result.partition(": ")[0]
             _log.info("%s %s%s: %s", role, path.rsplit("/", 1)[-1], args, result)
             return status
         return call
