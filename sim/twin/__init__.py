@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .layout import Station
-from .seam import FilletSeam
+from .seam import ButtSeam
 from .world import CellWorld, UnreachablePoseError
 
-__all__ = ["CellWorld", "FilletSeam", "Station", "UnreachablePoseError"]
+__all__ = ["CellWorld", "ButtSeam", "Station", "UnreachablePoseError"]

@@ -1,13 +1,19 @@
-"""Geometry of a straight fillet seam and of the torch held on it (pure numpy).
+"""Geometry of a straight square-butt seam and of the torch held on it (pure numpy).
+
+The joint is the one the weld process model welds (`cell_controller.sim.physics.weld`):
+a single-side square-groove (I) butt joint of two flat plates with a root gap,
+welded from the top face. The seam line runs along the middle of the gap on the
+top face.
 
 All positions are in millimetres and all directions are unit vectors, both in
 whatever frame the seam is given in (the cell frame inside `CellWorld`).
 Quaternions are (x, y, z, w).
 
 Torch conventions (AWS A3.0 terms):
-- work angle: angle between the torch axis and the base plate, measured in the
-  plane perpendicular to the travel direction; 45 deg puts the torch on the
-  bisector of a 90 deg T-joint;
+- work angle: angle between the torch axis and the plate surface on the left of
+  travel, measured in the plane perpendicular to the travel direction; 90 deg
+  (the butt-joint default) holds the torch normal to the plates, smaller angles
+  lean the torch body over the left plate;
 - push angle: tilt of the torch axis towards the travel direction, the wire
   pointing ahead of the torch (forehand technique).
 The TCP frame follows the robot URDF: z along the wire (towards the work),
@@ -23,8 +29,9 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy.spatial.transform import Rotation
 
-WORK_ANGLE_RAD = math.radians(45.0)
+WORK_ANGLE_RAD = math.radians(90.0)
 PUSH_ANGLE_RAD = math.radians(10.0)
+"""Forehand push angle; the weld process model assumes none, 10 deg is common GMAW practice."""
 
 
 def unit(vector: ArrayLike, name: str = "vector") -> np.ndarray:
@@ -37,18 +44,24 @@ def unit(vector: ArrayLike, name: str = "vector") -> np.ndarray:
 
 
 @dataclass(frozen=True, eq=False)
-class FilletSeam:
-    """A straight fillet seam between a base plate and a web plate.
+class ButtSeam:
+    """A straight square-butt seam between two plates lying side by side in one plane.
 
-    start_mm, end_mm: the root of the joint (inside corner), mm; travel goes start -> end.
-    base_normal: unit normal of the base plate surface, pointing into the open side.
-    web_normal: unit normal of the web plate face, pointing into the open side.
+    start_mm, end_mm: the joint line on the top face (middle of the root gap), mm;
+    travel goes start -> end.
+    normal: unit normal of the plates' top face, pointing out of the plates (towards the torch).
     """
 
     start_mm: np.ndarray
     end_mm: np.ndarray
-    base_normal: np.ndarray
-    web_normal: np.ndarray
+    normal: np.ndarray
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "start_mm", np.asarray(self.start_mm, dtype=float))
+        object.__setattr__(self, "end_mm", np.asarray(self.end_mm, dtype=float))
+        object.__setattr__(self, "normal", unit(self.normal, "normal"))
+        if abs(float(np.dot(self.normal, self.travel_dir))) > 1e-9:
+            raise ValueError(f"normal must be perpendicular to the seam, got {self.normal!r}")
 
     @property
     def length_mm(self) -> float:
@@ -61,20 +74,16 @@ class FilletSeam:
         return unit(self.end_mm - self.start_mm, "seam direction")
 
     @property
-    def bisector(self) -> np.ndarray:
-        """Unit vector bisecting the joint, from the root into the open side."""
-        return unit(self.base_normal + self.web_normal, "bisector")
-
-    @property
     def left_dir(self) -> np.ndarray:
-        """Unit vector to the left of travel, seen along travel with the bisector as up."""
-        return np.cross(self.bisector, self.travel_dir)
+        """Unit vector in the plate plane to the left of travel, seen along travel with the normal as up."""
+        return np.cross(self.normal, self.travel_dir)
 
     def point_mm(self, s_mm: float, lateral_offset_mm: float = 0.0, height_offset_mm: float = 0.0) -> np.ndarray:
         """Point at arc length `s_mm` from the start, offset in the plane perpendicular to travel.
 
-        lateral_offset_mm: along `left_dir` (positive = left of the travel direction);
-        height_offset_mm: along the bisector (positive = away from the root). All in mm.
+        lateral_offset_mm: in the plate plane along `left_dir` (positive = left of the travel
+        direction); height_offset_mm: along the plate normal (positive = away from the
+        plates, up from the top face). All in mm.
         """
         if not 0.0 <= s_mm <= self.length_mm:
             raise ValueError(f"s_mm must lie in [0, {self.length_mm:.3f}] mm, got {s_mm!r}")
@@ -82,7 +91,7 @@ class FilletSeam:
             self.start_mm
             + s_mm * self.travel_dir
             + lateral_offset_mm * self.left_dir
-            + height_offset_mm * self.bisector
+            + height_offset_mm * self.normal
         )
 
     def torch_orientation_xyzw(
@@ -94,20 +103,18 @@ class FilletSeam:
         """TCP orientation (quaternion x, y, z, w) for welding this seam along `travel_dir`.
 
         travel_dir: travel direction (any length, its component along the seam line is
-        kept); default: start -> end. Angles in rad, see the module docstring.
+        kept); default: start -> end. Angles in rad, see the module docstring (the work
+        angle is measured from the plate on the left of *this* travel direction).
         """
         direction = self.travel_dir if travel_dir is None else unit(travel_dir, "travel_dir")
         along = float(np.dot(direction, self.travel_dir))
         if abs(along) < 1e-9:
             raise ValueError(f"travel_dir must not be perpendicular to the seam, got {travel_dir!r}")
         travel = math.copysign(1.0, along) * self.travel_dir
-        # Direction in the cross-section plane at `work_angle` from the base plate,
+        left = np.cross(self.normal, travel)
+        # Direction in the cross-section plane at `work_angle` from the left plate,
         # pointing from the joint up the torch.
-        in_plane = unit(self.base_normal - np.dot(self.base_normal, travel) * travel, "base normal")
-        along_base = np.cross(in_plane, travel)
-        if np.dot(along_base, self.web_normal) < 0.0:
-            along_base = -along_base
-        up_torch = math.cos(work_angle_rad) * along_base + math.sin(work_angle_rad) * in_plane
+        up_torch = math.cos(work_angle_rad) * left + math.sin(work_angle_rad) * self.normal
         wire = -math.cos(push_angle_rad) * up_torch + math.sin(push_angle_rad) * travel
         right = np.cross(travel, up_torch)
         x_axis = unit(right - np.dot(right, wire) * wire, "tcp x axis")
@@ -115,12 +122,11 @@ class FilletSeam:
         quat: np.ndarray = Rotation.from_matrix(np.column_stack((x_axis, y_axis, wire))).as_quat()
         return quat
 
-    def transformed(self, position_mm: ArrayLike, rotation: Rotation) -> FilletSeam:
+    def transformed(self, position_mm: ArrayLike, rotation: Rotation) -> ButtSeam:
         """This seam moved by a rigid transform (rotation, then translation by `position_mm`)."""
         offset = np.asarray(position_mm, dtype=float)
-        return FilletSeam(
+        return ButtSeam(
             start_mm=rotation.apply(self.start_mm) + offset,
             end_mm=rotation.apply(self.end_mm) + offset,
-            base_normal=rotation.apply(self.base_normal),
-            web_normal=rotation.apply(self.web_normal),
+            normal=rotation.apply(self.normal),
         )

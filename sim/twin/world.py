@@ -29,10 +29,10 @@ from .layout import (
     CONVEYOR_START_MM,
     FIXTURE_POSE,
     FIXTURE_TOLERANCE_MM,
-    PART_BASE_PLATE_MM,
+    PART_LEFT_PLATE_MM,
     PART_RGBA,
+    PART_RIGHT_PLATE_MM,
     PART_SEAM,
-    PART_WEB_PLATE_MM,
     PART_YAW_RAD,
     RGBA,
     SCENE,
@@ -46,7 +46,7 @@ ROBOT_URDF = Path(__file__).with_name("urdf") / "kr6_r900_sixx_torch.urdf"
 TCP_LINK = "tcp"
 M_PER_MM = 1e-3
 HOME_RAD = np.radians([0.0, -90.0, 90.0, 0.0, 90.0, 0.0])
-"""Safe home: upper arm vertical, forearm horizontal, flange down; TCP about 490 mm above the fixture."""
+"""Safe home: upper arm vertical, forearm horizontal, flange down; TCP about 490 mm above the fixture surface."""
 APPROACH_CLEARANCE_MM = 60.0
 """Distance from the seam start back along the wire axis for the approach pose."""
 
@@ -110,7 +110,7 @@ class CellWorld:
         self._speed_rad_s = np.array([j[11] for j in revolute])
         self._ik_damping = [IK_JOINT_DAMPING] * len(revolute)
         self._tcp_link = next(j[0] for j in joints if j[12].decode() == TCP_LINK)
-        self._part_shape = self._box_shapes((PART_BASE_PLATE_MM, PART_WEB_PLATE_MM), PART_RGBA)
+        self._part_shape = self._box_shapes((PART_LEFT_PLATE_MM, PART_RIGHT_PLATE_MM), PART_RGBA)
         self._programmed_seam = PART_SEAM.transformed(
             FIXTURE_POSE.position_mm, Rotation.from_euler("z", FIXTURE_POSE.yaw_rad)
         )
@@ -120,7 +120,7 @@ class CellWorld:
         self._seam_start_mm = seam.start_mm.copy()
         self._seam_travel_dir = seam.travel_dir
         self._seam_left_dir = seam.left_dir
-        self._seam_bisector = seam.bisector
+        self._seam_normal = seam.normal
         self._seam_length_mm = seam.length_mm
         self._torch_quat = seam.torch_orientation_xyzw()
         self.set_joint_positions_rad(HOME_RAD)
@@ -292,22 +292,23 @@ class CellWorld:
     def seam_point_mm(self, s_mm: float, lateral_offset_mm: float = 0.0, height_offset_mm: float = 0.0) -> np.ndarray:
         """Point (mm) on the programmed seam at `s_mm` from its start, offset in the plane perpendicular to travel.
 
-        lateral_offset_mm: positive = to the left of the travel direction (seen along travel
-        with the joint bisector as up; here towards the robot and the base plate).
-        height_offset_mm: along the bisector, positive = away from the root of the joint.
+        lateral_offset_mm: in the plate plane, positive = to the left of the travel direction
+        (seen along travel with the plate normal as up; here towards the robot, cell -x).
+        height_offset_mm: along the plate normal, positive = up, away from the top face.
         """
-        # same arithmetic as FilletSeam.point_mm, on the cached seam frame
+        # same arithmetic as ButtSeam.point_mm, on the cached seam frame
         if not 0.0 <= s_mm <= self._seam_length_mm:
             raise ValueError(f"s_mm must lie in [0, {self._seam_length_mm:.3f}] mm, got {s_mm!r}")
         return (
             self._seam_start_mm
             + s_mm * self._seam_travel_dir
             + lateral_offset_mm * self._seam_left_dir
-            + height_offset_mm * self._seam_bisector
+            + height_offset_mm * self._seam_normal
         )
 
     def torch_orientation_xyzw(self, travel_dir: ArrayLike | None = None) -> np.ndarray:
-        """TCP quaternion (x, y, z, w) for the programmed seam: 45 deg work angle, 10 deg push angle.
+        """TCP quaternion (x, y, z, w) for the programmed seam: wire normal to the plates
+        (work angle 90 deg) tilted by the 10 deg push angle towards travel.
 
         travel_dir: cell-frame travel direction, default the seam's start -> end.
         """
@@ -322,7 +323,8 @@ class CellWorld:
         return CONVEYOR_LENGTH_MM
 
     def spawn_part(self, part_id: str) -> None:
-        """Create a T-joint blank at the start of the conveyor (s = 0) and register it as `part_id`."""
+        """Create a butt-joint blank (two plates, root gap between them) at the start of the
+        conveyor (s = 0) and register it as `part_id`."""
         if part_id in self._bodies:
             raise ValueError(f"a body named {part_id!r} already exists")
         body = self._create_body(self._part_shape)

@@ -1,7 +1,8 @@
-"""CellWorld: robot model against the KR 6 R900 sixx datasheet, IK along the seam, part flow, lifetime."""
+"""CellWorld: robot model vs the KR 6 R900 sixx datasheet, butt-joint part, IK along the seam, part flow, lifetime."""
 
 from __future__ import annotations
 
+import inspect
 import math
 import time
 from collections.abc import Iterator
@@ -11,6 +12,7 @@ import pybullet as pb
 import pytest
 from scipy.spatial.transform import Rotation
 
+from cell_controller.sim.physics.weld import JOINT_VARIATION, generate_joint
 from cell_controller.sim.twin import CellWorld, UnreachablePoseError
 from cell_controller.sim.twin.layout import CONVEYOR_START_MM, FIXTURE_POSE, MACHINE_POSE, OUTFEED_POSE
 from cell_controller.sim.twin.world import ROBOT_URDF
@@ -131,21 +133,24 @@ def test_ik_raises_for_an_unreachable_pose(world: CellWorld) -> None:
 def test_offsets_move_the_tcp_by_the_requested_mm(world: CellWorld, lateral_mm: float, height_mm: float) -> None:
     start_mm, end_mm = world.seam_path_mm()
     travel = (end_mm - start_mm) / world.seam_length_mm
-    bisector = np.array([-1.0, 0.0, 1.0]) / math.sqrt(2.0)  # out of the joint, towards the robot and up
-    left = np.cross(bisector, travel)
+    normal = np.array([0.0, 0.0, 1.0])  # the plates lie flat on the fixture
+    left = np.cross(normal, travel)
     orientation = world.torch_orientation_xyzw()
     s_mm = world.seam_length_mm / 2.0
     world.set_joint_positions_rad(world.solve_ik_rad(world.seam_point_mm(s_mm), orientation, world.approach_pose_rad()))
     nominal_mm, _ = world.tcp_pose_mm()
     world.set_joint_positions_rad(world.solve_ik_rad(world.seam_point_mm(s_mm, lateral_mm, height_mm), orientation))
     moved_mm, _ = world.tcp_pose_mm()
-    np.testing.assert_allclose(moved_mm - nominal_mm, lateral_mm * left + height_mm * bisector, atol=0.05)
+    np.testing.assert_allclose(moved_mm - nominal_mm, lateral_mm * left + height_mm * normal, atol=0.05)
 
 
 def test_positive_lateral_offset_is_left_of_travel(world: CellWorld) -> None:
     start_mm, end_mm = world.seam_path_mm()
     offset = world.seam_point_mm(0.0, lateral_offset_mm=1.0) - start_mm
-    assert np.dot(np.cross(end_mm - start_mm, offset), world.seam_point_mm(0.0, height_offset_mm=1.0) - start_mm) > 0
+    up = world.seam_point_mm(0.0, height_offset_mm=1.0) - start_mm
+    assert np.dot(np.cross(end_mm - start_mm, offset), up) > 0
+    assert offset[2] == pytest.approx(0.0, abs=1e-12), "lateral offsets stay in the plate plane"
+    np.testing.assert_allclose(up, [0.0, 0.0, 1.0], atol=1e-12)
 
 
 def test_torch_angles_on_the_fixture_seam(world: CellWorld) -> None:
@@ -154,7 +159,49 @@ def test_torch_angles_on_the_fixture_seam(world: CellWorld) -> None:
     wire = Rotation.from_quat(world.torch_orientation_xyzw()).apply([0.0, 0.0, 1.0])
     assert math.degrees(math.asin(np.dot(wire, travel))) == pytest.approx(10.0, abs=1e-6)  # push
     across = wire - np.dot(wire, travel) * travel
-    assert math.degrees(math.atan2(-across[2], across[0])) == pytest.approx(45.0, abs=1e-6)  # work, from the base plate
+    # work angle: the wire, seen along travel, points straight down into the joint (normal to the plates)
+    assert math.degrees(math.atan2(-across[2], np.linalg.norm(across[:2]))) == pytest.approx(90.0, abs=1e-6)
+    reverse = Rotation.from_quat(world.torch_orientation_xyzw(-travel)).apply([0.0, 0.0, 1.0])
+    assert np.dot(reverse, -travel) == pytest.approx(math.sin(math.radians(10.0)))
+
+
+# -- part geometry ---------------------------------------------------------------------------
+def ray_hit_z_mm(world: CellWorld, body: int, xy_mm: np.ndarray) -> float | None:
+    """z (mm) where a vertical ray from 100 mm down to -100 mm first hits `body`, None if it misses."""
+    hits = pb.rayTestBatch(
+        [[xy_mm[0] * 1e-3, xy_mm[1] * 1e-3, 0.1]],
+        [[xy_mm[0] * 1e-3, xy_mm[1] * 1e-3, -0.1]],
+        physicsClientId=world.client_id,
+    )
+    uid, _, _, position, _ = hits[0]
+    return position[2] * 1e3 if uid == body else None
+
+
+def test_part_is_a_butt_joint_matching_the_weld_model() -> None:
+    """Two flat plates of the weld model's thickness, the nominal root gap between them, the seam on top of it."""
+    thickness_mm = inspect.signature(generate_joint).parameters["nominal_thickness_mm"].default
+    length_mm = inspect.signature(generate_joint).parameters["length_mm"].default
+    gap_mm = JOINT_VARIATION["gap_mean_mm"]
+    with CellWorld(fixture_tolerance_mm=0.0) as world:
+        world.spawn_part("P")
+        world.move_part("P", "fixture")
+        part = world.body_id("P")
+        assert world.seam_length_mm == pytest.approx(length_mm)
+        for s_mm in np.linspace(1.0, world.seam_length_mm - 1.0, 7):
+            # both plates carry the seam's top face, the gap is open to the fixture below
+            for side in (1.0, -1.0):
+                for lateral_mm in (gap_mm / 2.0 + 0.1, gap_mm / 2.0 + 90.0):
+                    point_mm = world.seam_point_mm(s_mm, side * lateral_mm)
+                    # (Bullet's collision margin sinks the hit by ~0.01 mm)
+                    assert ray_hit_z_mm(world, part, point_mm) == pytest.approx(thickness_mm, abs=0.05)
+                    assert point_mm[2] == pytest.approx(thickness_mm, abs=1e-9)
+                assert ray_hit_z_mm(world, part, world.seam_point_mm(s_mm, side * (gap_mm / 2.0 - 0.1))) is None
+        # the plates end with the seam
+        start_mm, end_mm = world.seam_path_mm()
+        travel = (end_mm - start_mm) / world.seam_length_mm
+        for outside_mm in (start_mm - travel, end_mm + travel):
+            left = np.cross([0.0, 0.0, 1.0], travel)
+            assert ray_hit_z_mm(world, part, outside_mm + 5.0 * left) is None
 
 
 # -- motion -------------------------------------------------------------------------------
