@@ -3,8 +3,9 @@
 The same `FeedObserver` and `decode_action` serve the training env
 (`cell_controller.sim.envs.feed_env.FeedEnv`) and the deployed `LearnedFeedPolicy`, so the
 policy sees in the cell exactly the features it was trained on. Features come only from the
-`FeedObservation` stream the policy node builds from the feeder's OPC UA status (robot_busy
-and machine_busy are not used: the node does not fill them) and from the policy's own commands.
+`FeedObservation` stream the policy node builds from the feeder's OPC UA status and from the
+policy's own commands (robot_busy and machine_busy are not used: the policy was trained when the
+node still sent them as False).
 
 The network is read out of the SB3 zip once and run in numpy (a few microseconds per decision,
 no torch at act time). Units: mm, mm/s, s of cell time.

@@ -1,12 +1,13 @@
 """Gymnasium environments of the cell's twin, registered under the ``cell_controller`` namespace.
 
 ``gymnasium.make("cell_controller/Weld-v0")`` → ``weld_env.WeldEnv`` (one seeded joint per
-episode).  Registration needs gymnasium (extra ``rl``); without it this package still
+episode); ``gymnasium.make("cell_controller/Feed-v0")`` → ``feed_env.FeedEnv`` (material flow).  Registration needs gymnasium (extra ``rl``); without it this package still
 imports (``weld_spaces`` is plain numpy).
 """
 from __future__ import annotations
 
 WELD_ENV_ID = "cell_controller/Weld-v0"
+FEED_ENV_ID = "cell_controller/Feed-v0"
 
 try:
     import gymnasium as _gym
@@ -15,3 +16,5 @@ except ImportError:  # pragma: no cover - the rl extra is not installed
 
 if _gym is not None and WELD_ENV_ID not in _gym.registry:
     _gym.register(id=WELD_ENV_ID, entry_point="cell_controller.sim.envs.weld_env:WeldEnv")
+if _gym is not None and FEED_ENV_ID not in _gym.registry:
+    _gym.register(id=FEED_ENV_ID, entry_point="cell_controller.sim.envs.feed_env:FeedEnv", max_episode_steps=None)

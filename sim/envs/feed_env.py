@@ -1,9 +1,9 @@
 """`cell_controller/Feed-v0`: conveyor speed and blank releases against the cell's material flow.
 
-Importing this module registers the env with gymnasium:
+Registered by `cell_controller.sim.envs`:
 
     import gymnasium as gym
-    import cell_controller.sim.envs.feed_env  # noqa: F401  (registers the id)
+    import cell_controller.sim.envs  # noqa: F401  (registers the ids)
     env = gym.make("cell_controller/Feed-v0", scenario="shop")
 
 The flow model is `cell_controller.sim.physics.flow.FlowModel` (the twin's semantics, see its
@@ -34,7 +34,8 @@ from cell_controller.policies.feed_learned import (
 )
 from cell_controller.sim.physics.flow import SCENARIOS, FlowModel, FlowParams, episode_summary
 
-ENV_ID = "cell_controller/Feed-v0"
+from . import FEED_ENV_ID as ENV_ID
+
 #: bump when dynamics, observation, action or reward change (recorded in model cards)
 ENV_VERSION = "Feed-v0 (flow model 1)"
 CONTROL_DT_S = 0.1
@@ -107,6 +108,3 @@ class FeedEnv(gym.Env):
             info["episode_summary"] = episode_summary(m, self.steps * self.ticks_per_step * self.dt_s)
         return self.observer.features(), float(reward), False, truncated, info
 
-
-if ENV_ID not in gym.registry:
-    gym.register(id=ENV_ID, entry_point=FeedEnv, max_episode_steps=None)

@@ -205,12 +205,13 @@ class FlowModel:
     def observation(self) -> FeedObservation:
         """The FeedObservation the policy node builds from the feeder's status.
 
-        As in cell_controller/nodes/policy.py: robot_busy and machine_busy are not reported
-        (False); conveyor_speed_mm_s is the belt's actual speed (0 when jammed or empty).
+        As in cell_controller/nodes/policy.py: robot_busy / machine_busy are the devices' BUSY
+        states (program running, cycle running); conveyor_speed_mm_s is the belt's actual speed
+        (0 when jammed or empty). The learned feeding policy does not use the busy flags.
         """
         return FeedObservation(
             buffer_count=self.buffer, buffer_capacity=self.p.buffer_capacity, part_at_fixture=self.fixture,
-            robot_busy=False, machine_busy=False,
+            robot_busy=self.robot_busy, machine_busy=self.machine_running,
             conveyor_speed_mm_s=self.speed_mm_s if self.conveyor_running else 0.0,
             time_since_last_feed_s=min(self.time_since_release_s, 1e6),
         )
