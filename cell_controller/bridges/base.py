@@ -28,14 +28,17 @@ class Snapshot:
         """Take one data change; a bad, non-finite or ill-typed value marks the path bad."""
         if good and isinstance(value, float) and not math.isfinite(value):
             good = False
+        data_type = self.spec.variable(path).data_type
+        if good and isinstance(data_type, EnumSpec):
+            if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < len(data_type.values):
+                value = data_type.values[value]
+            else:  # not a member: the mappings cannot interpret the device's state
+                good = False
         if not good:
             self.bad.add(path)
             self.values.pop(path, None)
             return
         self.bad.discard(path)
-        data_type = self.spec.variable(path).data_type
-        if isinstance(data_type, EnumSpec):
-            value = data_type.values[value] if isinstance(value, int) and 0 <= value < len(data_type.values) else None
         self.values[path] = value
         if source_timestamp is not None:
             self.stamp_s = max(self.stamp_s, source_timestamp.timestamp())

@@ -1,0 +1,307 @@
+"""Bridges: Snapshot (what a device reported) and the four mappings to the core's DeviceStatus / WeldResult."""
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+
+from cell_controller.bridges.base import Snapshot
+from cell_controller.bridges.feeder import FeederMapping
+from cell_controller.bridges.machine import MachineMapping
+from cell_controller.bridges.robot import MD, SAFETY, TASK, WELD, RobotMapping
+from cell_controller.bridges.welder import RESULT, WelderMapping
+from cell_controller.core.types import DeviceState, DeviceStatus, WeldResult
+from cell_controller.opcua.address_space import DeviceSpec, EnumSpec, VariableSpec, spec_for
+
+T0 = datetime(2026, 1, 1, 12, 0, 0, tzinfo=timezone.utc)
+EXECUTION = f"{TASK}/ParameterSet/ExecutionState"
+PROGRESS = f"{WELD}/WeldProgress"
+
+
+def plausible(var: VariableSpec) -> Any:
+    """A value of the variable's type as the client delivers it (enums as the Int32 index)."""
+    if isinstance(var.data_type, EnumSpec):
+        return 0
+    if var.data_type == "Double":
+        assert var.range is not None or not var.is_analog
+        return (var.range.low + var.range.high) / 2 if var.range else 1.5
+    return {"Boolean": False, "Int32": 1, "UInt32": 1, "String": "x"}[var.data_type]
+
+
+def encode(var: VariableSpec, value: Any) -> Any:
+    """Enum members may be given by name in the tests; the wire carries the index."""
+    if isinstance(var.data_type, EnumSpec) and isinstance(value, str):
+        return var.data_type.index(value)
+    return value
+
+
+def snapshot_with(spec: DeviceSpec, values: dict[str, Any], stamp: datetime = T0) -> Snapshot:
+    """A complete snapshot: every spec variable with a plausible value, `values` (by path) instead."""
+    unknown = set(values) - {v.path for v in spec.variables}
+    assert not unknown, f"not in the {spec.kind} spec: {unknown}"
+    snap = Snapshot(spec)
+    for var in spec.variables:
+        value = values[var.path] if var.path in values else plausible(var)
+        snap.update(var.path, encode(var, value), stamp, True)
+    assert snap.complete and not snap.bad
+    return snap
+
+
+@pytest.fixture
+def robot_spec() -> DeviceSpec:
+    return spec_for("robot")
+
+
+# -- Snapshot --------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("bad_value", [math.nan, math.inf, -math.inf])
+def test_snapshot_refuses_non_finite_values(robot_spec: DeviceSpec, bad_value: float) -> None:
+    snap = snapshot_with(robot_spec, {PROGRESS: 0.5})
+    snap.update(PROGRESS, bad_value, T0 + timedelta(seconds=1), True)
+    assert PROGRESS in snap.bad and PROGRESS not in snap.values and snap.get(PROGRESS) is None
+    assert not snap.complete
+    assert snap.stamp_s == T0.timestamp()  # a refused value does not advance the stamp
+    status = RobotMapping(robot_spec).status(snap)
+    assert status.state is DeviceState.OFFLINE and PROGRESS in status.detail
+
+    snap.update(PROGRESS, 0.75, T0 + timedelta(seconds=2), True)  # a good value heals the path
+    assert snap.complete and snap.get(PROGRESS) == 0.75
+    assert RobotMapping(robot_spec).status(snap).state is DeviceState.IDLE
+
+
+def test_snapshot_bad_quality_drops_the_value_and_guard_names_the_path(robot_spec: DeviceSpec) -> None:
+    snap = snapshot_with(robot_spec, {})
+    path = f"{MD}/Axes/Axis_3/ParameterSet/ActualPosition"
+    snap.update(path, 12.0, T0, False)  # Bad/Uncertain quality, even with a value
+    assert snap.bad == {path} and snap.get(path) is None
+    status = RobotMapping(robot_spec).status(snap)
+    assert status == DeviceStatus("robot", DeviceState.OFFLINE, detail=f"no good value for {path}")
+
+    other = f"{WELD}/SeamTracker/Gap"
+    snap.update(other, None, T0, False)
+    detail = RobotMapping(robot_spec).status(snap).detail
+    assert detail == f"no good value for {sorted([path, other])[0]} (+1)"
+
+
+def test_incomplete_snapshot_is_offline_naming_a_missing_path(robot_spec: DeviceSpec) -> None:
+    snap = Snapshot(robot_spec)
+    status = RobotMapping(robot_spec).status(snap)
+    assert status.state is DeviceState.OFFLINE
+    assert status.detail.startswith(f"no good value for {robot_spec.variables[0].path}")
+    assert f"(+{len(robot_spec.variables) - 1})" in status.detail
+
+
+def test_enum_indexes_map_to_member_names(robot_spec: DeviceSpec) -> None:
+    enum = robot_spec.variable(EXECUTION).data_type
+    assert isinstance(enum, EnumSpec)
+    snap = snapshot_with(robot_spec, {})
+    for index, name in enumerate(enum.values):
+        snap.update(EXECUTION, index, T0, True)
+        assert snap.get(EXECUTION) == name
+
+
+@pytest.mark.parametrize("index", [-1, 5, 99])
+def test_out_of_range_enum_index_reads_none_and_never_crashes_a_mapping(robot_spec: DeviceSpec, index: int) -> None:
+    snap = snapshot_with(robot_spec, {})
+    snap.update(EXECUTION, index, T0, True)
+    assert snap.get(EXECUTION) is None
+    status = RobotMapping(robot_spec).status(snap)  # a device with an unknown state is not trusted
+    assert status.state is DeviceState.OFFLINE and EXECUTION in status.detail
+
+
+def test_out_of_range_enum_on_every_device_gives_offline() -> None:
+    cases = [(spec_for("feeder"), FeederMapping, "Feeder/State"),
+             (spec_for("press"), MachineMapping, "Machine/Monitoring/MachineState"),
+             (spec_for("welder"), WelderMapping, "JoiningSystem/State")]
+    for spec, mapping, path in cases:
+        snap = snapshot_with(spec, {})
+        snap.update(path, 42, T0, True)
+        status = mapping(spec).status(snap)
+        assert status.state is DeviceState.OFFLINE and path in status.detail, spec.kind
+
+
+def test_stamp_is_the_newest_source_timestamp(robot_spec: DeviceSpec) -> None:
+    snap = Snapshot(robot_spec)
+    snap.update(PROGRESS, 0.1, T0 + timedelta(seconds=5), True)
+    snap.update(PROGRESS, 0.2, T0 + timedelta(seconds=3), True)  # late delivery of an older value
+    assert snap.stamp_s == (T0 + timedelta(seconds=5)).timestamp()
+    snap.update(PROGRESS, 0.3, None, True)
+    assert snap.stamp_s == (T0 + timedelta(seconds=5)).timestamp()
+    snap.update(PROGRESS, 0.4, T0 + timedelta(seconds=7.25), True)
+    assert snap.stamp_s == (T0 + timedelta(seconds=7.25)).timestamp()
+    assert snap.get(PROGRESS) == 0.4
+
+
+# -- robot -----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("execution, state, sequence", [
+    ("Idle", DeviceState.IDLE, "idle"),
+    ("Running", DeviceState.BUSY, "running"),
+    ("Completed", DeviceState.DONE, "done"),
+    ("Stopped", DeviceState.IDLE, "idle"),
+    ("Fault", DeviceState.FAULT, "fault"),
+])
+def test_robot_status(robot_spec: DeviceSpec, execution: str, state: DeviceState, sequence: str) -> None:
+    snap = snapshot_with(robot_spec, {
+        EXECUTION: execution, f"{WELD}/PartId": "p7", PROGRESS: 0.4567,
+        f"{TASK}/ParameterSet/TaskProgramName": "weld_seam",
+    }, T0 + timedelta(seconds=1.5))
+    status = RobotMapping(robot_spec).status(snap)
+    assert (status.device, status.state, status.part_id, status.detail) == ("robot", state, "p7", sequence)
+    assert status.values == {"execution": sequence, "program": "weld_seam", "progress": "0.457",
+                             "stamp_s": f"{(T0 + timedelta(seconds=1.5)).timestamp():.6f}"}
+
+
+@pytest.mark.parametrize("stop", ["EmergencyStop", "ProtectiveStop"])
+@pytest.mark.parametrize("execution", ["Idle", "Running", "Completed"])
+def test_robot_safety_stop_is_a_fault(robot_spec: DeviceSpec, stop: str, execution: str) -> None:
+    snap = snapshot_with(robot_spec, {EXECUTION: execution, f"{SAFETY}/{stop}": True})
+    status = RobotMapping(robot_spec).status(snap)
+    assert status.state is DeviceState.FAULT and status.values["execution"] == "fault"
+
+
+def test_robot_joints_in_rad_and_tcp_pose_in_m(robot_spec: DeviceSpec) -> None:
+    positions_deg = [10.0, -90.0, 45.0, 180.0, -30.0, 359.0]
+    speeds_deg_s = [0.0, 57.29577951308232, -90.0, 1.0, 720.0, -720.0]
+    values: dict[str, Any] = {}
+    for n, (q, dq) in enumerate(zip(positions_deg, speeds_deg_s), start=1):
+        values[f"{MD}/Axes/Axis_{n}/ParameterSet/ActualPosition"] = q
+        values[f"{MD}/Axes/Axis_{n}/ParameterSet/ActualSpeed"] = dq
+    for axis, v in zip("XYZ", (1234.5, -250.0, 0.5)):
+        values[f"{MD}/ParameterSet/TcpPosition{axis}"] = v
+    for axis, v in zip("xyzw", (0.0, 0.70710678, 0.0, 0.70710678)):
+        values[f"{MD}/ParameterSet/TcpOrientationQ{axis}"] = v
+    snap = snapshot_with(robot_spec, values)
+
+    position, velocity = RobotMapping.joints(snap)
+    assert position == pytest.approx([math.radians(q) for q in positions_deg])
+    assert velocity == pytest.approx([math.radians(dq) for dq in speeds_deg_s])
+    assert velocity[1] == pytest.approx(1.0)
+    assert position[3] == pytest.approx(math.pi)
+
+    xyz, quaternion = RobotMapping.tcp_pose(snap)
+    assert xyz == pytest.approx([1.2345, -0.25, 0.0005])
+    assert quaternion == pytest.approx([0.0, 0.70710678, 0.0, 0.70710678])
+
+
+def test_robot_tracker_fields(robot_spec: DeviceSpec) -> None:
+    snap = snapshot_with(robot_spec, {f"{WELD}/SeamTracker/Gap": 1.25, f"{WELD}/SeamTracker/SeamOffset": -0.5,
+                                      PROGRESS: 0.3, f"{WELD}/TravelSpeedSetpoint": 9.0})
+    assert RobotMapping.tracker(snap) == (1.25, -0.5, 0.3, 9.0, T0.timestamp())
+
+
+# -- machine ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("kind", ["press", "cnc"])
+@pytest.mark.parametrize("machine_state, state, cycle", [
+    ("Idle", DeviceState.IDLE, "idle"),
+    ("Running", DeviceState.BUSY, "running"),
+    ("Ended", DeviceState.DONE, "ended"),
+    ("Fault", DeviceState.FAULT, "fault"),
+])
+def test_machine_status(kind: str, machine_state: str, state: DeviceState, cycle: str) -> None:
+    spec = spec_for(kind)
+    program = "Machine/Production/ActiveProgram"
+    snap = snapshot_with(spec, {"Machine/Monitoring/MachineState": machine_state, f"{program}/PartId": "p3",
+                                f"{program}/State": "Running", f"{program}/CycleTime": 6.25,
+                                "Machine/Production/PartsCompleted": 4})
+    status = MachineMapping(spec).status(snap)
+    assert (status.device, status.state, status.part_id, status.detail) == ("machine", state, "p3", cycle)
+    assert status.values["cycle"] == cycle
+    assert status.values["program_state"] == "Running"
+    assert float(status.values["cycle_time_s"]) == 6.25
+    assert status.values["parts_completed"] == "4"
+
+
+# -- feeder ----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("feeder_state, state", [
+    ("Idle", DeviceState.IDLE), ("Feeding", DeviceState.BUSY), ("Transferring", DeviceState.BUSY),
+    ("Jammed", DeviceState.FAULT), ("Fault", DeviceState.FAULT),
+])
+def test_feeder_status(feeder_state: str, state: DeviceState) -> None:
+    spec = spec_for("feeder")
+    snap = snapshot_with(spec, {"Feeder/State": feeder_state, "Feeder/Fixture/PartId": "p9",
+                                "Feeder/Fixture/Clamped": True, "Feeder/Buffer/Count": 2,
+                                "Feeder/Buffer/Capacity": 3, "Feeder/Outfeed/Count": 5, "Feeder/JamCount": 1,
+                                "Feeder/Conveyor/Speed": 250.0, "Feeder/Infeed/TimeSinceRelease": 12.5,
+                                "Feeder/Infeed/BlanksReleased": 8})
+    status = FeederMapping(spec).status(snap)
+    assert (status.device, status.state, status.part_id, status.detail) == ("feeder", state, "p9", feeder_state)
+    v = status.values
+    assert (v["fixture_part"], v["clamped"], v["buffer_count"], v["buffer_capacity"]) == ("p9", "1", "2", "3")
+    assert (v["outfeed_count"], v["jam_count"], v["blanks_released"]) == ("5", "1", "8")
+    assert float(v["conveyor_speed_mm_s"]) == 250.0 and float(v["time_since_release_s"]) == 12.5
+
+
+def test_feeder_unclamped_empty_fixture() -> None:
+    spec = spec_for("feeder")
+    snap = snapshot_with(spec, {"Feeder/State": "Idle", "Feeder/Fixture/PartId": "", "Feeder/Fixture/Clamped": False,
+                                "Feeder/Buffer/Count": 0})
+    status = FeederMapping(spec).status(snap)
+    assert status.part_id == "" and status.values["fixture_part"] == ""
+    assert status.values["clamped"] == "0" and status.values["buffer_count"] == "0"
+
+
+# -- welder ----------------------------------------------------------------------------------------
+
+RESULT_VALUES = {
+    f"{RESULT}/PartId": "p4", f"{RESULT}/ArcEnergy": 41.5, f"{RESULT}/WeldTime": 20.0,
+    f"{RESULT}/BeadWidth": 7.25, f"{RESULT}/Penetration": 2.5, f"{RESULT}/MeanCurrent": 231.0,
+    f"{RESULT}/MeanVoltage": 24.1, f"{RESULT}/MeanWireFeedSpeed": 8.0, f"{RESULT}/MeanTravelSpeed": 10.0,
+    f"{RESULT}/Imperfections": "undercut,porosity", f"{RESULT}/QualityLevel": "C",
+}
+
+
+def test_welder_has_no_result_before_the_first_weld() -> None:
+    spec = spec_for("welder")
+    snap = snapshot_with(spec, {**RESULT_VALUES, f"{RESULT}/ResultCounter": 0, f"{RESULT}/PartId": "",
+                                "JoiningSystem/State": "Idle"})
+    assert WelderMapping.last_result(snap) is None
+    status = WelderMapping(spec).status(snap)
+    assert status.state is DeviceState.IDLE and status.part_id == ""
+    assert set(status.values) == {"arc_on", "result_counter", "stamp_s"}
+    assert status.values["result_counter"] == "0"
+
+
+@pytest.mark.parametrize("welder_state, state", [
+    ("Idle", DeviceState.IDLE), ("Welding", DeviceState.BUSY), ("Fault", DeviceState.FAULT)])
+def test_welder_status_with_a_result(welder_state: str, state: DeviceState) -> None:
+    spec = spec_for("welder")
+    snap = snapshot_with(spec, {**RESULT_VALUES, f"{RESULT}/ResultCounter": 3, "JoiningSystem/State": welder_state,
+                                "JoiningSystem/ActualValues/ArcOn": welder_state == "Welding"})
+    status = WelderMapping(spec).status(snap)
+    assert (status.state, status.part_id, status.detail) == (state, "p4", state.value)
+    v = status.values
+    assert v["arc_on"] == ("1" if welder_state == "Welding" else "0")
+    assert v["result_counter"] == "3" and v["last_part_id"] == "p4"
+    assert v["iso5817_level"] == "C" and v["imperfections"] == "undercut,porosity"
+    assert float(v["arc_energy_kJ"]) == 41.5 and float(v["penetration_mm"]) == 2.5
+    assert WelderMapping.last_result(snap) == WeldResult(
+        part_id="p4", arc_energy_kJ=41.5, weld_time_s=20.0, mean_current_A=231.0, mean_voltage_V=24.1,
+        mean_wire_feed_m_min=8.0, mean_travel_speed_mm_s=10.0, bead_width_mm=7.25, penetration_mm=2.5,
+        imperfections=("undercut", "porosity"), iso5817_level="C")
+
+
+def test_welder_result_without_imperfections() -> None:
+    spec = spec_for("welder")
+    snap = snapshot_with(spec, {**RESULT_VALUES, f"{RESULT}/ResultCounter": 1, f"{RESULT}/Imperfections": "",
+                                f"{RESULT}/QualityLevel": "B"})
+    result = WelderMapping.last_result(snap)
+    assert result is not None and result.imperfections == () and result.good
+
+
+def test_welder_process_tuple() -> None:
+    spec = spec_for("welder")
+    actual = "JoiningSystem/ActualValues"
+    snap = snapshot_with(spec, {f"{actual}/Current": 230.0, f"{actual}/Voltage": 24.0, f"{actual}/WireFeedSpeed": 8.0,
+                                f"{actual}/ArcPower": 5520.0, f"{actual}/PoolWidth": 7.0, f"{actual}/ArcOn": True})
+    assert WelderMapping.process(snap) == (230.0, 24.0, 8.0, 5520.0, 7.0, 1.0, T0.timestamp())
+
+
+def test_mapping_commands_name_spec_methods() -> None:
+    for mapping, kind in [(RobotMapping, "robot"), (MachineMapping, "press"), (FeederMapping, "feeder")]:
+        spec = spec_for(kind)
+        assert sorted(mapping.commands.values()) == sorted(m.path for m in spec.methods), kind
