@@ -41,7 +41,7 @@ setup(
     },
     package_data={
         f"{PACKAGE}.sim.twin": ["urdf/*.urdf"],
-        f"{PACKAGE}.policies": ["*.yaml", "shipped/*"],
+        f"{PACKAGE}.policies": ["hyperparams/*.yml", "shipped/*"],
     },
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
@@ -62,7 +62,7 @@ setup(
         "matplotlib>=3.7",
     ],
     extras_require={
-        "rl": ["gymnasium>=1.0", "stable-baselines3>=2.3"],
+        "rl": ["gymnasium>=1.0", "stable-baselines3>=2.3", "tqdm>=4.60", "tensorboard>=2.10"],
         "test": ["pytest>=8", "pytest-timeout>=2.3", "hypothesis>=6"],
         "bench": ["panda-gym>=3.0.7"],  # the peer of bench/bench_twin.py
     },

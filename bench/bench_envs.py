@@ -19,7 +19,6 @@ import statistics
 import time
 
 import gymnasium as gym
-import numpy as np
 
 import cell_controller.sim.envs  # noqa: F401 - registers cell_controller/Weld-v0
 from cell_controller.policies.train import DEFAULT_HYPERPARAMS, _policy_kwargs, load_hyperparams
@@ -52,7 +51,8 @@ def ppo_fps(env_id: str, n_envs: int, vec: str, steps: int, env_kwargs: dict | N
 
     hp = load_hyperparams(DEFAULT_HYPERPARAMS, "ppo")
     cls = {"dummy": DummyVecEnv, "subproc": SubprocVecEnv}[vec]
-    env = make_vec_env(env_id, n_envs=n_envs, seed=0, vec_env_cls=cls, env_kwargs=env_kwargs or {})
+    env = make_vec_env(env_id, n_envs=n_envs, seed=0, vec_env_cls=cls,
+                       env_kwargs={"render_mode": None, **(env_kwargs or {})})
     n_steps = max(64, min(int(hp["n_steps"]), steps // n_envs))
     model = PPO("MlpPolicy", env, n_steps=n_steps, batch_size=min(int(hp["batch_size"]), n_steps * n_envs),
                 n_epochs=int(hp["n_epochs"]), policy_kwargs=_policy_kwargs(hp.get("policy_kwargs")),

@@ -39,6 +39,7 @@ BENCHES = (
     Bench("Weld thermal kernel: numba vs numpy", "bench_thermal.py"),
     Bench("Bus: DdsNode vs raw cyclonedds-python, two processes", "bench_bus.py", quick_args=("--quick",)),
     Bench("Twin weld step vs panda-gym PandaReach-v3", "bench_twin.py", quick_args=("--quick",)),
+    Bench("Gym envs and PPO training fps vs Pendulum-v1", "bench_envs.py", quick_args=("--quick",)),
     Bench("Whole shift across processes: twin speed vs time_scale", "bench_shift.py"),
 )
 

@@ -6,6 +6,8 @@
   cellctl record  [-o DIR] [--namespace NS] [--duration S] [TOPIC ...]
                                                 record topics of a running cell to a rosbag2 (MCAP) bag
   cellctl weld-plot [--seed N] [--out PNG] ...  weld one seeded joint in the twin and draw it
+  cellctl train weld|feed [...]                 train a policy in the twin (PPO, zoo-style YAML)
+  cellctl evaluate weld|feed [...]              evaluate policies on held-out seeds against the baselines
 
 Exit codes: 0 done, 1 the shift failed, 2 bad input (nothing started), 130 interrupted.
 """
@@ -244,6 +246,30 @@ def cmd_summary(args: argparse.Namespace) -> int:
     return 0
 
 
+#: subcommands with a parser of their own: words -> "module:function" called with the rest of argv
+DELEGATED = {
+    ("record",): "cell_controller.bus.record:main_record",
+    ("weld-plot",): "cell_controller.sim.physics.plot:main",
+    ("train", "weld"): "cell_controller.policies.train:main",
+    ("train", "feed"): "cell_controller.policies.feed_train:main",
+    ("evaluate", "weld"): "cell_controller.policies.evaluate:main",
+    ("evaluate", "feed"): "cell_controller.policies.feed_evaluate:main",
+}
+
+
+def _delegate(argv: list[str]) -> int | None:
+    """Run a delegated subcommand and return its exit status; None when argv names none."""
+    import importlib
+
+    for words, target in DELEGATED.items():
+        if tuple(argv[:len(words)]) == words:
+            module, function = target.split(":")
+            return getattr(importlib.import_module(module), function)(argv[len(words):]) or 0
+    if argv[:1] in (["train"], ["evaluate"]):
+        raise BadInput(f"{argv[0]}: say what to {argv[0]}: weld or feed (got {' '.join(argv[1:2]) or 'nothing'})")
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="cellctl", description="Run and inspect the autonomous welding cell.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -256,23 +282,19 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--config", type=Path, default=default_config(), help="the cell description (YAML)")
     sub.add_parser("record", help="record topics of a running cell to a rosbag2 bag (MCAP)", add_help=False)
     sub.add_parser("weld-plot", help="weld one seeded joint in the twin and write a PNG of it", add_help=False)
+    sub.add_parser("train", help="train a policy in the twin: train weld|feed --help", add_help=False)
+    sub.add_parser("evaluate", help="evaluate policies on held-out seeds: evaluate weld|feed --help", add_help=False)
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["record"]:  # its own parser: see cell_controller.bus.record
-        from cell_controller.bus.record import main_record
-
-        return main_record(argv[1:])
-    if argv[:1] == ["weld-plot"]:  # its own parser: see cell_controller.sim.physics.plot
-        from cell_controller.sim.physics.plot import main as weld_plot
-
-        return weld_plot(argv[1:])
-    args = parser.parse_args(argv)
-    commands = {"shift": cmd_shift, "check": cmd_check, "summary": cmd_summary}
     try:
+        delegated = _delegate(argv)
+        if delegated is not None:
+            return delegated
+        args = parser.parse_args(argv)
+        commands = {"shift": cmd_shift, "check": cmd_check, "summary": cmd_summary}
         return commands[args.command](args)
     except (ConfigError, BadInput, JournalError) as error:
         print(f"cellctl: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
-
 
 if __name__ == "__main__":
     sys.exit(main())

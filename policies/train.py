@@ -32,11 +32,11 @@ import cell_controller.sim.envs  # noqa: F401 - registers cell_controller/Weld-v
 from cell_controller.sim.envs.weld_env import ENV_VERSION
 
 __all__ = ["ALGORITHMS", "DEFAULT_HYPERPARAMS", "load_hyperparams", "make_env", "train", "latest_checkpoint",
-           "plot_learning_curve", "main"]
+           "read_monitor", "plot_learning_curve", "main"]
 
 DEFAULT_HYPERPARAMS = Path(__file__).resolve().parent / "hyperparams" / "weld.yml"
 #: keys of a hyperparameter section that are ours (or the zoo's), not the algorithm constructor's
-_OWN_KEYS = {"env_id", "n_timesteps", "n_envs", "vec_env", "env_kwargs", "checkpoint_every", "policy"}
+_OWN_KEYS = {"env_id", "n_timesteps", "n_envs", "vec_env", "env_kwargs", "checkpoint_every", "policy", "torch_threads"}
 _ACTIVATIONS = {"tanh": "Tanh", "relu": "ReLU", "elu": "ELU", "leaky_relu": "LeakyReLU"}
 
 
@@ -76,7 +76,7 @@ def make_env(hp: dict[str, Any], seed: int, monitor_dir: str | Path | None = Non
 
     vec = {"dummy": DummyVecEnv, "subproc": SubprocVecEnv}[hp.get("vec_env", "dummy")]
     return make_vec_env(hp.get("env_id", "cell_controller/Weld-v0"), n_envs=int(hp.get("n_envs", 1)), seed=seed,
-                        vec_env_cls=vec, env_kwargs=hp.get("env_kwargs") or {},
+                        vec_env_cls=vec, env_kwargs={"render_mode": None, **(hp.get("env_kwargs") or {})},
                         monitor_dir=str(monitor_dir) if monitor_dir else None,
                         monitor_kwargs={"info_keywords": ("defective", "arc_energy_J")})
 
@@ -133,6 +133,9 @@ def train(kind: str, hyperparams_file: str | Path | None = None, steps: int | No
         raise ValueError(f"unknown kind {kind!r} (known: {', '.join(algos)})")
     hp_file = Path(hyperparams_file) if hyperparams_file else DEFAULT_HYPERPARAMS
     hp = load_hyperparams(hp_file, kind)
+    import torch
+
+    torch.set_num_threads(int(hp.get("torch_threads", 1)))  # a small MLP: more threads only contend with the envs
     total = int(steps if steps is not None else hp.get("n_timesteps", 100_000))
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -187,6 +190,30 @@ def train(kind: str, hyperparams_file: str | Path | None = None, steps: int | No
     return final
 
 
+def read_monitor(monitor_dir: str | Path) -> dict[str, np.ndarray]:
+    """Episodes of all ``*.monitor.csv`` in ``monitor_dir``, in wall-time order: r, l, t, defective, arc_energy_J."""
+    import csv
+
+    rows: list[dict[str, str]] = []
+    for f in sorted(Path(monitor_dir).glob("*.monitor.csv")):
+        with f.open() as fh:
+            fh.readline()  # the '#{"t_start": ...}' header
+            rows.extend(csv.DictReader(fh))
+    rows.sort(key=lambda r: float(r["t"]))
+
+    def col(name: str) -> np.ndarray:
+        return np.array([float(r[name] in ("True", "1", "1.0")) if name == "defective" else float(r[name])
+                         for r in rows], dtype=float)
+
+    return {k: col(k) for k in ("r", "l", "t", "defective", "arc_energy_J")}
+
+
+def _rolling_mean(a: np.ndarray, k: int) -> np.ndarray:
+    c = np.cumsum(np.insert(a, 0, 0.0))
+    n = np.minimum(np.arange(1, a.size + 1), k)
+    return (c[1:] - c[np.arange(a.size) + 1 - n]) / n
+
+
 def plot_learning_curve(out_dir: str | Path, png: str | Path, title: str = "PPO on cell_controller/Weld-v0",
                         reference: dict[str, float] | None = None) -> Path:
     """Episode return and rolling imperfection rate vs env steps, from ``out_dir/monitor/*.monitor.csv``.
@@ -197,21 +224,15 @@ def plot_learning_curve(out_dir: str | Path, png: str | Path, title: str = "PPO 
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import pandas as pd  # noqa: F401 - SB3's monitor loader needs it
-
-    from stable_baselines3.common.monitor import load_results
-
-    df = load_results(str(Path(out_dir) / "monitor")).sort_values("t")
-    steps = np.cumsum(df["l"].to_numpy())
+    ep = read_monitor(Path(out_dir) / "monitor")
+    steps = np.cumsum(ep["l"])
     fig, (a1, a2) = plt.subplots(2, 1, figsize=(7, 6), sharex=True)
-    k = 50
-    ret = df["r"].rolling(k, min_periods=1).mean()
-    a1.plot(steps, df["r"], ".", ms=1, alpha=0.3, color="grey")
-    a1.plot(steps, ret, color="C0", label=f"return, mean of {k}")
+    a1.plot(steps, ep["r"], ".", ms=2, alpha=0.4, color="grey")
+    a1.plot(steps, _rolling_mean(ep["r"], 50), color="C0", label="return, mean of last 50 joints")
     a1.set_ylabel("episode return")
     a1.legend(loc="lower right")
-    rate = df["defective"].astype(float).rolling(100, min_periods=10).mean()
-    a2.plot(steps, 100 * rate, color="C3", label="welds worse than C, last 100 joints")
+    a2.plot(steps, 100 * _rolling_mean(ep["defective"], 100), color="C3",
+            label="welds worse than C (stochastic policy), last 100 joints")
     for i, (name, r) in enumerate((reference or {}).items()):
         a2.axhline(100 * r, ls="--", color=f"C{i + 4}", label=f"{name} (training seeds)")
     a2.set_ylabel("imperfection rate, %")

@@ -42,7 +42,8 @@ from cell_controller.sim.physics.weld import (RUN_ON_MM, WeldProcess, WeldReport
 
 from .weld_spaces import ACTION_DIM, OBS_CLIP, OBS_DIM, WeldControlInterface, default_cell_config
 
-__all__ = ["WeldEnv", "WeldReward", "EVAL_SEED_BASE", "TRAIN_SEEDS", "step_level", "observation_from_sample"]
+__all__ = ["WeldEnv", "WeldReward", "EVAL_SEED_BASE", "TRAIN_SEEDS", "ENV_VERSION", "step_level",
+           "observation_from_sample"]
 
 #: evaluation joints are seeds EVAL_SEED_BASE, EVAL_SEED_BASE + 1, ...; training never draws them
 EVAL_SEED_BASE = 1_000_000
@@ -109,9 +110,10 @@ class WeldEnv(gym.Env):
         config: cell description (``CellConfig`` or a path); default config/cell.yaml.
         dt_s: control period in s of cell time (≤ 0.1 s, the process model's limit).
         joint_seeds: (low, high) range the joint seed is drawn from on ``reset``.
-        reward: reward weights.
+        reward: reward weights (a ``WeldReward`` or a mapping of its fields, as YAML gives it).
         length_mm: seam length [mm].
         sensor_noise: sensor noise of the process model.
+        render_mode: only None (the env does not render; ``sim/physics/plot.py`` draws a finished weld).
         thickness_quantum_mm: when > 0, round each joint's plate thickness to this step (training
             speed only: the process model caches its 3-D pool correction per (travel-speed bucket,
             thickness to 1 µm), so exact thicknesses recompute it, ~10 ms, whenever the travel speed
@@ -121,9 +123,13 @@ class WeldEnv(gym.Env):
     metadata = {"render_modes": []}
 
     def __init__(self, config: CellConfig | str | None = None, dt_s: float = 0.1,
-                 joint_seeds: tuple[int, int] = TRAIN_SEEDS, reward: WeldReward | None = None,
-                 length_mm: float = 200.0, sensor_noise: bool = True, thickness_quantum_mm: float = 0.0):
+                 joint_seeds: tuple[int, int] = TRAIN_SEEDS, reward: WeldReward | dict | None = None,
+                 length_mm: float = 200.0, sensor_noise: bool = True, thickness_quantum_mm: float = 0.0,
+                 render_mode: str | None = None):
         super().__init__()
+        if render_mode is not None:
+            raise ValueError(f"WeldEnv does not render (render_mode={render_mode!r}); see sim/physics/plot.py")
+        self.render_mode = None
         if config is None:
             config = default_cell_config()
         elif not isinstance(config, CellConfig):
@@ -136,7 +142,7 @@ class WeldEnv(gym.Env):
         self.config = config
         self.dt_s = float(dt_s)
         self.joint_seeds = (lo, hi)
-        self.reward_weights = reward or WeldReward()
+        self.reward_weights = WeldReward(**reward) if isinstance(reward, dict) else (reward or WeldReward())
         self.length_mm = float(length_mm)
         self.sensor_noise = bool(sensor_noise)
         if not thickness_quantum_mm >= 0:

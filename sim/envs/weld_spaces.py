@@ -217,7 +217,10 @@ class WeldControlInterface:
         self.action_map = WeldActionMap(config)
         self.encoder = WeldObservationEncoder()
         limits = {**config.device("welder").limits, **config.device("robot").limits}
-        self.shield = WeldShield(limits, config.policies.rate_limits_per_s, FixedRecipeWeldPolicy(config.procedure))
+        # rate limits a hair (1e-9) inside the cell's, so that rounding of previous + step never makes the
+        # node's own shield (same class, same limits) count a no-op intervention
+        rates = {k: v * (1.0 - 1e-9) for k, v in config.policies.rate_limits_per_s.items()}
+        self.shield = WeldShield(limits, rates, FixedRecipeWeldPolicy(config.procedure))
         self.nominal = FixedRecipeWeldPolicy(config.procedure).action
         self.reset()
 
