@@ -146,7 +146,10 @@ class WeldActionMap:
             w_max = (self.current_limit.high - current_from_wire_feed(0.0, U)) / 20.0
             w_min = (self.current_limit.low - current_from_wire_feed(0.0, U)) / 20.0
             W = min(max(W, w_min, self.axes["wire_feed_m_min"].low), w_max, self.axes["wire_feed_m_min"].high)
-        return WeldParameters(current_A=current_from_wire_feed(W, U), voltage_V=U, wire_feed_m_min=W,
+        current_A = current_from_wire_feed(W, U)
+        if self.current_limit is not None:  # the cap above holds up to rounding: keep it exact
+            current_A = self.current_limit.clamp(current_A)
+        return WeldParameters(current_A=current_A, voltage_V=U, wire_feed_m_min=W,
                               travel_speed_mm_s=v["travel_speed_mm_s"], torch_offset_mm=v["torch_offset_mm"])
 
     def to_action(self, params: WeldParameters, seam_offset_mm: float = 0.0) -> np.ndarray:
