@@ -14,22 +14,24 @@ from dataclasses import dataclass
 import numpy as np
 
 from cell_controller.core.config import CellConfig
+# Handling times (s), jam behaviour and the machine's cycle spread: declared once, with the
+# fast flow model the feeding policy trains on.
+from cell_controller.sim.physics.flow import (
+    BLANK_PITCH_MM,
+    CLAMP_S,
+    FEED_TO_FIXTURE_S,
+    JAM_CLEAR_S,
+    JAM_PROBABILITY_WHEN_BLOCKED,
+    MACHINE_CYCLE_SPREAD,
+    TRANSFER_TO_MACHINE_S,
+    UNLOAD_S,
+)
 from cell_controller.sim.physics.weld import JointGeometry, ProcessSample, WeldProcess, WeldReport, generate_joint
 from cell_controller.sim.twin.world import CellWorld
 
 #: what a command returns: a CommandStatus name of the address space, then the reason
 ACCEPTED = "Accepted"
 
-#: cell time each feeder handling operation takes, s
-FEED_TO_FIXTURE_S = 1.5
-CLAMP_S = 0.5
-TRANSFER_TO_MACHINE_S = 2.0
-UNLOAD_S = 1.0
-#: probability that a blank jams when it reaches a full buffer
-JAM_PROBABILITY_WHEN_BLOCKED = 0.5
-JAM_CLEAR_S = 10.0
-#: relative spread (uniform +-) of the machine's cycle time
-MACHINE_CYCLE_SPREAD = 0.1
 
 
 def _busy(reason: str) -> str:
@@ -340,7 +342,7 @@ class TwinCell:
     """The whole twin: one PyBullet world, four devices and the cell clock (s)."""
 
     #: spacing of blanks on the belt, mm
-    blank_pitch_mm = 250.0
+    blank_pitch_mm = BLANK_PITCH_MM
 
     def __init__(self, config: CellConfig, world: CellWorld):
         self.config = config

@@ -31,14 +31,16 @@ from dataclasses import dataclass, replace
 
 from cell_controller.core.types import FeedObservation
 
-# Mirrors of the twin's constants (tests/sim/test_feed_env.py checks them against models.py,
-# which is not imported here because it loads PyBullet).
+# The twin's handling constants, declared here (no PyBullet) and imported by sim/devices/models.py.
+#: cell time each feeder handling operation takes, s
 FEED_TO_FIXTURE_S = 1.5
 CLAMP_S = 0.5
 TRANSFER_TO_MACHINE_S = 2.0
 UNLOAD_S = 1.0
+#: probability per second that a blank waiting at a full buffer with the belt running jams
 JAM_PROBABILITY_WHEN_BLOCKED = 0.5
 JAM_CLEAR_S = 10.0
+#: relative spread (uniform +-) of the machine's cycle time
 MACHINE_CYCLE_SPREAD = 0.1
 BLANK_PITCH_MM = 250.0
 CONVEYOR_LENGTH_MM = 1200.0
