@@ -104,24 +104,21 @@ def test_state_complete_exactly_in_acting_states() -> None:
             assert machine.state is state
 
 
+@pytest.mark.parametrize("command, forbidden_in, acting, final", [
+    (C.ABORT, NO_ABORT, S.ABORTING, S.ABORTED),
+    (C.STOP, NO_STOP, S.STOPPING, S.STOPPED),
+], ids=["abort", "stop"])
 @pytest.mark.parametrize("state", list(State), ids=lambda s: s.value)
-def test_abort_and_stop_reachability(state: State) -> None:
+def test_abort_and_stop_reachability(state: State, command: Command, forbidden_in: set, acting: State,
+                                     final: State) -> None:
     machine = PackMLMachine(state)
-    if state.value in NO_ABORT:
+    if state.value in forbidden_in:
         with pytest.raises(IllegalCommand):
-            machine.command(C.ABORT)
+            machine.command(command)
         assert machine.state is state
     else:
-        assert machine.command(C.ABORT) is S.ABORTING
-        assert machine.state_complete() is S.ABORTED
-    machine = PackMLMachine(state)
-    if state.value in NO_STOP:
-        with pytest.raises(IllegalCommand):
-            machine.command(C.STOP)
-        assert machine.state is state
-    else:
-        assert machine.command(C.STOP) is S.STOPPING
-        assert machine.state_complete() is S.STOPPED
+        assert machine.command(command) is acting
+        assert machine.state_complete() is final
 
 
 def test_unknown_command_is_illegal_and_changes_nothing() -> None:
