@@ -116,6 +116,8 @@ class BridgeNode:
 
     # -- device -> bus ----------------------------------------------------------------------
     def _on_value(self, path: str, value: Any, source_timestamp: datetime | None, good: bool) -> None:
+        if path in self.written and value != self.written[path]:
+            del self.written[path]  # the device changed it (e.g. a job loaded at arc start): write it again
         self.snapshot.update(path, value, source_timestamp, good)
         if not self._flush_scheduled:
             self._flush_scheduled = True

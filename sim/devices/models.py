@@ -47,13 +47,16 @@ def _invalid(reason: str) -> str:
 
 
 class WelderModel:
-    """A constant-voltage GMAW power source; its arc is started and ended by the robot."""
+    """A constant-voltage GMAW power source; its arc is started and ended by the robot.
+
+    Job mode, as welding robots drive their power sources: every arc start loads the
+    procedure's job (voltage, wire feed, gas flow of the cell description); setpoints
+    written while the arc burns correct it for the rest of that seam.
+    """
 
     def __init__(self, config: CellConfig):
-        procedure = config.procedure
-        self.voltage_setpoint_V = procedure.voltage_V
-        self.wire_feed_setpoint_m_min = procedure.wire_feed_m_min
-        self.gas_flow_setpoint_L_min = procedure.gas_flow_L_min
+        self.procedure = config.procedure
+        self._load_job()
         self.state = "idle"  # idle | welding | fault
         self.part_id = ""
         self.sample: ProcessSample | None = None
@@ -62,11 +65,18 @@ class WelderModel:
         self.result_counter = 0
         self._process: WeldProcess | None = None
 
+    def _load_job(self) -> None:
+        p = self.procedure
+        self.voltage_setpoint_V = p.voltage_V
+        self.wire_feed_setpoint_m_min = p.wire_feed_m_min
+        self.gas_flow_setpoint_L_min = p.gas_flow_L_min
+
     @property
     def arc_on(self) -> bool:
         return self._process is not None
 
     def arc_start(self, part_id: str, joint: JointGeometry, seed: int) -> None:
+        self._load_job()
         self._process = WeldProcess(joint, seed=seed)
         self.part_id, self.state = part_id, "welding"
 
@@ -89,14 +99,18 @@ class WelderModel:
 
 
 class RobotModel:
-    """A 6-axis arc-welding robot running one program, 'weld_seam': approach, weld, retract."""
+    """A 6-axis arc-welding robot running one program, 'weld_seam': approach, weld, retract.
+
+    The program welds at the procedure's travel speed and torch offset from its arc start
+    on; setpoints written during the weld correct them for the rest of that seam.
+    """
 
     PROGRAMS = ("weld_seam",)
 
     def __init__(self, config: CellConfig, world: CellWorld, welder: WelderModel, cell: TwinCell):
         self.world, self.welder, self.cell = world, welder, cell
-        self.travel_speed_setpoint_mm_s = config.procedure.travel_speed_mm_s
-        self.torch_offset_setpoint_mm = config.procedure.torch_offset_mm
+        self.procedure = config.procedure
+        self._load_path_parameters()
         self.program = ""
         self.part_id = ""
         self.state = "idle"  # idle | running | done | fault
@@ -106,6 +120,10 @@ class RobotModel:
         self.tracker_seam_offset_mm = 0.0
         self.joint_velocities_rad_s = np.zeros(6)
         self._targets: list[np.ndarray] = []
+
+    def _load_path_parameters(self) -> None:
+        self.travel_speed_setpoint_mm_s = self.procedure.travel_speed_mm_s
+        self.torch_offset_setpoint_mm = self.procedure.torch_offset_mm
 
     def start_program(self, name: str, part_id: str) -> str:
         if name not in self.PROGRAMS:
@@ -143,6 +161,7 @@ class RobotModel:
                 self._targets.pop(0)
                 if not self._targets:
                     part = self.cell.parts[self.part_id]
+                    self._load_path_parameters()
                     self.welder.arc_start(self.part_id, part.joint, part.seed)
                     self.phase = "weld"
         elif self.phase == "weld":

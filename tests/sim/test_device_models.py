@@ -208,6 +208,25 @@ def test_stop_program_ends_the_arc_and_frees_the_robot(cell: TwinCell) -> None:
     assert cell.feeder.unclamp() == ACCEPTED
 
 
+def test_arc_start_loads_the_procedure_and_writes_during_the_weld_hold(cell: TwinCell, config: CellConfig) -> None:
+    """Job mode: what a policy left at the end of the last seam does not carry into the next one."""
+    robot, welder, procedure = cell.robot, cell.welder, config.procedure
+    clamp_part(cell, "p1")
+    robot.travel_speed_setpoint_mm_s, robot.torch_offset_setpoint_mm = 4.0, 1.5  # left over from a last seam
+    welder.voltage_setpoint_V, welder.wire_feed_setpoint_m_min = 19.0, 5.0
+    assert robot.start_program("weld_seam", "p1") == ACCEPTED
+    step_until(cell, lambda: welder.arc_on, 60.0)
+    assert (robot.travel_speed_setpoint_mm_s, robot.torch_offset_setpoint_mm) == (
+        procedure.travel_speed_mm_s, procedure.torch_offset_mm)
+    assert (welder.voltage_setpoint_V, welder.wire_feed_setpoint_m_min) == (
+        procedure.voltage_V, procedure.wire_feed_m_min)
+
+    welder.voltage_setpoint_V, robot.travel_speed_setpoint_mm_s = 22.5, 11.0  # a correction during the weld
+    cell.step(DT)
+    assert welder.sample is not None and welder.sample.actual_voltage_V == pytest.approx(22.5, abs=1.0)
+    assert (welder.voltage_setpoint_V, robot.travel_speed_setpoint_mm_s) == (22.5, 11.0)
+
+
 # -- jams ------------------------------------------------------------------------------------------
 
 def test_full_buffer_jams_and_recovers(cell: TwinCell, config: CellConfig) -> None:
