@@ -2,6 +2,14 @@
 
 Sensors come from the bridges' topics; shielded setpoints go back to them. Every shield
 intervention is logged and counted on policy/status.
+
+Welding runs on the welder's samples, not on a timer: each new `welder/process` sample
+(a new device stamp) while the arc is on is acted on exactly once, with the latest seam
+tracker reading, and its setpoints are published at once (sense-to-actuate = one
+callback). The policy's step `dt_s` is the cell time between the device stamps of the
+samples acted on, so a sample the bridge never saw lengthens the step instead of
+shifting the policy's idea of where the torch is. Feeding runs on a timer at the
+cell's control rate.
 """
 from __future__ import annotations
 
@@ -33,8 +41,8 @@ class PolicyNode:
         limits = {**config.device("welder").limits, **config.device("robot").limits}
         self.shield = WeldShield(limits, config.policies.rate_limits_per_s, registry.weld_policy_fallback(config))
         self.tracker: dict[str, float] | None = None
-        self.process: dict[str, float] | None = None
-        self.sensed_at = 0.0
+        self.tracker_at = 0.0  # wall s (monotonic) of the newest tracker reading
+        self.acted_stamp_s: float | None = None  # device stamp of the last sample acted on this weld
         self.feeder: dict[str, str] = {}
         self.arc_was_on = False
         self.released_at = 0.0
@@ -44,60 +52,66 @@ class PolicyNode:
         self.infeed = node.create_publisher(topics.INFEED.type, topics.INFEED.name, topics.INFEED.qos)
         self.status = node.create_publisher(topics.POLICY_STATUS.type, topics.POLICY_STATUS.name,
                                             topics.POLICY_STATUS.qos)
-        self._subscribe(topics.SEAM_TRACKER, "tracker")
-        self._subscribe(topics.WELD_PROCESS, "process")
+        node.create_subscription(topics.SEAM_TRACKER.type, topics.SEAM_TRACKER.name, self._on_tracker,
+                                 topics.SEAM_TRACKER.qos)
+        node.create_subscription(topics.WELD_PROCESS.type, topics.WELD_PROCESS.name, self._on_process,
+                                 topics.WELD_PROCESS.qos)
         self.busy: dict[str, bool] = {"robot": False, "machine": False}
         t = topics.device_status("feeder")
         node.create_subscription(t.type, t.name, lambda msg: setattr(self, "feeder", self.codec.values(msg)), t.qos)
         for role in self.busy:
             t = topics.device_status(role)
             node.create_subscription(t.type, t.name, lambda msg, role=role: self._on_busy(role, msg), t.qos)
-        node.create_timer(self.period_s, self.tick)
+        node.create_timer(self.period_s, self.tick_feed)
         node.create_timer(STATUS_PERIOD_S, self.publish_status)
         self.publish_status()
 
-    def _subscribe(self, topic: topics.Topic, attribute: str) -> None:
-        def on_message(msg) -> None:
-            setattr(self, attribute, Codec.read_array(topic, msg))
-            self.sensed_at = time.monotonic()
-        self.node.create_subscription(topic.type, topic.name, on_message, topic.qos)
+    def _on_tracker(self, msg) -> None:
+        tracker = Codec.read_array(topics.SEAM_TRACKER, msg)
+        if tracker is not None:
+            self.tracker, self.tracker_at = tracker, time.monotonic()
+
+    def _on_process(self, msg) -> None:
+        process = Codec.read_array(topics.WELD_PROCESS, msg)
+        if process is not None:
+            self.tick_weld(process)
 
     def _on_busy(self, role: str, msg) -> None:
         self.busy[role] = self.codec.read_device_status(msg).state is DeviceState.BUSY
 
     @property
     def dt_s(self) -> float:
-        """One control period in cell time, s."""
+        """One control period in cell time, s (the first step of a weld)."""
         return self.period_s * self.config.time_scale
 
-    def tick(self) -> None:
-        self.tick_weld()
-        self.tick_feed()
-
-    def tick_weld(self) -> None:
-        tracker, process = self.tracker, self.process
-        if tracker is None or process is None or time.monotonic() - self.sensed_at > SENSOR_STALE_S:
-            return
+    def tick_weld(self, process: dict[str, float]) -> None:
+        """Act once on a new welder sample (fields of `topics.WELD_PROCESS`) while the arc is on."""
         arc_on = process["arc_on"] > 0.5
         if arc_on and not self.arc_was_on:
             self.weld.reset()
             self.shield.reset()
+            self.acted_stamp_s = None
         self.arc_was_on = arc_on
-        if not arc_on:
+        tracker = self.tracker
+        if not arc_on or tracker is None or time.monotonic() - self.tracker_at > SENSOR_STALE_S:
             return
+        stamp_s = process["stamp_s"]
+        if self.acted_stamp_s is not None and stamp_s <= self.acted_stamp_s:
+            return  # this sample (or an older one) has been acted on
+        dt_s = self.dt_s if self.acted_stamp_s is None else stamp_s - self.acted_stamp_s
+        self.acted_stamp_s = stamp_s
         observation = WeldObservation(
             gap_mm=tracker["gap_mm"], seam_offset_mm=tracker["seam_offset_mm"],
             pool_width_mm=process["pool_width_mm"], actual_current_A=process["current_A"],
             actual_voltage_V=process["voltage_V"], actual_wire_feed_m_min=process["wire_feed_m_min"],
             travel_speed_mm_s=tracker["travel_speed_mm_s"], progress=tracker["progress"],
         )
-        shielded = self.shield.filter(self.weld.act(observation, self.dt_s), observation, self.dt_s)
+        shielded = self.shield.filter(self.weld.act(observation, dt_s), observation, dt_s)
         if shielded.interventions:
             self.log.warning("shield: %s", ", ".join(shielded.interventions))
         a = shielded.action
-        sensed_stamp = max(tracker["stamp_s"], process["stamp_s"])
         self.setpoints.publish(self.codec.array(topics.WELD_SETPOINTS, (
-            a.voltage_V, a.wire_feed_m_min, a.travel_speed_mm_s, a.torch_offset_mm, sensed_stamp)))
+            a.voltage_V, a.wire_feed_m_min, a.travel_speed_mm_s, a.torch_offset_mm, stamp_s)))
 
     def tick_feed(self) -> None:
         f = self.feeder

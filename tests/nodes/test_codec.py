@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import math
-import os
-from collections.abc import Iterator
 
 import pytest
 
@@ -13,19 +11,8 @@ from cell_controller.nodes.codec import ERROR, OK, STALE, Codec
 
 
 @pytest.fixture(scope="module")
-def codec() -> Iterator[Codec]:
-    """A DDS node on a domain private to this test session. The process has one DomainParticipant,
-    fixed at first use: the domain is the one tests/bus/conftest.py picks, so either may go first."""
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("CELL_BUS", "dds")
-        env.setenv("ROS_DOMAIN_ID", str(1 + os.getpid() % 200))
-        from cell_controller.bus import create_node
-
-        node = create_node("codec_test", ["--ros-args", "-r", "__ns:=/t"])
-        try:
-            yield Codec(node)
-        finally:
-            node.shutdown()
+def codec(bus_node) -> Codec:
+    return Codec(bus_node)
 
 
 def level_of(msg) -> int:
