@@ -69,6 +69,23 @@ def _policy_kwargs(raw: dict[str, Any] | None) -> dict[str, Any]:
     return kw
 
 
+def _schedules(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """rl-zoo's ``lin_<value>`` for ``learning_rate`` and ``clip_range``: decays linearly from value to 0
+    over the run (SB3 passes the remaining progress, 1 → 0)."""
+    out = dict(kwargs)
+    for key in ("learning_rate", "clip_range"):
+        value = out.get(key)
+        if isinstance(value, str):
+            if not value.startswith("lin_"):
+                raise ValueError(f"{key}: {value!r} is neither a number nor 'lin_<number>'")
+            try:
+                start = float(value[len("lin_"):])
+            except ValueError:
+                raise ValueError(f"{key}: {value!r} is neither a number nor 'lin_<number>'") from None
+            out[key] = lambda progress_remaining, start=start: progress_remaining * start
+    return out
+
+
 def make_env(hp: dict[str, Any], seed: int, monitor_dir: str | Path | None = None):
     """The vectorised training env of a hyperparameter section (``n_envs``, ``vec_env``, ``env_kwargs``)."""
     from stable_baselines3.common.env_util import make_vec_env
@@ -163,7 +180,7 @@ def train(kind: str, hyperparams_file: str | Path | None = None, steps: int | No
             model.load_replay_buffer(str(buffer))
         done_steps = model.num_timesteps
     else:
-        kwargs = {k: v for k, v in hp.items() if k not in _OWN_KEYS}
+        kwargs = _schedules({k: v for k, v in hp.items() if k not in _OWN_KEYS})
         kwargs["policy_kwargs"] = _policy_kwargs(kwargs.get("policy_kwargs"))
         model = algo(hp.get("policy", "MlpPolicy"), env, seed=seed, device="cpu", verbose=verbose, **kwargs)
         done_steps = 0

@@ -137,3 +137,14 @@ def test_train_saves_checkpoints_and_resumes(tmp_path: Path) -> None:
     run = json.loads((out / "run.json").read_text())
     assert run["steps"] == 256 and run["resumed_from"].endswith("_steps.zip")
     assert list((out / "logs").glob("progress.csv"))
+
+
+def test_zoo_linear_schedules_decay_to_zero_and_bad_ones_name_the_key() -> None:
+    from cell_controller.policies.train import _schedules
+
+    kw = _schedules({"learning_rate": "lin_3e-4", "clip_range": 0.2, "n_steps": 512})
+    assert kw["learning_rate"](1.0) == pytest.approx(3e-4) and kw["learning_rate"](0.25) == pytest.approx(7.5e-5)
+    assert kw["clip_range"] == 0.2 and kw["n_steps"] == 512
+    for bad in ("exp_3e-4", "lin_fast"):
+        with pytest.raises(ValueError, match="learning_rate"):
+            _schedules({"learning_rate": bad})
