@@ -232,10 +232,11 @@ def _rolling_mean(a: np.ndarray, k: int) -> np.ndarray:
 
 
 def plot_learning_curve(out_dir: str | Path, png: str | Path, title: str = "PPO on cell_controller/Weld-v0",
-                        reference: dict[str, float] | None = None) -> Path:
+                        reference: dict[str, float] | None = None, marks: dict[str, int] | None = None) -> Path:
     """Episode return and rolling imperfection rate vs env steps, from ``out_dir/monitor/*.monitor.csv``.
 
-    ``reference`` (name → imperfection rate) draws horizontal lines (e.g. the fixed recipe's).
+    ``reference`` (name → imperfection rate) draws horizontal lines (e.g. the fixed recipe's);
+    ``marks`` (label → env step) vertical ones (e.g. the checkpoint that ships).
     """
     import matplotlib
 
@@ -252,6 +253,9 @@ def plot_learning_curve(out_dir: str | Path, png: str | Path, title: str = "PPO 
             label="welds worse than C (stochastic policy), last 100 joints")
     for i, (name, r) in enumerate((reference or {}).items()):
         a2.axhline(100 * r, ls="--", color=f"C{i + 4}", label=f"{name} (training seeds)")
+    for i, (label, step) in enumerate((marks or {}).items()):
+        for axis in (a1, a2):
+            axis.axvline(step, ls=":", color=f"C{i + 2}", label=label if axis is a2 else None)
     a2.set_ylabel("imperfection rate, %")
     a2.set_xlabel("env steps (0.1 s of cell time each)")
     a2.legend(loc="upper right")
