@@ -6,12 +6,13 @@ on a private copy of config/cell.yaml. Peer, same run: a sensor process publishi
 each one with a `weld/setpoints` message at once (no policy, no shield): the floor the
 transport sets.
 
-One observer (this process, a `DdsNode` on the cell's namespace) receives both topics
-and timestamps them on one clock. For each welder sample taken while the arc is on:
+One observer (this process, a `DdsNode` on the cell's namespace) receives the topics and
+timestamps them on one clock. For each device tick while the arc is on:
 
 * sense-to-actuate latency = arrival of the setpoints whose `sensed_stamp_s` names the
-  sample − arrival of the sample (both at the observer; the bridge → observer hop appears
-  on both sides and cancels, leaving bus hop + policy + shield + bus hop);
+  tick − arrival of the last of the tick's sensor readings (welder sample and seam-tracker
+  reading; the peer has only the sample). The bridge → observer hop appears on both sides
+  and cancels, leaving bus hop + policy + shield + bus hop;
 * a missed deadline = no such setpoints within one period (1 / welder publishing rate).
 
 It also welds the shift's joints in-process (`policies.evaluate.run_policy`, the
@@ -50,14 +51,20 @@ MISSED_TARGET = 0.01
 
 @dataclass
 class Trace:
-    """Arrival times (time.monotonic, s) at the observer, keyed by the welder sample's stamp."""
+    """Arrival times (time.monotonic, s) at the observer, keyed by the device stamp."""
 
-    samples: dict[float, float]
-    setpoints: dict[float, float]
+    samples: dict[float, float]  # arc-on welder samples
+    trackers: dict[float, float]  # seam-tracker readings
+    setpoints: dict[float, float]  # by the stamp they answer
 
     def latencies_ms(self) -> list[float | None]:
-        """Per arc-on sample: ms until its setpoints arrived (None: never)."""
-        return [None if (s := self.setpoints.get(k)) is None else (s - t) * 1e3 for k, t in self.samples.items()]
+        """Per arc-on tick: ms from its last sensor reading until its setpoints arrived (None: never)."""
+        out: list[float | None] = []
+        for stamp, t in self.samples.items():
+            sensed = max(t, self.trackers.get(stamp, t))
+            answered = self.setpoints.get(stamp)
+            out.append(None if answered is None else (answered - sensed) * 1e3)
+        return out
 
 
 class Observer:
@@ -67,7 +74,7 @@ class Observer:
         from cell_controller.bus.dds import DdsNode
         from cell_controller.nodes.codec import Codec
 
-        self.trace = Trace({}, {})
+        self.trace = Trace({}, {}, {})
         self.node = DdsNode("loop_observer", ["--ros-args", "-r", f"__ns:={namespace}"])
         read = Codec.read_array
 
@@ -76,12 +83,18 @@ class Observer:
             if f is not None and f["arc_on"] > 0.5:
                 self.trace.samples.setdefault(f["stamp_s"], now)
 
+        def on_tracker(msg) -> None:
+            now, f = time.monotonic(), read(topics.SEAM_TRACKER, msg)
+            if f is not None:
+                self.trace.trackers.setdefault(f["stamp_s"], now)
+
         def on_setpoints(msg) -> None:
             now, f = time.monotonic(), read(topics.WELD_SETPOINTS, msg)
             if f is not None:
                 self.trace.setpoints.setdefault(f["sensed_stamp_s"], now)
 
-        for topic, callback in ((topics.WELD_PROCESS, on_sample), (topics.WELD_SETPOINTS, on_setpoints)):
+        for topic, callback in ((topics.WELD_PROCESS, on_sample), (topics.SEAM_TRACKER, on_tracker),
+                                (topics.WELD_SETPOINTS, on_setpoints)):
             self.node.create_subscription(topic.type, topic.name, callback, topic.qos)
         self.thread = threading.Thread(target=self.node.spin, daemon=True)
         self.thread.start()
@@ -226,7 +239,8 @@ def main(argv: list[str] | None = None) -> int:
     alone = in_process_defective(cell, len(parts))
     print(f"`cellctl shift --parts {args.parts}` with learned_weld + learned_feed (policy node, shield, bridges, "
           f"twin), against a plain cyclonedds-python echo fed at 50 Hz; latency = observer's arrival of the "
-          f"setpoints − arrival of the welder sample they answer; deadline {PERIOD_S * 1e3:.0f} ms")
+          f"setpoints − arrival of the last sensor reading of the tick they answer; deadline "
+          f"{PERIOD_S * 1e3:.0f} ms")
     print()
     print("| figure | shift (policy node) | raw echo (peer) | ratio | target |")
     print("|---|---:|---:|---:|---|")

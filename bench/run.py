@@ -42,7 +42,7 @@ BENCHES = (
     Bench("Gym envs and PPO training fps vs Pendulum-v1", "bench_envs.py", quick_args=("--quick",)),
     Bench("Whole shift across processes: twin speed vs time_scale", "bench_shift.py"),
     Bench("Welding loop over a shift: sense-to-actuate vs raw echo, loop vs in-process quality", "bench_loop.py",
-          quick_args=("--parts", "5")),
+          quick_args=("--parts", "10")),
 )
 
 

@@ -64,11 +64,11 @@ def weld_joint(policy: WeldPolicy, joint: JointGeometry, seed: int, config: Cell
     process = WeldProcess(joint, seed)
     limits = {**config.device("welder").limits, **config.device("robot").limits}
     shield = WeldShield(limits, config.policies.rate_limits_per_s, FixedRecipeWeldPolicy(config.procedure))
-    policy.reset()
-    shield.reset()
     p = config.procedure
     gas = p.gas_flow_L_min
-    params = FixedRecipeWeldPolicy(p).action  # arc start on the procedure
+    params = FixedRecipeWeldPolicy(p).action  # arc start on the procedure (the devices load it)
+    policy.reset()
+    shield.reset(params)
     steps = 0
     max_steps = int(math.ceil(length_mm / limits["travel_speed"].low / dt_s)) + 10
     while not process.done and steps < max_steps:

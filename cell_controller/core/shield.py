@@ -43,9 +43,10 @@ class WeldShield:
         self.counts: Counter[str] = Counter()
         self._last: WeldParameters | None = None
 
-    def reset(self) -> None:
-        """A new seam: no previous action to rate-limit against."""
-        self._last = None
+    def reset(self, start: WeldParameters | None = None) -> None:
+        """A new seam whose devices hold `start` at arc start (the first action is rate-limited
+        from it); None: no previous action to rate-limit against."""
+        self._last = start
         self.fallback.reset()
 
     def filter(self, proposed: WeldParameters, observation: WeldObservation, dt_s: float) -> Shielded:

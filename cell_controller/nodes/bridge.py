@@ -32,6 +32,8 @@ from .codec import Codec
 from .runtime import spin_until_signal, start_node
 
 HEARTBEAT_S = 0.5
+#: subscriptions publish this many times per period of the device's publishing rate
+SUBSCRIPTION_OVERSAMPLING = 2
 CONNECT_TIMEOUT_S = 3.0
 RECONNECT_DELAY_S = 1.0
 COMMAND_TIMEOUT_S = 3.0
@@ -91,7 +93,9 @@ class BridgeNode:
                 await asyncio.sleep(RECONNECT_DELAY_S)
         if self.client is None:
             return
-        interval_ms = 1000.0 / self.device.publishing_rate_Hz
+        # half the device's period: a server publishes on its own clock, so at the full period two of the
+        # device's samples now and then fall into one notification and the first is lost to the loop
+        interval_ms = 1000.0 / (SUBSCRIPTION_OVERSAMPLING * self.device.publishing_rate_Hz)
         await self.client.subscribe([v.path for v in self.spec.variables], interval_ms, self._on_value)
         self.log.info("connected to %s (%s), subscribed at %.0f ms", self.device.endpoint, self.spec.kind, interval_ms)
         while not self._stopping:

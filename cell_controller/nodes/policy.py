@@ -3,13 +3,15 @@
 Sensors come from the bridges' topics; shielded setpoints go back to them. Every shield
 intervention is logged and counted on policy/status.
 
-Welding runs on the welder's samples, not on a timer: each new `welder/process` sample
-(a new device stamp) while the arc is on is acted on exactly once, with the latest seam
-tracker reading, and its setpoints are published at once (sense-to-actuate = one
-callback). The policy's step `dt_s` is the cell time between the device stamps of the
-samples acted on, so a sample the bridge never saw lengthens the step instead of
-shifting the policy's idea of where the torch is. Feeding runs on a timer at the
-cell's control rate.
+Welding runs on the devices' samples, not on a timer: as soon as the welder sample
+(`welder/process`) and the seam-tracker reading (`robot/seam_tracker`) of one device tick
+are both in — their stamps within half a control step, as ROS's approximate-time
+synchronizer pairs them — and the arc burns, the policy acts once on the pair and the
+setpoints are published at once. A reading is never paired with another tick's: at arc
+start the tracker still holds the last seam's end. The policy's step `dt_s` is the cell
+time between the stamps of the ticks acted on, so a tick the bridges never saw lengthens
+the step instead of shifting the policy's idea of where the torch is. Feeding runs on a
+timer at the cell's control rate.
 """
 from __future__ import annotations
 
@@ -21,13 +23,12 @@ from cell_controller.core.policy import FeedPolicy, WeldPolicy
 from cell_controller.core.shield import WeldShield
 from cell_controller.core.types import DeviceState, FeedObservation, WeldObservation
 from cell_controller.policies import registry
+from cell_controller.policies.baselines import FixedRecipeWeldPolicy
 
 from . import topics
 from .codec import OK, WARN, Codec
 from .runtime import spin_until_signal, start_node
 
-#: sensor values older than this (wall s) are not used for control
-SENSOR_STALE_S = 0.25
 #: after releasing a blank, wait for the feeder to report it before deciding again (wall s)
 RELEASE_SETTLE_S = 0.5
 STATUS_PERIOD_S = 1.0
@@ -40,9 +41,11 @@ class PolicyNode:
         self.codec = Codec(node)
         limits = {**config.device("welder").limits, **config.device("robot").limits}
         self.shield = WeldShield(limits, config.policies.rate_limits_per_s, registry.weld_policy_fallback(config))
-        self.tracker: dict[str, float] | None = None
-        self.tracker_at = 0.0  # wall s (monotonic) of the newest tracker reading
-        self.acted_stamp_s: float | None = None  # device stamp of the last sample acted on this weld
+        #: what the devices hold when an arc starts: they load the procedure (job mode)
+        self.arc_start_setpoints = FixedRecipeWeldPolicy(config.procedure).action
+        self.tracker: dict[str, float] | None = None  # fields of topics.SEAM_TRACKER, the newest reading
+        self.process: dict[str, float] | None = None  # fields of topics.WELD_PROCESS, the newest sample
+        self.acted_stamp_s: float | None = None  # device stamp of the last tick acted on this weld
         self.feeder: dict[str, str] = {}
         self.arc_was_on = False
         self.released_at = 0.0
@@ -69,12 +72,21 @@ class PolicyNode:
     def _on_tracker(self, msg) -> None:
         tracker = Codec.read_array(topics.SEAM_TRACKER, msg)
         if tracker is not None:
-            self.tracker, self.tracker_at = tracker, time.monotonic()
+            self.tracker = tracker
+            self.tick_weld()
 
     def _on_process(self, msg) -> None:
         process = Codec.read_array(topics.WELD_PROCESS, msg)
-        if process is not None:
-            self.tick_weld(process)
+        if process is None:
+            return
+        arc_on = process["arc_on"] > 0.5
+        if arc_on and not self.arc_was_on:
+            self.weld.reset()
+            self.shield.reset(self.arc_start_setpoints)
+            self.acted_stamp_s = None
+        self.arc_was_on = arc_on
+        self.process = process
+        self.tick_weld()
 
     def _on_busy(self, role: str, msg) -> None:
         self.busy[role] = self.codec.read_device_status(msg).state is DeviceState.BUSY
@@ -84,20 +96,16 @@ class PolicyNode:
         """One control period in cell time, s (the first step of a weld)."""
         return self.period_s * self.config.time_scale
 
-    def tick_weld(self, process: dict[str, float]) -> None:
-        """Act once on a new welder sample (fields of `topics.WELD_PROCESS`) while the arc is on."""
-        arc_on = process["arc_on"] > 0.5
-        if arc_on and not self.arc_was_on:
-            self.weld.reset()
-            self.shield.reset()
-            self.acted_stamp_s = None
-        self.arc_was_on = arc_on
-        tracker = self.tracker
-        if not arc_on or tracker is None or time.monotonic() - self.tracker_at > SENSOR_STALE_S:
+    def tick_weld(self) -> None:
+        """Act once per device tick whose welder sample and tracker reading are both in, while the arc burns."""
+        tracker, process = self.tracker, self.process
+        if tracker is None or process is None or not self.arc_was_on:
             return
         stamp_s = process["stamp_s"]
+        if abs(tracker["stamp_s"] - stamp_s) > self.dt_s / 2:
+            return  # the other reading of this tick is not in yet
         if self.acted_stamp_s is not None and stamp_s <= self.acted_stamp_s:
-            return  # this sample (or an older one) has been acted on
+            return  # this tick (or a newer one) has been acted on
         dt_s = self.dt_s if self.acted_stamp_s is None else stamp_s - self.acted_stamp_s
         self.acted_stamp_s = stamp_s
         observation = WeldObservation(

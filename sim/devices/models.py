@@ -75,8 +75,14 @@ class WelderModel:
     def arc_on(self) -> bool:
         return self._process is not None
 
+    @property
+    def arc_burning(self) -> bool:
+        """Current flows: the arc is on and has produced its first sample (the power source's arc-on signal)."""
+        return self._process is not None and self.sample is not None
+
     def arc_start(self, part_id: str, joint: JointGeometry, seed: int) -> None:
         self._load_job()
+        self.sample = None
         self._process = WeldProcess(joint, seed=seed)
         self.part_id, self.state = part_id, "welding"
 

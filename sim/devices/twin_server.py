@@ -82,7 +82,7 @@ def _robot_values(cell: TwinCell) -> dict[str, Any]:
 
 def _welder_values(cell: TwinCell) -> dict[str, Any]:
     welder = cell.welder
-    s = welder.sample if welder.arc_on else None
+    s = welder.sample if welder.arc_burning else None
     values: dict[str, Any] = {
         f"{JS}/ProcessParameters/VoltageSetpoint": welder.voltage_setpoint_V,
         f"{JS}/ProcessParameters/WireFeedSpeedSetpoint": welder.wire_feed_setpoint_m_min,
@@ -92,7 +92,7 @@ def _welder_values(cell: TwinCell) -> dict[str, Any]:
         f"{JS}/ActualValues/WireFeedSpeed": s.actual_wire_feed_m_min if s else 0.0,
         f"{JS}/ActualValues/ArcPower": s.arc_power_W if s else 0.0,
         f"{JS}/ActualValues/PoolWidth": s.pool_width_mm if s else 0.0,
-        f"{JS}/ActualValues/ArcOn": welder.arc_on,
+        f"{JS}/ActualValues/ArcOn": welder.arc_burning,
         f"{JS}/ActualValues/ArcEnergy": s.arc_energy_J / 1000.0 if s else 0.0,
         f"{JS}/State": "Welding" if welder.arc_on else "Idle",
     }
@@ -225,17 +225,19 @@ class TwinServer:
         """Step and publish until `stop()`."""
         rates = {role: self.config.device(role).publishing_rate_Hz for role in self.servers}
         period_s = 1.0 / max(rates.values(), default=50.0)
-        next_publish = {role: 0.0 for role in self.servers}
+        # every device publishes on a whole number of ticks, so its samples are evenly spaced in cell
+        # time even when a late tick is caught up at once (a wall-clock rate limit would drop it)
+        ticks_per_publish = {role: max(1, round(1.0 / (rate * period_s))) for role, rate in rates.items()}
         steps_per_tick = max(1, round(period_s * self.config.time_scale / PHYSICS_DT_S))
         next_tick = time.monotonic()
+        tick = 0
         while not self._stop.is_set():
             for _ in range(steps_per_tick):
                 self.cell.step(PHYSICS_DT_S)
-            now = time.monotonic()
             for role in self.servers:
-                if now >= next_publish[role]:
-                    next_publish[role] = now + 1.0 / rates[role]
+                if tick % ticks_per_publish[role] == 0:
                     await self.publish(role)
+            tick += 1
             next_tick += period_s
             delay = next_tick - time.monotonic()
             if delay < -1.0:

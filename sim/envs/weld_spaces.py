@@ -229,7 +229,7 @@ class WeldControlInterface:
 
     def reset(self) -> None:
         self.encoder.reset()
-        self.shield.reset()
+        self.shield.reset(self.nominal)
         self.applied = self.nominal  # the arc starts on the procedure's setpoints
         self._observation: WeldObservation | None = None
 

@@ -147,6 +147,15 @@ def test_reset_clears_rate_limit_memory_and_resets_the_fallback() -> None:
     assert out.action.voltage_V == 30.0 and out.interventions == ()
 
 
+def test_a_seam_started_on_the_procedure_is_rate_limited_from_it() -> None:
+    s = shield()
+    s.filter(replace(GOOD, voltage_V=17.0), OBS, DT)  # the last seam ended low
+    s.reset(FALLBACK)  # the devices load the procedure at arc start
+    out = s.filter(replace(GOOD, voltage_V=30.0), OBS, DT)
+    assert out.action.voltage_V == pytest.approx(FALLBACK.voltage_V + RATES["voltage"] * DT)
+    assert "rate_limited_voltage_V" in out.interventions
+
+
 _any_float = st.floats(allow_nan=True, allow_infinity=True)
 _actions = st.builds(WeldParameters, current_A=_any_float, voltage_V=_any_float, wire_feed_m_min=_any_float,
                      travel_speed_mm_s=_any_float, torch_offset_mm=_any_float)

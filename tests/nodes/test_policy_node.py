@@ -65,29 +65,34 @@ def sensed_stamps(node: PolicyNode) -> list[float]:
     return [Codec.read_array(topics.WELD_SETPOINTS, m)["sensed_stamp_s"] for m in node.setpoints.messages]
 
 
-def test_each_sample_is_acted_on_once_with_the_cell_time_since_the_last(loop) -> None:
+def test_each_tick_is_acted_on_once_when_both_readings_are_in(loop) -> None:
     node, policy, tracker, process = loop
     tracker(STAMP_S)
     process(STAMP_S)
     process(STAMP_S)  # the same sample again (a status flush, a re-delivery): no second action
-    process(STAMP_S + 0.1)
-    process(STAMP_S + 0.3)  # a sample the bridge never saw: the step is 0.2 s long
-    process(STAMP_S + 0.2)  # older than the newest acted on
+    process(STAMP_S + 0.1)  # the tracker reading of this tick is not in yet
+    assert sensed_stamps(node) == [STAMP_S]
+    tracker(STAMP_S + 0.1)
+    tracker(STAMP_S + 0.3)  # a tick the bridges never saw: the step is 0.2 s long
+    process(STAMP_S + 0.3)
+    tracker(STAMP_S + 0.2)  # older than the newest tick acted on
+    process(STAMP_S + 0.2)
     assert [c[0] for c in policy.calls] == ["reset", "act", "act", "act"]
     assert [dt for _, dt in policy.calls[1:]] == pytest.approx([node.dt_s, 0.1, 0.2])
     assert sensed_stamps(node) == [STAMP_S, STAMP_S + 0.1, STAMP_S + 0.3]
 
 
-def test_a_new_arc_resets_the_policy_and_nothing_is_sent_without_an_arc_or_a_tracker(loop) -> None:
+def test_a_new_arc_waits_for_its_own_tracker_reading_and_resets_the_policy(loop) -> None:
     node, policy, tracker, process = loop
-    process(STAMP_S)  # no tracker reading yet
     tracker(STAMP_S)
-    process(STAMP_S + 0.1, arc_on=False)
-    assert node.setpoints.messages == []
+    process(STAMP_S, arc_on=False)
+    assert node.setpoints.messages == []  # no arc, no setpoints
     process(STAMP_S + 0.2)
-    process(STAMP_S + 0.3)
     process(STAMP_S + 0.4, arc_on=False)
-    process(STAMP_S + 5.0)  # the next seam
-    assert [c[0] for c in policy.calls] == ["reset", "reset", "act", "act", "reset", "act"]  # one reset per arc
+    tracker(STAMP_S + 5.0 - 0.1)  # the last reading before the next arc: still the last seam's
+    process(STAMP_S + 5.0)
+    assert sensed_stamps(node) == []
+    tracker(STAMP_S + 5.0)
+    assert [c[0] for c in policy.calls] == ["reset", "reset", "act"]  # one reset per arc
     assert policy.calls[-1][1] == pytest.approx(node.dt_s)
-    assert sensed_stamps(node) == [STAMP_S + 0.2, STAMP_S + 0.3, STAMP_S + 5.0]
+    assert sensed_stamps(node) == [STAMP_S + 5.0]

@@ -216,6 +216,7 @@ def test_arc_start_loads_the_procedure_and_writes_during_the_weld_hold(cell: Twi
     welder.voltage_setpoint_V, welder.wire_feed_setpoint_m_min = 19.0, 5.0
     assert robot.start_program("weld_seam", "p1") == ACCEPTED
     step_until(cell, lambda: welder.arc_on, 60.0)
+    assert welder.sample is None and not welder.arc_burning  # no current before the first process step
     assert (robot.travel_speed_setpoint_mm_s, robot.torch_offset_setpoint_mm) == (
         procedure.travel_speed_mm_s, procedure.torch_offset_mm)
     assert (welder.voltage_setpoint_V, welder.wire_feed_setpoint_m_min) == (
@@ -223,7 +224,7 @@ def test_arc_start_loads_the_procedure_and_writes_during_the_weld_hold(cell: Twi
 
     welder.voltage_setpoint_V, robot.travel_speed_setpoint_mm_s = 22.5, 11.0  # a correction during the weld
     cell.step(DT)
-    assert welder.sample is not None and welder.sample.actual_voltage_V == pytest.approx(22.5, abs=1.0)
+    assert welder.arc_burning and welder.sample.actual_voltage_V == pytest.approx(22.5, abs=1.0)
     assert (welder.voltage_setpoint_V, robot.travel_speed_setpoint_mm_s) == (22.5, 11.0)
 
 
