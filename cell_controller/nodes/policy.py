@@ -5,7 +5,7 @@ intervention is logged and counted on policy/status.
 
 Welding runs on the devices' samples, not on a timer: as soon as the welder sample
 (`welder/process`) and the seam-tracker reading (`robot/seam_tracker`) of one device tick
-are both in — their stamps within half a control step, as ROS's approximate-time
+are both in — their stamps within half a tick, as ROS's approximate-time
 synchronizer pairs them — and the arc burns, the policy acts once on the pair and the
 setpoints are published at once. A reading is never paired with another tick's: at arc
 start the tracker still holds the last seam's end. The policy's step `dt_s` is the cell
@@ -46,6 +46,8 @@ class PolicyNode:
         self.tracker: dict[str, float] | None = None  # fields of topics.SEAM_TRACKER, the newest reading
         self.process: dict[str, float] | None = None  # fields of topics.WELD_PROCESS, the newest sample
         self.acted_stamp_s: float | None = None  # device stamp of the last tick acted on this weld
+        #: cell time between the welder's samples, s (time_scale is 1 whenever a device is real)
+        self.tick_s = config.time_scale / config.device("welder").publishing_rate_Hz
         self.feeder: dict[str, str] = {}
         self.arc_was_on = False
         self.released_at = 0.0
@@ -93,7 +95,7 @@ class PolicyNode:
 
     @property
     def dt_s(self) -> float:
-        """One control period in cell time, s (the first step of a weld)."""
+        """One feeding control period in cell time, s."""
         return self.period_s * self.config.time_scale
 
     def tick_weld(self) -> None:
@@ -102,11 +104,11 @@ class PolicyNode:
         if tracker is None or process is None or not self.arc_was_on:
             return
         stamp_s = process["stamp_s"]
-        if abs(tracker["stamp_s"] - stamp_s) > self.dt_s / 2:
+        if abs(tracker["stamp_s"] - stamp_s) > self.tick_s / 2:
             return  # the other reading of this tick is not in yet
         if self.acted_stamp_s is not None and stamp_s <= self.acted_stamp_s:
             return  # this tick (or a newer one) has been acted on
-        dt_s = self.dt_s if self.acted_stamp_s is None else stamp_s - self.acted_stamp_s
+        dt_s = self.tick_s if self.acted_stamp_s is None else stamp_s - self.acted_stamp_s
         self.acted_stamp_s = stamp_s
         observation = WeldObservation(
             gap_mm=tracker["gap_mm"], seam_offset_mm=tracker["seam_offset_mm"],

@@ -78,7 +78,7 @@ def test_each_tick_is_acted_on_once_when_both_readings_are_in(loop) -> None:
     tracker(STAMP_S + 0.2)  # older than the newest tick acted on
     process(STAMP_S + 0.2)
     assert [c[0] for c in policy.calls] == ["reset", "act", "act", "act"]
-    assert [dt for _, dt in policy.calls[1:]] == pytest.approx([node.dt_s, 0.1, 0.2])
+    assert [dt for _, dt in policy.calls[1:]] == pytest.approx([node.tick_s, 0.1, 0.2])
     assert sensed_stamps(node) == [STAMP_S, STAMP_S + 0.1, STAMP_S + 0.3]
 
 
@@ -94,5 +94,5 @@ def test_a_new_arc_waits_for_its_own_tracker_reading_and_resets_the_policy(loop)
     assert sensed_stamps(node) == []
     tracker(STAMP_S + 5.0)
     assert [c[0] for c in policy.calls] == ["reset", "reset", "act"]  # one reset per arc
-    assert policy.calls[-1][1] == pytest.approx(node.dt_s)
+    assert policy.calls[-1][1] == pytest.approx(node.tick_s)
     assert sensed_stamps(node) == [STAMP_S + 5.0]
