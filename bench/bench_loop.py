@@ -120,8 +120,8 @@ def shift(parts: int, folder: Path, env: dict[str, str]) -> tuple[Trace, list[Pa
     if run.returncode != 0:
         raise SystemExit(f"bench: cellctl shift failed (exit {run.returncode}):\n{run.stderr[-2000:]}")
     with Journal(cell.journal_path, writer=False) as journal:
-        parts = journal.parts(journal.last_shift_id())
-    return trace, parts, cell
+        records = journal.parts(journal.last_shift_id())
+    return trace, records, cell
 
 
 def in_process_defective(cell: CellConfig, parts: int) -> list[bool]:
@@ -229,8 +229,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.role == "sensor":
         sensor(args.namespace, args.samples)
         return 0
-    env = {**os.environ, "ROS_DOMAIN_ID": str(os.environ.get("ROS_DOMAIN_ID", 201 + os.getpid() % 30))}
-    os.environ["ROS_DOMAIN_ID"] = env["ROS_DOMAIN_ID"]
+    os.environ.setdefault("ROS_DOMAIN_ID", str(201 + os.getpid() % 30))  # the observer's domain, and the shift's
+    env = dict(os.environ)
     with tempfile.TemporaryDirectory(prefix="bench_loop_") as folder:
         ours, parts, cell = shift(args.parts, Path(folder), env)
     theirs = peer(max(500, len(ours.samples)), env)
