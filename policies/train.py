@@ -76,10 +76,11 @@ def _schedules(kwargs: dict[str, Any]) -> dict[str, Any]:
     for key in ("learning_rate", "clip_range"):
         value = out.get(key)
         if isinstance(value, str):
-            if not value.startswith("lin_"):
-                raise ValueError(f"{key}: {value!r} is neither a number nor 'lin_<number>'")
             try:
-                start = float(value[len("lin_"):])
+                prefix, start = value.split("_", 1)
+                if prefix != "lin":
+                    raise ValueError
+                start = float(start)
             except ValueError:
                 raise ValueError(f"{key}: {value!r} is neither a number nor 'lin_<number>'") from None
             out[key] = lambda progress_remaining, start=start: progress_remaining * start

@@ -37,8 +37,8 @@ WELD_PROCESS = Topic("welder/process", "std_msgs/msg/Float64MultiArray", SENSOR_
                      ("current_A", "voltage_V", "wire_feed_m_min", "arc_power_W", "pool_width_mm", "arc_on",
                       "stamp_s"))
 WELD_SETPOINTS = Topic("weld/setpoints", "std_msgs/msg/Float64MultiArray", DEFAULT, "policy",
-                       "once per welder/process sample (50 Hz) while the arc is on",
-                       "shielded weld setpoints; sensed_stamp_s is the stamp of the welder sample they answer",
+                       "once per device tick (welder sample + tracker reading, 50 Hz) while the arc is on",
+                       "shielded weld setpoints; sensed_stamp_s is the stamp of the tick they answer",
                        ("voltage_V", "wire_feed_m_min", "travel_speed_mm_s", "torch_offset_mm", "sensed_stamp_s"))
 INFEED = Topic("feeder/infeed", "std_msgs/msg/Float64MultiArray", DEFAULT, "policy",
                "control rate (50 Hz)", "feeding policy output",
