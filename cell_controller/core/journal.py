@@ -1,16 +1,36 @@
 """The production journal: SQLite in WAL mode with synchronous=FULL.
 
-One row per finished part, written in one transaction: a record is acknowledged only
-after its commit returns, so a crash leaves either the whole record or none. An event
-log keeps state transitions and faults. Summaries are computed from the database.
+Every part id is handed out by the journal (`allocate_part`) and committed *before* its blank
+enters the cell, from a sequence that never goes back (AUTOINCREMENT): ids are never reused,
+and every part that entered the cell is known even after a crash. Each part ends as exactly
+one record, written in one transaction: `good` or `defective` when it leaves the machine,
+`scrapped` when an interrupted weld sends it to the reject bin, `interrupted` when a stop, an
+abort or a crash left it in the cell. A record is acknowledged only after its commit returns,
+so a crash leaves the whole record or none.
+
+Events (PackML transitions, faults, refused commands) are buffered and written together at most
+every `EVENT_FLUSH_S`, so a flood of commands never becomes a flood of transactions; their text
+is truncated to `MAX_EVENT_DETAIL_CHARS`. Summaries are computed from the database.
 """
 from __future__ import annotations
 
+import enum
 import json
 import sqlite3
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+from typing import TypeVar
+
+#: the schema this code writes (PRAGMA user_version); 0 is the schema before part ids had a sequence
+SCHEMA_VERSION = 2
+PART_ID_FORMAT = "P{:06d}"
+#: events are written together at most this often, s (wall)
+EVENT_FLUSH_S = 0.1
+#: events kept for writing while the journal cannot write; beyond, events are counted and dropped
+MAX_PENDING_EVENTS = 1000
+MAX_EVENT_DETAIL_CHARS = 500
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS shifts (
@@ -21,23 +41,30 @@ CREATE TABLE IF NOT EXISTS shifts (
     parts_target  INTEGER NOT NULL,
     config_hash   TEXT NOT NULL
 );
-CREATE TABLE IF NOT EXISTS parts (
-    part_id                 TEXT PRIMARY KEY,
+CREATE TABLE IF NOT EXISTS entries (       -- every part id ever handed out, before its blank was fed
+    number      INTEGER PRIMARY KEY AUTOINCREMENT,
+    part_id     TEXT UNIQUE,
+    shift_id    INTEGER REFERENCES shifts(id),
+    entered_at  REAL NOT NULL               -- Unix time, s
+);
+CREATE TABLE IF NOT EXISTS parts (         -- one record per part that entered the cell
+    part_id                 TEXT PRIMARY KEY REFERENCES entries(part_id),
     shift_id                INTEGER NOT NULL REFERENCES shifts(id),
     started_at              REAL NOT NULL,  -- Unix time, s
     finished_at             REAL NOT NULL,  -- Unix time, s
-    cycle_time_s            REAL NOT NULL,  -- cell time since the previous part left (the first: since its feed)
-    mean_current_A          REAL NOT NULL,
-    mean_voltage_V          REAL NOT NULL,
-    mean_wire_feed_m_min    REAL NOT NULL,
-    mean_travel_speed_mm_s  REAL NOT NULL,
-    arc_energy_kJ           REAL NOT NULL,
-    weld_time_s             REAL NOT NULL,
-    bead_width_mm           REAL NOT NULL,
-    penetration_mm          REAL NOT NULL,
+    outcome                 TEXT NOT NULL CHECK (outcome IN ('good', 'defective', 'interrupted', 'scrapped')),
+    reason                  TEXT NOT NULL,  -- why a part was interrupted or scrapped; '' otherwise
+    cycle_time_s            REAL,           -- cell time since the previous part left (the first: since its feed)
+    mean_current_A          REAL,           -- weld values: NULL when the part was not welded to the end
+    mean_voltage_V          REAL,
+    mean_wire_feed_m_min    REAL,
+    mean_travel_speed_mm_s  REAL,
+    arc_energy_kJ           REAL,
+    weld_time_s             REAL,
+    bead_width_mm           REAL,
+    penetration_mm          REAL,
     imperfections           TEXT NOT NULL,  -- JSON list of ISO 6520-1 names
-    iso5817_level           TEXT NOT NULL,  -- B | C | D | fail
-    good                    INTEGER NOT NULL,
+    iso5817_level           TEXT NOT NULL,  -- B | C | D | fail, '' when not graded
     weld_policy             TEXT NOT NULL,
     feed_policy             TEXT NOT NULL,
     backends                TEXT NOT NULL,  -- JSON {device: twin|real}
@@ -47,45 +74,83 @@ CREATE TABLE IF NOT EXISTS events (
     id        INTEGER PRIMARY KEY,
     shift_id  INTEGER,
     at        REAL NOT NULL,                -- Unix time, s
-    kind      TEXT NOT NULL,                -- state | fault | info
+    kind      TEXT NOT NULL,                -- state | fault | info | command
     source    TEXT NOT NULL,
     detail    TEXT NOT NULL
 );
 """
 
+#: version 0 -> 2: part ids get their sequence (entries), records an outcome and nullable weld values
+_MIGRATE_FROM_0 = """
+ALTER TABLE parts RENAME TO parts_v0;
+{schema}
+INSERT INTO entries(part_id, shift_id, entered_at) SELECT part_id, shift_id, started_at FROM parts_v0
+    ORDER BY started_at, rowid;
+INSERT INTO parts SELECT part_id, shift_id, started_at, finished_at,
+    CASE good WHEN 1 THEN 'good' ELSE 'defective' END, '', cycle_time_s, mean_current_A, mean_voltage_V,
+    mean_wire_feed_m_min, mean_travel_speed_mm_s, arc_energy_kJ, weld_time_s, bead_width_mm, penetration_mm,
+    imperfections, iso5817_level, weld_policy, feed_policy, backends, config_hash FROM parts_v0;
+DROP TABLE parts_v0;
+"""
+
 
 class JournalError(RuntimeError):
-    """The journal could not commit; the record was not stored."""
+    """The journal could not commit; nothing of the refused write was stored."""
+
+
+class Outcome(str, enum.Enum):
+    """How a part left the cell."""
+
+    GOOD = "good"
+    DEFECTIVE = "defective"
+    INTERRUPTED = "interrupted"
+    SCRAPPED = "scrapped"
 
 
 @dataclass(frozen=True)
 class PartRecord:
+    """One part's record. Weld values are None when the seam was not welded to its end."""
+
     part_id: str
     shift_id: int
     started_at: float
     finished_at: float
-    cycle_time_s: float
-    mean_current_A: float
-    mean_voltage_V: float
-    mean_wire_feed_m_min: float
-    mean_travel_speed_mm_s: float
-    arc_energy_kJ: float
-    weld_time_s: float
-    bead_width_mm: float
-    penetration_mm: float
+    outcome: Outcome
+    reason: str
+    cycle_time_s: float | None
+    mean_current_A: float | None
+    mean_voltage_V: float | None
+    mean_wire_feed_m_min: float | None
+    mean_travel_speed_mm_s: float | None
+    arc_energy_kJ: float | None
+    weld_time_s: float | None
+    bead_width_mm: float | None
+    penetration_mm: float | None
     imperfections: tuple[str, ...]
     iso5817_level: str
-    good: bool
     weld_policy: str
     feed_policy: str
     backends: dict[str, str]
     config_hash: str
 
+    @property
+    def good(self) -> bool:
+        return self.outcome is Outcome.GOOD
+
+
+@dataclass(frozen=True)
+class OpenPart:
+    """A part id handed out whose part has no record yet (it is in the cell, or was when a crash came)."""
+
+    part_id: str
+    shift_id: int | None
+    entered_at: float
+
 
 @dataclass(frozen=True)
 class ShiftSummary:
-    """A shift's figures from the journal. Arc energy per good part is all arc energy
-    spent in the shift (defective parts included) divided by the good parts."""
+    """A shift's figures from the journal. Produced parts are the good and the defective ones; arc
+    energy per good part is all arc energy spent in the shift (scrap included) over the good parts."""
 
     shift_id: int
     status: str
@@ -93,37 +158,70 @@ class ShiftSummary:
     parts: int
     good: int
     defective: int
+    interrupted: int
+    scrapped: int
     mean_cycle_time_s: float
     arc_energy_per_good_part_kJ: float
     total_time_s: float
 
 
 _COLUMNS = [f.name for f in fields(PartRecord)]
+T = TypeVar("T")
 
 
 class Journal:
-    """The production journal at `path` (created if absent). Not shared across threads.
+    """The production journal at `path` (created if absent, migrated if older). Not shared across threads.
 
-    The writer (the supervisor) marks shifts a crash left 'running' as 'interrupted' on
-    open; a reader (`writer=False`, e.g. `cellctl summary` during a shift) leaves them be.
+    The writer (the supervisor) marks shifts a crash left 'running' as 'interrupted' on open and
+    lists them in `interrupted_shifts`; a reader (`writer=False`, e.g. `cellctl summary` during a
+    shift) leaves them be.
     """
 
     def __init__(self, path: str | Path, writer: bool = True):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, isolation_level=None, timeout=5.0)
-        mode = self._db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-        if mode != "wal":
-            raise JournalError(f"{self.path}: SQLite refused WAL mode (got {mode})")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.execute("PRAGMA foreign_keys=ON")
-        self._db.executescript(SCHEMA)
-        if writer:
-            self._db.execute(
-                "UPDATE shifts SET status='interrupted', ended_at=? WHERE status='running'", (time.time(),)
-            )
+        self.pending_events: list[tuple[int | None, float, str, str, str]] = []
+        self.dropped_events = 0
+        self._last_flush_s = 0.0
+        self.interrupted_shifts: list[int] = []
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, isolation_level=None, timeout=5.0)
+            mode = self._db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            if mode != "wal":
+                raise JournalError(f"{self.path}: SQLite refused WAL mode (got {mode})")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._migrate()
+            if writer:
+                self.interrupted_shifts = [row[0] for row in self._db.execute(
+                    "SELECT id FROM shifts WHERE status='running' ORDER BY id")]
+                self._db.execute("UPDATE shifts SET status='interrupted', ended_at=? WHERE status='running'",
+                                 (time.time(),))
+        except (sqlite3.Error, OSError) as error:
+            raise JournalError(f"{self.path}: cannot open the journal: {error}") from error
+
+    def _migrate(self) -> None:
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise JournalError(f"{self.path}: journal schema {version} is newer than this program's "
+                               f"({SCHEMA_VERSION}); use a newer cell_controller or another journal")
+        if version == SCHEMA_VERSION:
+            return
+        old_parts = self._db.execute("SELECT name FROM pragma_table_info('parts') WHERE name='good'").fetchone()
+        script = _MIGRATE_FROM_0.format(schema=SCHEMA) if old_parts else SCHEMA
+        try:
+            self._db.executescript(f"BEGIN IMMEDIATE; {script} PRAGMA user_version={SCHEMA_VERSION}; COMMIT;")
+        except sqlite3.Error:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            raise
 
     def close(self) -> None:
+        """Write what events are pending (if the journal can) and close."""
+        try:
+            self.flush_events()
+        except JournalError:
+            pass  # closing anyway: the caller has been told by the failed write before
         self._db.close()
 
     def __enter__(self) -> Journal:
@@ -132,13 +230,18 @@ class Journal:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _write(self, sql: str, args: tuple) -> int:
+    def _transaction(self, work: Callable[[sqlite3.Connection], T]) -> T:
         try:
-            with self._db:  # BEGIN ... COMMIT, ROLLBACK on error
+            with self._db:  # COMMIT, or ROLLBACK on error
                 self._db.execute("BEGIN IMMEDIATE")
-                return self._db.execute(sql, args).lastrowid or 0
+                return work(self._db)
         except sqlite3.Error as error:
             raise JournalError(f"{self.path}: {error}") from error
+
+    def _write(self, sql: str, args: tuple) -> int:
+        return self._transaction(lambda db: db.execute(sql, args).lastrowid or 0)
+
+    # -- shifts and parts ------------------------------------------------------------------
 
     def begin_shift(self, parts_target: int, config_hash: str) -> int:
         return self._write(
@@ -149,41 +252,101 @@ class Journal:
     def end_shift(self, shift_id: int, status: str) -> None:
         self._write("UPDATE shifts SET status=?, ended_at=? WHERE id=?", (status, time.time(), shift_id))
 
+    def allocate_part(self, shift_id: int | None) -> str:
+        """The next part id, committed before the part enters the cell; never handed out again."""
+        def allocate(db: sqlite3.Connection) -> str:
+            number = db.execute("INSERT INTO entries(shift_id, entered_at) VALUES (?, ?)",
+                                (shift_id, time.time())).lastrowid
+            part_id = PART_ID_FORMAT.format(number)
+            db.execute("UPDATE entries SET part_id=? WHERE number=?", (part_id, number))
+            return part_id
+        return self._transaction(allocate)
+
     def record_part(self, record: PartRecord) -> None:
-        """Commit one part's record; return only after the commit is durable."""
+        """Commit one part's record; return only after the commit is durable.
+
+        A part id the journal never handed out (a part found on a device) gets its entry in the
+        same transaction; a part that already has a record is refused (JournalError).
+        """
         row = asdict(record)
+        row["outcome"] = Outcome(record.outcome).value
         row["imperfections"] = json.dumps(list(record.imperfections))
         row["backends"] = json.dumps(record.backends, sort_keys=True)
-        row["good"] = int(record.good)
         placeholders = ", ".join("?" for _ in _COLUMNS)
-        self._write(f"INSERT INTO parts({', '.join(_COLUMNS)}) VALUES ({placeholders})",
-                    tuple(row[c] for c in _COLUMNS))
+
+        def insert(db: sqlite3.Connection) -> None:
+            # only when missing: an ignored INSERT would still advance the AUTOINCREMENT sequence
+            db.execute("INSERT INTO entries(part_id, shift_id, entered_at) SELECT ?, ?, ? "
+                       "WHERE NOT EXISTS (SELECT 1 FROM entries WHERE part_id=?)",
+                       (record.part_id, record.shift_id, record.started_at, record.part_id))
+            db.execute(f"INSERT INTO parts({', '.join(_COLUMNS)}) VALUES ({placeholders})",
+                       tuple(row[c] for c in _COLUMNS))
+        self._transaction(insert)
+
+    def open_parts(self) -> list[OpenPart]:
+        """Part ids handed out that have no record yet, oldest first."""
+        rows = self._db.execute(
+            "SELECT e.part_id, e.shift_id, e.entered_at FROM entries e LEFT JOIN parts p USING (part_id) "
+            "WHERE p.part_id IS NULL AND e.part_id IS NOT NULL ORDER BY e.number").fetchall()
+        return [OpenPart(*row) for row in rows]
+
+    def has_record(self, part_id: str) -> bool:
+        return self._db.execute("SELECT 1 FROM parts WHERE part_id=?", (part_id,)).fetchone() is not None
+
+    # -- events ----------------------------------------------------------------------------
 
     def log_event(self, shift_id: int | None, kind: str, source: str, detail: str) -> None:
-        self._write("INSERT INTO events(shift_id, at, kind, source, detail) VALUES (?, ?, ?, ?, ?)",
-                    (shift_id, time.time(), kind, source, detail))
+        """Queue an event (never raises): written with the next `flush_events`, at most EVENT_FLUSH_S later."""
+        if len(self.pending_events) >= MAX_PENDING_EVENTS:
+            self.dropped_events += 1
+            return
+        if len(detail) > MAX_EVENT_DETAIL_CHARS:
+            detail = detail[:MAX_EVENT_DETAIL_CHARS - 1] + "…"
+        self.pending_events.append((shift_id, time.time(), kind, source[:100], detail))
 
-    def next_part_number(self) -> int:
-        """1 + the number of parts ever recorded (part ids stay unique across shifts)."""
-        return self._db.execute("SELECT COUNT(*) FROM parts").fetchone()[0] + 1
+    @property
+    def events_due(self) -> bool:
+        """Events are waiting and the last write of events is EVENT_FLUSH_S ago."""
+        return bool(self.pending_events or self.dropped_events) and \
+            time.monotonic() - self._last_flush_s >= EVENT_FLUSH_S
 
-    def parts(self, shift_id: int | None = None) -> list[PartRecord]:
-        sql = f"SELECT {', '.join(_COLUMNS)} FROM parts"
-        rows = (self._db.execute(sql + " WHERE shift_id=? ORDER BY started_at", (shift_id,))
-                if shift_id is not None else self._db.execute(sql + " ORDER BY started_at"))
-        records = []
-        for row in rows:
-            values = dict(zip(_COLUMNS, row))
-            values["imperfections"] = tuple(json.loads(values["imperfections"]))
-            values["backends"] = json.loads(values["backends"])
-            values["good"] = bool(values["good"])
-            records.append(PartRecord(**values))
-        return records
+    def flush_events(self) -> int:
+        """Write every pending event in one transaction; return how many. On JournalError they stay pending."""
+        if not self.pending_events and not self.dropped_events:
+            return 0
+        events = list(self.pending_events)
+        if self.dropped_events:
+            shift_id = events[-1][0] if events else None
+            events.append((shift_id, time.time(), "fault", "journal",
+                           f"{self.dropped_events} events dropped while the journal could not write"))
+        self._last_flush_s = time.monotonic()
+        self._transaction(lambda db: db.executemany(
+            "INSERT INTO events(shift_id, at, kind, source, detail) VALUES (?, ?, ?, ?, ?)", events))
+        self.pending_events.clear()
+        self.dropped_events = 0
+        return len(events)
 
     def events(self, shift_id: int) -> list[tuple[float, str, str, str]]:
+        """The shift's events in order (pending ones written first)."""
+        self.flush_events()
         return self._db.execute(
             "SELECT at, kind, source, detail FROM events WHERE shift_id=? ORDER BY id", (shift_id,)
         ).fetchall()
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def parts(self, shift_id: int | None = None) -> list[PartRecord]:
+        sql = f"SELECT {', '.join(_COLUMNS)} FROM parts"
+        rows = (self._db.execute(sql + " WHERE shift_id=? ORDER BY started_at, rowid", (shift_id,))
+                if shift_id is not None else self._db.execute(sql + " ORDER BY started_at, rowid"))
+        records = []
+        for row in rows:
+            values = dict(zip(_COLUMNS, row))
+            values["outcome"] = Outcome(values["outcome"])
+            values["imperfections"] = tuple(json.loads(values["imperfections"]))
+            values["backends"] = json.loads(values["backends"])
+            records.append(PartRecord(**values))
+        return records
 
     def last_shift_id(self) -> int | None:
         return self._db.execute("SELECT MAX(id) FROM shifts").fetchone()[0]
@@ -195,22 +358,18 @@ class Journal:
         if shift is None:
             raise JournalError(f"{self.path}: no shift {shift_id}")
         status, started, ended, target = shift
-        n, good, cycle, energy, last = self._db.execute(
-            "SELECT COUNT(*), COALESCE(SUM(good), 0), AVG(cycle_time_s), "
+        n, good, defective, interrupted, scrapped, cycle, energy, last = self._db.execute(
+            "SELECT COUNT(*), COALESCE(SUM(outcome='good'), 0), COALESCE(SUM(outcome='defective'), 0), "
+            "COALESCE(SUM(outcome='interrupted'), 0), COALESCE(SUM(outcome='scrapped'), 0), "
+            "AVG(CASE WHEN outcome IN ('good', 'defective') THEN cycle_time_s END), "
             "COALESCE(SUM(arc_energy_kJ), 0), MAX(finished_at) "
             "FROM parts WHERE shift_id=?", (shift_id,)
         ).fetchone()
         end = ended or last or started
         return ShiftSummary(
-            shift_id=shift_id,
-            status=status,
-            parts_target=target,
-            parts=n,
-            good=good,
-            defective=n - good,
-            mean_cycle_time_s=cycle or 0.0,
-            arc_energy_per_good_part_kJ=energy / good if good else 0.0,
-            total_time_s=end - started,
+            shift_id=shift_id, status=status, parts_target=target, parts=n, good=good, defective=defective,
+            interrupted=interrupted, scrapped=scrapped, mean_cycle_time_s=cycle or 0.0,
+            arc_energy_per_good_part_kJ=energy / good if good else 0.0, total_time_s=end - started,
         )
 
     def integrity_ok(self) -> bool:

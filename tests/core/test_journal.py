@@ -18,7 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from cell_controller.core.journal import Journal, JournalError, PartRecord
+from cell_controller.core.journal import (
+    MAX_EVENT_DETAIL_CHARS, MAX_PENDING_EVENTS, SCHEMA_VERSION, Journal, JournalError, OpenPart, Outcome, PartRecord,
+)
 
 
 def part(part_id: str, shift_id: int, **overrides: object) -> PartRecord:
@@ -26,9 +28,12 @@ def part(part_id: str, shift_id: int, **overrides: object) -> PartRecord:
         part_id=part_id, shift_id=shift_id, started_at=1_700_000_000.25, finished_at=1_700_000_041.5,
         cycle_time_s=41.25, mean_current_A=231.5, mean_voltage_V=24.1, mean_wire_feed_m_min=8.05,
         mean_travel_speed_mm_s=7.02, arc_energy_kJ=12.345, weld_time_s=28.6, bead_width_mm=6.4,
-        penetration_mm=2.1, imperfections=(), iso5817_level="B", good=True, weld_policy="fixed_recipe",
+        penetration_mm=2.1, imperfections=(), iso5817_level="B", outcome=Outcome.GOOD, reason="",
+        weld_policy="fixed_recipe",
         feed_policy="fixed_rate", backends={"robot": "twin", "welder": "twin"}, config_hash="abcdef0123456789",
     )
+    if "good" in overrides:  # the tests say good=False for a defective part
+        overrides["outcome"] = Outcome.GOOD if overrides.pop("good") else Outcome.DEFECTIVE
     values.update(overrides)
     return PartRecord(**values)  # type: ignore[arg-type]
 
@@ -37,6 +42,20 @@ def part(part_id: str, shift_id: int, **overrides: object) -> PartRecord:
 def journal(tmp_path: Path):
     with Journal(tmp_path / "runs" / "journal.sqlite") as j:
         yield j
+
+
+OLD_SCHEMA = """
+CREATE TABLE shifts (id INTEGER PRIMARY KEY, started_at REAL NOT NULL, ended_at REAL, status TEXT NOT NULL,
+    parts_target INTEGER NOT NULL, config_hash TEXT NOT NULL);
+CREATE TABLE parts (part_id TEXT PRIMARY KEY, shift_id INTEGER NOT NULL REFERENCES shifts(id),
+    started_at REAL NOT NULL, finished_at REAL NOT NULL, cycle_time_s REAL NOT NULL, mean_current_A REAL NOT NULL,
+    mean_voltage_V REAL NOT NULL, mean_wire_feed_m_min REAL NOT NULL, mean_travel_speed_mm_s REAL NOT NULL,
+    arc_energy_kJ REAL NOT NULL, weld_time_s REAL NOT NULL, bead_width_mm REAL NOT NULL, penetration_mm REAL NOT NULL,
+    imperfections TEXT NOT NULL, iso5817_level TEXT NOT NULL, good INTEGER NOT NULL, weld_policy TEXT NOT NULL,
+    feed_policy TEXT NOT NULL, backends TEXT NOT NULL, config_hash TEXT NOT NULL);
+CREATE TABLE events (id INTEGER PRIMARY KEY, shift_id INTEGER, at REAL NOT NULL, kind TEXT NOT NULL,
+    source TEXT NOT NULL, detail TEXT NOT NULL);
+"""
 
 
 def _rows(path: Path, sql: str) -> list[tuple]:
@@ -75,7 +94,10 @@ def test_record_part_round_trips_every_field(journal: Journal) -> None:
     for f in dataclasses.fields(PartRecord):
         assert getattr(stored, f.name) == getattr(b, f.name), f.name
         assert type(getattr(stored, f.name)) is type(getattr(b, f.name)), f.name
-    assert journal.next_part_number() == 3
+    scrap = part("P-0003", shift, started_at=1_700_000_060.0, outcome=Outcome.SCRAPPED, reason="weld stopped at 40 % of the seam",
+                 cycle_time_s=None, arc_energy_kJ=None, weld_time_s=None, iso5817_level="")
+    journal.record_part(scrap)
+    assert journal.parts(shift)[2] == scrap
 
 
 def test_parts_filter_by_shift_and_order_by_start(journal: Journal) -> None:
@@ -89,6 +111,65 @@ def test_parts_filter_by_shift_and_order_by_start(journal: Journal) -> None:
     assert journal.parts(one) == [early, late]
     assert journal.parts(two) == [other]
     assert journal.last_shift_id() == two
+
+
+def test_part_ids_come_from_a_sequence_that_never_goes_back_or_skips(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite"
+    with Journal(path) as j:
+        shift = j.begin_shift(5, "h")
+        first, second = j.allocate_part(shift), j.allocate_part(shift)
+        assert (first, second) == ("P000001", "P000002")
+        j.record_part(part(first, shift))
+        assert j.allocate_part(shift) == "P000003"  # a record does not use up a number
+        j.record_part(part("FOREIGN-7", shift))  # a part found on a device gets its entry (a number) with its record
+        assert j.open_parts() == [OpenPart("P000002", shift, pytest.approx(time.time(), abs=60)),
+                                  OpenPart("P000003", shift, pytest.approx(time.time(), abs=60))]
+    with Journal(path) as j:  # reopened (a restart): the sequence goes on, nothing is handed out twice
+        assert j.allocate_part(None) == "P000005"
+        assert [p.part_id for p in j.open_parts()] == ["P000002", "P000003", "P000005"]
+        assert j.interrupted_shifts == [shift]
+
+
+def test_a_journal_of_the_schema_before_part_ids_had_a_sequence_is_migrated(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite"
+    with sqlite3.connect(path) as db:
+        db.executescript(OLD_SCHEMA)
+        db.execute("INSERT INTO shifts VALUES (1, 10.0, 20.0, 'complete', 2, 'h')")
+        for n, good in ((1, 1), (2, 0)):
+            db.execute("INSERT INTO parts VALUES (?, 1, ?, ?, 30, 230, 24, 8, 10, 100, 20, 7, 2, '[]', ?, ?, "
+                       "'fixed_recipe', 'fixed_rate', '{}', 'h')", (f"P{n:06d}", 10.0 + n, 11.0 + n,
+                                                                   "B" if good else "fail", good))
+    with Journal(path) as j:
+        assert [(p.part_id, p.outcome) for p in j.parts()] == [("P000001", Outcome.GOOD), ("P000002", Outcome.DEFECTIVE)]
+        assert j.summary(1).good == 1 and j.open_parts() == []
+        assert j.allocate_part(None) == "P000003"
+        assert j._db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert j.integrity_ok()
+
+
+def test_a_journal_of_a_newer_schema_is_refused_with_the_path(tmp_path: Path) -> None:
+    path = tmp_path / "new.sqlite"
+    with sqlite3.connect(path) as db:
+        db.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
+    with pytest.raises(JournalError, match=f"{path}.*newer"):
+        Journal(path)
+
+
+def test_events_are_batched_truncated_and_bounded(journal: Journal) -> None:
+    shift = journal.begin_shift(1, "h")
+    changes = journal._db.total_changes
+    for i in range(50):
+        journal.log_event(shift, "command", "operator", f"hold {i}")
+    assert journal._db.total_changes == changes, "nothing is written before a flush"
+    assert journal.flush_events() == 50 and not journal.events_due
+    journal.log_event(shift, "info", "x", "y" * 5000)
+    (_, _, _, detail), = journal.events(shift)[-1:]
+    assert len(detail) == MAX_EVENT_DETAIL_CHARS
+    for i in range(MAX_PENDING_EVENTS + 10):
+        journal.log_event(shift, "info", "flood", str(i))
+    assert len(journal.pending_events) == MAX_PENDING_EVENTS and journal.dropped_events == 10
+    journal.flush_events()
+    assert journal.events(shift)[-1][3] == "10 events dropped while the journal could not write"
 
 
 def test_events_are_logged_per_shift_in_order(journal: Journal) -> None:
@@ -209,12 +290,16 @@ def test_full_disk_raises_and_drops_nothing_silently(journal: Journal) -> None:
     with pytest.raises(JournalError):
         for i in range(200):  # events fill the last free bytes, then fail loudly too
             journal.log_event(shift, "info", "test", "x" * 500)
+            journal.flush_events()
+    assert journal.pending_events, "events the journal could not write stay pending"
     assert journal.parts() == kept
     assert journal.integrity_ok()
     # space comes back: the refused record can be written again; nothing was half-written
     db.execute("PRAGMA max_page_count=1073741823")
     journal.record_part(big)
     assert journal.parts() == kept + [big]
+    journal.flush_events()
+    assert not journal.pending_events
 
 
 # --------------------------------------------------------------------------- kill -9
@@ -234,18 +319,19 @@ while True:
         cycle_time_s=30.0 + i, mean_current_A=230.0, mean_voltage_V=24.0, mean_wire_feed_m_min=8.0,
         mean_travel_speed_mm_s=7.0, arc_energy_kJ=12.0, weld_time_s=28.0, bead_width_mm=6.0,
         penetration_mm=2.0, imperfections=tuple("porosity" for _ in range(i % 50)), iso5817_level="C",
-        good=i % 7 != 0, weld_policy="fixed_recipe", feed_policy="fixed_rate",
+        outcome="good" if i % 7 != 0 else "defective", reason="", weld_policy="fixed_recipe", feed_policy="fixed_rate",
         backends={"robot": "twin", "welder": "twin", "pad": "x" * (i % 300)}, config_hash="crash-test")
     journal.record_part(record)
     print(record.part_id, flush=True)
     journal.log_event(shift, "info", "writer", record.part_id)
+    journal.flush_events()
     i += 1
 """
 
 NOT_NULL = ["part_id", "shift_id", "started_at", "finished_at", "cycle_time_s", "mean_current_A", "mean_voltage_V",
             "mean_wire_feed_m_min", "mean_travel_speed_mm_s", "arc_energy_kJ", "weld_time_s", "bead_width_mm",
-            "penetration_mm", "imperfections", "iso5817_level", "good", "weld_policy", "feed_policy", "backends",
-            "config_hash"]
+            "penetration_mm", "imperfections", "iso5817_level", "outcome", "reason", "weld_policy", "feed_policy",
+            "backends", "config_hash"]
 
 
 def _crash_iterations(tmp_path: Path, iterations: int, seed: int) -> None:
@@ -291,7 +377,7 @@ def _check_after_crash(path: Path, acknowledged: set[str]) -> None:
         assert isinstance(json.loads(values["imperfections"]), list)
         backends = json.loads(values["backends"])
         assert isinstance(backends, dict) and backends["robot"] == "twin"
-        assert values["good"] in (0, 1)
+        assert values["outcome"] in ("good", "defective")
         i = int(values["part_id"].rsplit("-", 1)[1])
         assert values["cycle_time_s"] == 30.0 + i  # the row is the one the writer built, whole
         assert len(json.loads(values["imperfections"])) == i % 50

@@ -13,7 +13,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from cell_controller.core.packml import Command, IllegalCommand, PackMLMachine, State
+from cell_controller.core.packml import MODE_STATES, TRANSITIONS, Command, IllegalCommand, PackMLMachine, State, UnitMode
 
 S, C = State, Command
 SC = "SC"
@@ -229,3 +229,63 @@ class PackMLStateful(RuleBasedStateMachine):
 
 TestPackMLStateful = PackMLStateful.TestCase
 TestPackMLStateful.settings = settings(max_examples=100, stateful_step_count=40, deadline=None, derandomize=True)
+
+
+# --------------------------------------------------------------------------- unit modes and TR88 numbers
+
+TR88 = {"Undefined": 0, "Clearing": 1, "Stopped": 2, "Starting": 3, "Idle": 4, "Suspended": 5, "Execute": 6,
+        "Stopping": 7, "Aborting": 8, "Aborted": 9, "Holding": 10, "Held": 11, "Unholding": 12, "Suspending": 13,
+        "Unsuspending": 14, "Resetting": 15, "Completing": 16, "Complete": 17}
+
+
+def test_states_and_modes_carry_their_tr88_numbers() -> None:
+    assert {s.value: s.number for s in State} == {k: v for k, v in TR88.items() if k != "Undefined"}
+    assert [(m.value, m.label) for m in UnitMode] == [(1, "Production"), (2, "Maintenance"), (3, "Manual")]
+    assert UnitMode.parse("maintenance") is UnitMode.MAINTENANCE and UnitMode.parse("3") is UnitMode.MANUAL
+    with pytest.raises(IllegalCommand, match="unknown unit mode 'turbo'"):
+        UnitMode.parse("turbo")
+
+
+@pytest.mark.parametrize("mode, missing", [
+    (UnitMode.MAINTENANCE, {"Suspending", "Suspended", "Unsuspending", "Completing", "Complete"}),
+    (UnitMode.MANUAL, {"Suspending", "Suspended", "Unsuspending", "Completing", "Complete", "Holding", "Held",
+                       "Unholding"}),
+])
+def test_a_unit_mode_never_reaches_a_state_it_lacks(mode: UnitMode, missing: set[str]) -> None:
+    assert {s.value for s in MODE_STATES[mode]} == ALL_STATES - missing
+    rng = random.Random(int(mode))
+    for _ in range(2000):
+        machine = PackMLMachine(mode=mode)
+        for _ in range(30):
+            event = rng.choice(EVENTS)
+            before = machine.state
+            try:
+                apply(machine, event)
+            except IllegalCommand:
+                assert machine.state is before
+            assert machine.state.value not in missing
+            assert all(TRANSITIONS[(machine.state, c)].value not in missing for c in machine.available_commands())
+
+
+def test_the_unit_mode_changes_only_in_stopped_idle_or_aborted() -> None:
+    heard: list[tuple[UnitMode, UnitMode]] = []
+    machine = PackMLMachine()
+    machine.on_mode_change(lambda old, new: heard.append((old, new)))
+    for state in State:
+        machine.state = state
+        if state in (S.STOPPED, S.IDLE, S.ABORTED):
+            assert machine.set_unit_mode("manual") is UnitMode.MANUAL
+            machine.set_unit_mode(UnitMode.PRODUCTION)
+        else:
+            with pytest.raises(IllegalCommand, match=f"not in {state.value}"):
+                machine.set_unit_mode("manual")
+            assert machine.mode is UnitMode.PRODUCTION
+    assert heard == [(UnitMode.PRODUCTION, UnitMode.MANUAL), (UnitMode.MANUAL, UnitMode.PRODUCTION)] * 3
+
+
+def test_execute_never_completes_outside_production() -> None:
+    machine = PackMLMachine(S.EXECUTE, UnitMode.MAINTENANCE)
+    with pytest.raises(IllegalCommand, match="does not complete in unit mode Maintenance"):
+        machine.state_complete()
+    assert machine.state is S.EXECUTE
+    assert machine.command("stop", "stop by alice") is S.STOPPING
