@@ -87,6 +87,16 @@ class FeedingConfig:
 
 
 @dataclass(frozen=True)
+class SupervisorConfig:
+    """Bounds of the supervisor's automatic suspensions, s of cell time."""
+
+    #: no blank in the buffer for this long while a part should enter: Suspended (EquipmentStarved)
+    starved_after_s: float
+    #: the machine does not take parts (not in automatic mode) for this long: Suspended (EquipmentBlocked)
+    blocked_after_s: float
+
+
+@dataclass(frozen=True)
 class CellConfig:
     path: Path
     name: str
@@ -101,6 +111,8 @@ class CellConfig:
     procedure: Procedure
     policies: PolicyConfig
     feeding: FeedingConfig
+    supervisor: SupervisorConfig
+    logs_path: Path
     config_hash: str
 
     def device(self, role: str) -> DeviceConfig:
@@ -201,10 +213,10 @@ def load_cell(path: str | Path) -> CellConfig:
         raise ConfigError(file, "(file)", f"not valid YAML: {error}") from None
     r = _Reader(file)
     data = r.section(data, "(top level)")
-    r.reject_unknown(data, "", {"cell", "twin", "devices", "procedure", "policies", "feeding"})
+    r.reject_unknown(data, "", {"cell", "twin", "devices", "procedure", "policies", "feeding", "supervisor"})
 
     cell = r.section(r.get(data, "", "cell"), "cell")
-    r.reject_unknown(cell, "cell", {"name", "namespace", "domain_id", "parts_per_shift", "journal", "seed"})
+    r.reject_unknown(cell, "cell", {"name", "namespace", "domain_id", "parts_per_shift", "journal", "logs", "seed"})
     namespace = str(r.get(cell, "cell", "namespace", "/"))
     if not namespace.startswith("/"):
         raise r.fail("cell.namespace", f"must start with '/', got {namespace!r}")
@@ -217,9 +229,8 @@ def load_cell(path: str | Path) -> CellConfig:
     seed = r.get(cell, "cell", "seed", 0)
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise r.fail("cell.seed", f"expected an integer, got {seed!r}")
-    journal = Path(str(r.get(cell, "cell", "journal", "journal.sqlite")))
-    if not journal.is_absolute():
-        journal = (file.parent / journal).resolve()
+    journal = _path(file, r.get(cell, "cell", "journal", "journal.sqlite"))
+    logs = _path(file, r.get(cell, "cell", "logs", str(journal.parent / "logs")))
 
     twin = r.section(r.get(data, "", "twin", {}), "twin")
     r.reject_unknown(twin, "twin", {"time_scale", "machine_cycle"})
@@ -237,6 +248,7 @@ def load_cell(path: str | Path) -> CellConfig:
     procedure = _procedure(r, r.section(r.get(data, "", "procedure"), "procedure"))
     policies = _policies(r, r.section(r.get(data, "", "policies", {}), "policies"))
     feeding = _feeding(r, r.section(r.get(data, "", "feeding", {}), "feeding"))
+    supervisor = _supervisor(r, r.section(r.get(data, "", "supervisor", {}), "supervisor"))
 
     canonical = json.dumps(data, sort_keys=True, default=str).encode()
     return CellConfig(
@@ -253,8 +265,16 @@ def load_cell(path: str | Path) -> CellConfig:
         procedure=procedure,
         policies=policies,
         feeding=feeding,
+        supervisor=supervisor,
+        logs_path=logs,
         config_hash=hashlib.sha256(canonical).hexdigest()[:16],
     )
+
+
+def _path(file: Path, value: Any) -> Path:
+    """A path of the description, relative to its folder unless absolute."""
+    path = Path(str(value)).expanduser()
+    return path if path.is_absolute() else (file.parent / path).resolve()
 
 
 def _devices(r: _Reader, section: dict[str, Any]) -> dict[str, DeviceConfig]:
@@ -343,3 +363,14 @@ def _feeding(r: _Reader, raw: dict[str, Any]) -> FeedingConfig:
         conveyor_speed_mm_s=r.quantity(r.get(raw, "feeding", "conveyor_speed", {"value": 250, "unit": "mm/s"}),
                                        "feeding.conveyor_speed", "speed"),
     )
+
+
+def _supervisor(r: _Reader, raw: dict[str, Any]) -> SupervisorConfig:
+    r.reject_unknown(raw, "supervisor", {"starved_after", "blocked_after"})
+    bounds = {}
+    for key, default in (("starved_after", 60.0), ("blocked_after", 10.0)):
+        seconds = r.quantity(r.get(raw, "supervisor", key, {"value": default, "unit": "s"}), f"supervisor.{key}", "time")
+        if not 0.0 < seconds <= 3600.0:
+            raise r.fail(f"supervisor.{key}", f"expected 0 < {key} <= 3600 s, got {seconds} s")
+        bounds[f"{key}_s"] = seconds
+    return SupervisorConfig(**bounds)

@@ -76,3 +76,35 @@ class WeldShield:
         self._last = action
         self.counts.update(interventions)
         return Shielded(action, tuple(interventions))
+
+
+#: the bridges let a setpoint move this many times the rate limit over one device tick from the value
+#: the device reports (which lags the policy by a tick or two): shielded actions pass, a rogue jump does not
+SETPOINT_RATE_SLACK = 3.0
+
+
+class SetpointGuard:
+    """The bridge's own clamp and rate limit on every setpoint written to its device, whoever sent it.
+
+    limits: setpoint name -> Limit (canonical units); rate_limits_per_s: name -> largest change per
+    second of cell time; tick_s: the device's sample period in cell time. `counts` tallies what it did.
+    """
+
+    def __init__(self, limits: dict[str, Limit], rate_limits_per_s: dict[str, float], tick_s: float):
+        self.limits, self.rate_limits_per_s, self.tick_s = limits, rate_limits_per_s, tick_s
+        self.counts: Counter[str] = Counter()
+
+    def guard(self, name: str, value: float, device_value: float | None) -> float:
+        """`value` clamped to the limit and at most SETPOINT_RATE_SLACK ticks' worth of change from
+        `device_value` (the setpoint the device holds now; None: unknown, no rate limit)."""
+        limit = self.limits.get(name)
+        if limit is not None and not limit.contains(value):
+            value = limit.clamp(value)
+            self.counts[f"clamped_{name}"] += 1
+        rate = self.rate_limits_per_s.get(name)
+        if rate is not None and device_value is not None:
+            step = SETPOINT_RATE_SLACK * rate * self.tick_s
+            if abs(value - device_value) > step:
+                value = device_value + math.copysign(step, value - device_value)
+                self.counts[f"rate_limited_{name}"] += 1
+        return value

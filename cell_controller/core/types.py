@@ -33,9 +33,12 @@ class Backend(str, enum.Enum):
 
 
 class DeviceState(str, enum.Enum):
-    """Coarse device state reported by every bridge (maps each address space's own enumeration)."""
+    """Coarse device state reported by every bridge (maps each address space's own enumeration).
+
+    OFFLINE: no link or no values yet; STALE: linked, but the data is too old or bad to act on."""
 
     OFFLINE = "offline"
+    STALE = "stale"
     IDLE = "idle"
     BUSY = "busy"
     DONE = "done"
