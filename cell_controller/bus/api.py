@@ -31,12 +31,22 @@ class Durability(str, enum.Enum):
 
 @dataclass(frozen=True)
 class QoS:
-    """A QoS profile with ROS 2's names (history is always KEEP_LAST depth)."""
+    """A QoS profile with ROS 2's names (history is always KEEP_LAST depth).
+
+    liveliness_lease_s: AUTOMATIC liveliness with this lease (s); a reader with a lease sees a
+    writer's process die within the lease (`Subscription.alive_publisher_count`). None: infinite,
+    ROS 2's default, which any publisher (`ros2 topic pub`) matches.
+    """
 
     name: str
     reliability: Reliability
     durability: Durability
     depth: int
+    liveliness_lease_s: float | None = None
+
+    def with_lease(self, lease_s: float) -> QoS:
+        """The same profile with an AUTOMATIC liveliness lease of `lease_s` s."""
+        return QoS(f"{self.name}_lease", self.reliability, self.durability, self.depth, lease_s)
 
 
 #: rmw_qos_profile_default: RELIABLE, VOLATILE, KEEP_LAST 10.
@@ -67,6 +77,10 @@ class Subscription(abc.ABC):
     @abc.abstractmethod
     def publisher_count(self) -> int:
         """Number of matched publishers (writers) right now."""
+
+    @abc.abstractmethod
+    def alive_publisher_count(self) -> int:
+        """Number of matched publishers whose liveliness is asserted (with a lease: alive within it)."""
 
 
 class Timer(abc.ABC):
@@ -121,6 +135,10 @@ class Node(abc.ABC):
     @abc.abstractmethod
     def now_ns(self) -> int:
         """The node clock, ns since the Unix epoch."""
+
+    @abc.abstractmethod
+    def monotonic_s(self) -> float:
+        """A steady clock, s (timers run on it; timeouts are measured on it)."""
 
     @abc.abstractmethod
     def spin_once(self, timeout_s: float) -> None:

@@ -123,6 +123,8 @@ def dds_qos(qos: api.QoS, lifespan_s: float | None = None) -> Qos:
     ]
     if lifespan_s is not None:
         policies.append(Policy.Lifespan(duration(seconds=lifespan_s)))
+    if qos.liveliness_lease_s is not None:
+        policies.append(Policy.Liveliness.Automatic(duration(seconds=qos.liveliness_lease_s)))
     return Qos(*policies)
 
 
@@ -158,6 +160,10 @@ class DdsSubscription(api.Subscription):
     def publisher_count(self) -> int:
         reader = self.reader
         return 0 if reader is None else reader.get_subscription_matched_status().current_count
+
+    def alive_publisher_count(self) -> int:
+        reader = self.reader
+        return 0 if reader is None else reader.get_liveliness_changed_status().alive_count
 
     def close(self) -> None:
         """Drop the reader and its condition (Cyclone deletes them when the last reference goes)."""
@@ -286,6 +292,9 @@ class DdsNode(api.Node):
 
     def now_ns(self) -> int:
         return time.time_ns()
+
+    def monotonic_s(self) -> float:
+        return time.monotonic()
 
     # -- executor ---------------------------------------------------------------------------
 

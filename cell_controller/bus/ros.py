@@ -13,7 +13,10 @@ from typing import Any, Callable
 
 import rclpy
 from rclpy.executors import SingleThreadedExecutor
-from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.clock import Clock, ClockType
+from rclpy.duration import Duration
+from rclpy.event_handler import SubscriptionEventCallbacks
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, LivelinessPolicy, QoSProfile, ReliabilityPolicy
 
 from cell_controller.bus import api, logs
 from cell_controller.bus.args import node_config
@@ -24,8 +27,8 @@ _WAIT_SLICE_S = 0.05
 
 
 def ros_qos(qos: api.QoS) -> QoSProfile:
-    """The rclpy QoSProfile for an api profile (KEEP_LAST depth)."""
-    return QoSProfile(
+    """The rclpy QoSProfile for an api profile (KEEP_LAST depth, AUTOMATIC liveliness with its lease)."""
+    profile = QoSProfile(
         history=HistoryPolicy.KEEP_LAST,
         depth=qos.depth,
         reliability=ReliabilityPolicy.RELIABLE
@@ -33,6 +36,10 @@ def ros_qos(qos: api.QoS) -> QoSProfile:
         durability=DurabilityPolicy.TRANSIENT_LOCAL
         if qos.durability is api.Durability.TRANSIENT_LOCAL else DurabilityPolicy.VOLATILE,
     )
+    if qos.liveliness_lease_s is not None:
+        profile.liveliness = LivelinessPolicy.AUTOMATIC
+        profile.liveliness_lease_duration = Duration(nanoseconds=int(qos.liveliness_lease_s * 1e9))
+    return profile
 
 
 class RosPublisher(api.Publisher):
@@ -47,11 +54,19 @@ class RosPublisher(api.Publisher):
 
 
 class RosSubscription(api.Subscription):
-    def __init__(self, subscription: Any) -> None:
-        self._subscription = subscription
+    def __init__(self) -> None:
+        self._subscription: Any = None
+        self._alive = 0
 
     def publisher_count(self) -> int:
         return self._subscription.get_publisher_count()
+
+    def alive_publisher_count(self) -> int:
+        return self._alive
+
+    def on_liveliness(self, info: Any) -> None:
+        """rclpy's liveliness-changed event (QoSLivelinessChangedInfo)."""
+        self._alive = info.alive_count
 
 
 class RosTimer(api.Timer):
@@ -86,6 +101,7 @@ class RosNode(api.Node):
                                        automatically_declare_parameters_from_overrides=False)
         self.name = self._node.get_name()
         self.namespace = self._node.get_namespace()
+        self._steady = Clock(clock_type=ClockType.STEADY_TIME)
         self._executor = SingleThreadedExecutor()
         self._executor.add_node(self._node)
         self._wake = self._node.create_guard_condition(lambda: None)
@@ -103,8 +119,11 @@ class RosNode(api.Node):
     def create_subscription(
         self, type_name: str, topic: str, callback: Callable[[Any], None], qos: api.QoS
     ) -> RosSubscription:
-        return RosSubscription(
-            self._node.create_subscription(self.message(type_name), topic, callback, ros_qos(qos)))
+        subscription = RosSubscription()
+        events = SubscriptionEventCallbacks(liveliness=subscription.on_liveliness)
+        subscription._subscription = self._node.create_subscription(
+            self.message(type_name), topic, callback, ros_qos(qos), event_callbacks=events)
+        return subscription
 
     def create_timer(self, period_s: float, callback: Callable[[], None]) -> RosTimer:
         return RosTimer(self._node.create_timer(period_s, callback))
@@ -122,6 +141,9 @@ class RosNode(api.Node):
 
     def now_ns(self) -> int:
         return self._node.get_clock().now().nanoseconds
+
+    def monotonic_s(self) -> float:
+        return self._steady.now().nanoseconds / 1e9
 
     def spin_once(self, timeout_s: float) -> None:
         self._gate.run(lambda: self._executor.spin_once(timeout_sec=min(max(timeout_s, 0.0), _WAIT_SLICE_S)))
