@@ -21,8 +21,18 @@ their values travel as Int32 (the index into `EnumSpec.values`). asyncua handles
 Int32-encoded enums natively on both sides, and a generic client needs no type
 dictionary to read them.
 
-Every method returns one output argument ``Status`` (Int32, `COMMAND_STATUS`):
-0 Accepted, or the reason the device refused the command.
+Every method returns two output arguments: ``Status`` (Int32, `COMMAND_STATUS`): 0 Accepted,
+or why the device refused the command; and ``Reason`` (String): the device's words for it.
+
+Every device has a `Watchdog` object (`watchdog_variables`): the device's own life-sign counter,
+which it increments every publishing period (a client measures the age of the device's data by
+it, even when no process value changes), and the controller's heartbeat, which the cell's bridge
+writes while the supervisor lives; when it has not changed for `Timeout`, the device goes to its
+safe state by itself (arc off, robot and conveyor stopped), as a cell PLC's watchdog would.
+
+The twin serves a `TwinControl` object besides (`twin_control_methods`): methods that stand for
+what happens on the shop floor (an emergency stop pressed, a door opened, the machine set to
+setup mode, the blank supply cut). Real devices have no such object; bridges never touch it.
 """
 from __future__ import annotations
 
@@ -136,9 +146,11 @@ class VariableSpec:
 
     @property
     def default(self) -> object:
-        """The starting value: `initial`, or the zero of the data type."""
+        """The starting value: `initial`, or the zero of the data type (the EURange's low end when 0 is outside it)."""
         if self.initial is not None:
             return self.initial
+        if self.range is not None and not self.range.contains(0.0):
+            return self.range.low
         zeros: dict[str, object] = {"Boolean": False, "Int32": 0, "UInt32": 0, "Double": 0.0, "String": ""}
         return 0 if isinstance(self.data_type, EnumSpec) else zeros[self.data_type]
 
@@ -158,7 +170,8 @@ class ArgumentSpec:
 COMMAND_STATUS = EnumSpec("CommandStatus", ("Accepted", "Busy", "NotReady", "InvalidArgument", "Fault"))
 """The one output of every method: 0 Accepted, else why the device refused."""
 
-STATUS_OUTPUT = (ArgumentSpec("Status", COMMAND_STATUS, "0 Accepted, else the reason for refusal"),)
+STATUS_OUTPUT = (ArgumentSpec("Status", COMMAND_STATUS, "0 Accepted, else the reason for refusal"),
+                 ArgumentSpec("Reason", "String", "why the device refused, empty when accepted"))
 
 
 @dataclass(frozen=True)
@@ -233,6 +246,46 @@ def _analog(path: str, unit: Unit, low: float, high: float, writable: bool = Fal
     return VariableSpec(path, "Double", unit, Range(low, high), writable, description=description)
 
 
+WATCHDOG = "Watchdog"
+DEVICE_HEARTBEAT = f"{WATCHDOG}/DeviceHeartbeat"
+CONTROLLER_HEARTBEAT = f"{WATCHDOG}/ControllerHeartbeat"
+WATCHDOG_TIMEOUT = f"{WATCHDOG}/Timeout"
+WATCHDOG_TRIPPED = f"{WATCHDOG}/Tripped"
+TWIN_CONTROL = "TwinControl"
+
+
+def watchdog_variables() -> tuple[VariableSpec, ...]:
+    """The `Watchdog` object every device serves (see the module docstring)."""
+    return (
+        VariableSpec(DEVICE_HEARTBEAT, "UInt32", description="the device's life-sign: +1 every publishing period"),
+        VariableSpec(CONTROLLER_HEARTBEAT, "UInt32", writable=True,
+                     description="written by the cell while its supervisor runs; silent for Timeout: safe state"),
+        _analog(WATCHDOG_TIMEOUT, SECOND, 0.05, 60.0, description="how long the controller heartbeat may stay unchanged"),
+        VariableSpec(WATCHDOG_TRIPPED, "Boolean", description="the heartbeat stopped: the device went to its safe state"),
+    )
+
+
+def twin_control_methods(role: str) -> tuple[MethodSpec, ...]:
+    """The twin-only `TwinControl` methods of a device role: shop-floor events to test the cell against."""
+    flag = (ArgumentSpec("Active", "Boolean"),)
+    methods = {
+        "robot": (MethodSpec(f"{TWIN_CONTROL}/SetEmergencyStop", flag, description="press (True) or release the e-stop"),
+                  MethodSpec(f"{TWIN_CONTROL}/SetProtectiveStop", flag, description="open (True) or close the fence door")),
+        "machine": (MethodSpec(f"{TWIN_CONTROL}/SetEmergencyStop", flag),
+                    MethodSpec(f"{TWIN_CONTROL}/SetDoorOpen", flag, description="open (True) or close the guard door"),
+                    MethodSpec(f"{TWIN_CONTROL}/SetOperationMode", (ArgumentSpec("Mode", MACHINE_OPERATION_MODE),),
+                               description="the machine's own mode switch (not Automatic: it takes no parts)")),
+        "feeder": (MethodSpec(f"{TWIN_CONTROL}/SetSupply", flag, description="blanks arrive at the infeed (True) or not"),),
+        "welder": (),
+    }
+    return methods[role]
+
+
+def with_twin_control(spec: DeviceSpec, role: str) -> DeviceSpec:
+    """`spec` plus the twin's `TwinControl` methods for `role` (what the twin serves)."""
+    return DeviceSpec(spec.kind, spec.namespace_uri, spec.variables, spec.methods + twin_control_methods(role))
+
+
 def _identification(root: str, manufacturer: str, model: str, serial: str) -> tuple[VariableSpec, ...]:
     values = {"Manufacturer": manufacturer, "Model": model, "SerialNumber": serial}
     return tuple(VariableSpec(f"{root}/Identification/{k}", "String", initial=v) for k, v in values.items())
@@ -242,11 +295,12 @@ def _identification(root: str, manufacturer: str, model: str, serial: str) -> tu
 
 ROBOT_EXECUTION_STATE = EnumSpec("ExecutionState", ("Idle", "Running", "Completed", "Stopped", "Fault"))
 
-_MDS = "MotionDeviceSystem"
-_MD = f"{_MDS}/MotionDevices/MotionDevice_1"
-_TASK = f"{_MDS}/Controllers/Controller_1/TaskControls/TaskControl_1"
-_SAFETY = f"{_MDS}/SafetyStates/SafetyState_1/ParameterSet"
-_PROCESS = f"{_MDS}/WeldProcess"
+# Path prefixes of the address spaces, imported by the bridges' mappings and the twin's bindings.
+ROBOT_SYSTEM = "MotionDeviceSystem"
+ROBOT_MOTION = f"{ROBOT_SYSTEM}/MotionDevices/MotionDevice_1"
+ROBOT_TASK = f"{ROBOT_SYSTEM}/Controllers/Controller_1/TaskControls/TaskControl_1"
+ROBOT_SAFETY = f"{ROBOT_SYSTEM}/SafetyStates/SafetyState_1/ParameterSet"
+ROBOT_WELD = f"{ROBOT_SYSTEM}/WeldProcess"
 
 ROBOT_AXES = 6
 
@@ -259,34 +313,36 @@ def robot_spec() -> DeviceSpec:
     """
     axes = []
     for n in range(1, ROBOT_AXES + 1):
-        axes.append(_analog(f"{_MD}/Axes/Axis_{n}/ParameterSet/ActualPosition", DEG, -360.0, 360.0))
-        axes.append(_analog(f"{_MD}/Axes/Axis_{n}/ParameterSet/ActualSpeed", DEG_S, -720.0, 720.0))
-    tcp = [_analog(f"{_MD}/ParameterSet/TcpPosition{c}", MM, -5000.0, 5000.0) for c in "XYZ"]
-    tcp += [_analog(f"{_MD}/ParameterSet/TcpOrientationQ{c}", ONE, -1.0, 1.0) for c in "xyzw"]
+        axes.append(_analog(f"{ROBOT_MOTION}/Axes/Axis_{n}/ParameterSet/ActualPosition", DEG, -360.0, 360.0))
+        axes.append(_analog(f"{ROBOT_MOTION}/Axes/Axis_{n}/ParameterSet/ActualSpeed", DEG_S, -720.0, 720.0))
+    tcp = [_analog(f"{ROBOT_MOTION}/ParameterSet/TcpPosition{c}", MM, -5000.0, 5000.0) for c in "XYZ"]
+    tcp += [_analog(f"{ROBOT_MOTION}/ParameterSet/TcpOrientationQ{c}", ONE, -1.0, 1.0) for c in "xyzw"]
     return DeviceSpec(
         kind="robot",
         namespace_uri=NAMESPACE_PREFIX + "robot",
         variables=(
             *axes,
             *tcp,
-            VariableSpec(f"{_TASK}/ParameterSet/TaskProgramName", "String"),
-            VariableSpec(f"{_TASK}/ParameterSet/TaskProgramLoaded", "Boolean"),
-            VariableSpec(f"{_TASK}/ParameterSet/ExecutionState", ROBOT_EXECUTION_STATE),
-            VariableSpec(f"{_SAFETY}/EmergencyStop", "Boolean"),
-            VariableSpec(f"{_SAFETY}/ProtectiveStop", "Boolean"),
-            _analog(f"{_PROCESS}/TravelSpeedSetpoint", MM_S, 0.0, 50.0, writable=True),
-            _analog(f"{_PROCESS}/TorchOffsetSetpoint", MM, -5.0, 5.0, writable=True,
+            VariableSpec(f"{ROBOT_TASK}/ParameterSet/TaskProgramName", "String"),
+            VariableSpec(f"{ROBOT_TASK}/ParameterSet/TaskProgramLoaded", "Boolean"),
+            VariableSpec(f"{ROBOT_TASK}/ParameterSet/ExecutionState", ROBOT_EXECUTION_STATE),
+            VariableSpec(f"{ROBOT_SAFETY}/EmergencyStop", "Boolean"),
+            VariableSpec(f"{ROBOT_SAFETY}/ProtectiveStop", "Boolean"),
+            _analog(f"{ROBOT_WELD}/TravelSpeedSetpoint", MM_S, 0.0, 50.0, writable=True),
+            _analog(f"{ROBOT_WELD}/TorchOffsetSetpoint", MM, -5.0, 5.0, writable=True,
                     description="lateral torch correction, positive left of travel"),
-            _analog(f"{_PROCESS}/SeamTracker/Gap", MM, 0.0, 10.0),
-            _analog(f"{_PROCESS}/SeamTracker/SeamOffset", MM, -10.0, 10.0,
+            _analog(f"{ROBOT_WELD}/SeamTracker/Gap", MM, 0.0, 10.0),
+            _analog(f"{ROBOT_WELD}/SeamTracker/SeamOffset", MM, -10.0, 10.0,
                     description="seam offset from the programmed path, positive left"),
-            _analog(f"{_PROCESS}/WeldProgress", ONE, 0.0, 1.0),
-            VariableSpec(f"{_PROCESS}/PartId", "String"),
+            _analog(f"{ROBOT_WELD}/WeldProgress", ONE, 0.0, 1.0,
+                    description="fraction of the seam welded: 0 until the arc starts"),
+            VariableSpec(f"{ROBOT_WELD}/PartId", "String"),
+            *watchdog_variables(),
         ),
         methods=(
-            MethodSpec(f"{_TASK}/MethodSet/StartProgram",
+            MethodSpec(f"{ROBOT_TASK}/MethodSet/StartProgram",
                        (ArgumentSpec("Name", "String"), ArgumentSpec("PartId", "String"))),
-            MethodSpec(f"{_TASK}/MethodSet/StopProgram"),
+            MethodSpec(f"{ROBOT_TASK}/MethodSet/StopProgram"),
         ),
     )
 
@@ -294,21 +350,21 @@ def robot_spec() -> DeviceSpec:
 # --- welder: modelled on OPC 40450 Joining Systems ----------------------------------------------
 
 WELDER_STATE = EnumSpec("WelderState", ("Idle", "Welding", "Fault"))
-_JS = "JoiningSystem"
+WELDER_ROOT = "JoiningSystem"
 
 
 def welder_spec() -> DeviceSpec:
     """The GMAW power source: process parameters (writable), actual values, per-weld results."""
-    actual = f"{_JS}/ActualValues"
-    result = f"{_JS}/Results/LastResult"
+    actual = f"{WELDER_ROOT}/ActualValues"
+    result = f"{WELDER_ROOT}/Results/LastResult"
     return DeviceSpec(
         kind="welder",
         namespace_uri=NAMESPACE_PREFIX + "welder",
         variables=(
-            *_identification(_JS, "cell-controller", "TwinArc 500", "WLD-0001"),
-            _analog(f"{_JS}/ProcessParameters/VoltageSetpoint", VOLT, 10.0, 40.0, writable=True),
-            _analog(f"{_JS}/ProcessParameters/WireFeedSpeedSetpoint", M_MIN, 1.0, 25.0, writable=True),
-            _analog(f"{_JS}/ProcessParameters/GasFlowSetpoint", L_MIN, 0.0, 30.0, writable=True),
+            *_identification(WELDER_ROOT, "cell-controller", "TwinArc 500", "WLD-0001"),
+            _analog(f"{WELDER_ROOT}/ProcessParameters/VoltageSetpoint", VOLT, 10.0, 40.0, writable=True),
+            _analog(f"{WELDER_ROOT}/ProcessParameters/WireFeedSpeedSetpoint", M_MIN, 1.0, 25.0, writable=True),
+            _analog(f"{WELDER_ROOT}/ProcessParameters/GasFlowSetpoint", L_MIN, 0.0, 30.0, writable=True),
             _analog(f"{actual}/Current", AMPERE, 0.0, 600.0),
             _analog(f"{actual}/Voltage", VOLT, 0.0, 60.0),
             _analog(f"{actual}/WireFeedSpeed", M_MIN, 0.0, 25.0),
@@ -316,7 +372,7 @@ def welder_spec() -> DeviceSpec:
             _analog(f"{actual}/PoolWidth", MM, 0.0, 30.0),
             VariableSpec(f"{actual}/ArcOn", "Boolean"),
             _analog(f"{actual}/ArcEnergy", KILOJOULE, 0.0, 10000.0, description="energy of the running weld"),
-            VariableSpec(f"{_JS}/State", WELDER_STATE),
+            VariableSpec(f"{WELDER_ROOT}/State", WELDER_STATE),
             VariableSpec(f"{result}/PartId", "String"),
             _analog(f"{result}/ArcEnergy", KILOJOULE, 0.0, 10000.0),
             _analog(f"{result}/WeldTime", SECOND, 0.0, 3600.0),
@@ -330,6 +386,7 @@ def welder_spec() -> DeviceSpec:
                          description="comma-separated ISO 6520-1 imperfection names, empty when none"),
             VariableSpec(f"{result}/QualityLevel", "String", description="ISO 5817 level B, C, D, or fail"),
             VariableSpec(f"{result}/ResultCounter", "UInt32", description="increments once per result"),
+            *watchdog_variables(),
         ),
     )
 
@@ -339,7 +396,8 @@ def welder_spec() -> DeviceSpec:
 MACHINE_OPERATION_MODE = EnumSpec("MachineOperationMode", ("Other", "Manual", "Automatic", "Setup"))
 MACHINE_STATE = EnumSpec("MachineState", ("Idle", "Running", "Ended", "Fault"))
 PROGRAM_STATE = EnumSpec("ProgramState", ("Initializing", "Running", "Ended", "Interrupted", "Aborted"))
-_MACHINE = "Machine"
+MACHINE_ROOT = "Machine"
+MACHINE_PROGRAM = f"{MACHINE_ROOT}/Production/ActiveProgram"
 _MACHINE_IDENTITY = {"press": ("cell-controller", "TwinPress 250", "PRS-0001"),
                      "cnc": ("cell-controller", "TwinMill 3X", "CNC-0001")}
 
@@ -348,29 +406,32 @@ def machine_spec(kind: str = "press") -> DeviceSpec:
     """The downstream machine, a press or a CNC (same address space, identification differs)."""
     if kind not in _MACHINE_IDENTITY:
         raise ValueError(f"machine kind {kind!r} not in {sorted(_MACHINE_IDENTITY)}")
-    program = f"{_MACHINE}/Production/ActiveProgram"
+    program = MACHINE_PROGRAM
     return DeviceSpec(
         kind=kind,
         namespace_uri=NAMESPACE_PREFIX + "machine",
         variables=(
-            *_identification(_MACHINE, *_MACHINE_IDENTITY[kind]),
-            VariableSpec(f"{_MACHINE}/Monitoring/OperationMode", MACHINE_OPERATION_MODE,
+            *_identification(MACHINE_ROOT, *_MACHINE_IDENTITY[kind]),
+            VariableSpec(f"{MACHINE_ROOT}/Monitoring/OperationMode", MACHINE_OPERATION_MODE,
                          initial=MACHINE_OPERATION_MODE.index("Automatic")),
-            VariableSpec(f"{_MACHINE}/Monitoring/MachineState", MACHINE_STATE),
+            VariableSpec(f"{MACHINE_ROOT}/Monitoring/MachineState", MACHINE_STATE),
             VariableSpec(f"{program}/Name", "String"),
             VariableSpec(f"{program}/State", PROGRAM_STATE),
             VariableSpec(f"{program}/PartId", "String"),
             _analog(f"{program}/CycleTime", SECOND, 0.0, 3600.0),
-            VariableSpec(f"{_MACHINE}/Production/PartsCompleted", "UInt32"),
+            VariableSpec(f"{MACHINE_ROOT}/Production/PartsCompleted", "UInt32"),
+            VariableSpec(f"{MACHINE_ROOT}/Safety/EmergencyStop", "Boolean"),
+            VariableSpec(f"{MACHINE_ROOT}/Safety/DoorOpen", "Boolean", description="the guard door is open"),
+            *watchdog_variables(),
         ),
-        methods=(MethodSpec(f"{_MACHINE}/MethodSet/StartCycle", (ArgumentSpec("PartId", "String"),)),),
+        methods=(MethodSpec(f"{MACHINE_ROOT}/MethodSet/StartCycle", (ArgumentSpec("PartId", "String"),)),),
     )
 
 
 # --- feeder: conveyor + feeder PLC --------------------------------------------------------------
 
 FEEDER_STATE = EnumSpec("FeederState", ("Idle", "Feeding", "Transferring", "Jammed", "Fault"))
-_FEEDER = "Feeder"
+FEEDER_ROOT = "Feeder"
 
 
 def feeder_spec() -> DeviceSpec:
@@ -379,28 +440,31 @@ def feeder_spec() -> DeviceSpec:
         kind="feeder",
         namespace_uri=NAMESPACE_PREFIX + "feeder",
         variables=(
-            _analog(f"{_FEEDER}/Conveyor/SpeedSetpoint", MM_S, 0.0, 500.0, writable=True),
-            _analog(f"{_FEEDER}/Conveyor/Speed", MM_S, 0.0, 500.0),
-            VariableSpec(f"{_FEEDER}/Conveyor/Running", "Boolean"),
-            VariableSpec(f"{_FEEDER}/Buffer/Count", "UInt32"),
-            VariableSpec(f"{_FEEDER}/Buffer/Capacity", "UInt32", initial=8),
-            VariableSpec(f"{_FEEDER}/Fixture/PartPresent", "Boolean"),
-            VariableSpec(f"{_FEEDER}/Fixture/Clamped", "Boolean"),
-            VariableSpec(f"{_FEEDER}/Fixture/PartId", "String"),
-            VariableSpec(f"{_FEEDER}/Outfeed/Count", "UInt32"),
-            _analog(f"{_FEEDER}/Infeed/TimeSinceRelease", SECOND, 0.0, 1e6,
+            _analog(f"{FEEDER_ROOT}/Conveyor/SpeedSetpoint", MM_S, 0.0, 500.0, writable=True),
+            _analog(f"{FEEDER_ROOT}/Conveyor/Speed", MM_S, 0.0, 500.0),
+            VariableSpec(f"{FEEDER_ROOT}/Conveyor/Running", "Boolean"),
+            VariableSpec(f"{FEEDER_ROOT}/Buffer/Count", "UInt32"),
+            VariableSpec(f"{FEEDER_ROOT}/Buffer/Capacity", "UInt32", initial=8),
+            VariableSpec(f"{FEEDER_ROOT}/Fixture/PartPresent", "Boolean"),
+            VariableSpec(f"{FEEDER_ROOT}/Fixture/Clamped", "Boolean"),
+            VariableSpec(f"{FEEDER_ROOT}/Fixture/PartId", "String"),
+            VariableSpec(f"{FEEDER_ROOT}/Outfeed/Count", "UInt32"),
+            _analog(f"{FEEDER_ROOT}/Infeed/TimeSinceRelease", SECOND, 0.0, 1e6,
                     description="time since the last blank was released onto the belt"),
-            VariableSpec(f"{_FEEDER}/Infeed/BlanksReleased", "UInt32"),
-            VariableSpec(f"{_FEEDER}/State", FEEDER_STATE),
-            VariableSpec(f"{_FEEDER}/JamCount", "UInt32"),
+            VariableSpec(f"{FEEDER_ROOT}/Infeed/BlanksReleased", "UInt32"),
+            VariableSpec(f"{FEEDER_ROOT}/State", FEEDER_STATE),
+            VariableSpec(f"{FEEDER_ROOT}/JamCount", "UInt32"),
+            *watchdog_variables(),
         ),
         methods=(
-            MethodSpec(f"{_FEEDER}/MethodSet/ReleaseBlank", description="put a new blank on the belt"),
-            MethodSpec(f"{_FEEDER}/MethodSet/FeedPart", (ArgumentSpec("PartId", "String"),)),
-            MethodSpec(f"{_FEEDER}/MethodSet/Clamp"),
-            MethodSpec(f"{_FEEDER}/MethodSet/Unclamp"),
-            MethodSpec(f"{_FEEDER}/MethodSet/TransferToMachine"),
-            MethodSpec(f"{_FEEDER}/MethodSet/Release"),
+            MethodSpec(f"{FEEDER_ROOT}/MethodSet/ReleaseBlank", description="put a new blank on the belt"),
+            MethodSpec(f"{FEEDER_ROOT}/MethodSet/FeedPart", (ArgumentSpec("PartId", "String"),)),
+            MethodSpec(f"{FEEDER_ROOT}/MethodSet/Clamp"),
+            MethodSpec(f"{FEEDER_ROOT}/MethodSet/Unclamp"),
+            MethodSpec(f"{FEEDER_ROOT}/MethodSet/TransferToMachine"),
+            MethodSpec(f"{FEEDER_ROOT}/MethodSet/Release", description="take the part out of the machine (its cycle not running)"),
+            MethodSpec(f"{FEEDER_ROOT}/MethodSet/RejectPart",
+                       description="take the unclamped part in the fixture to the reject bin"),
         ),
     )
 

@@ -152,6 +152,7 @@ class DeviceClient:
         self._subscriptions: list[Subscription] = []
         self._link_task: asyncio.Task[None] | None = None
         self._link_good = True
+        self._link_callbacks: list[Callable[[bool], None]] = []
 
     @classmethod
     async def connect(cls, endpoint: str, spec: DeviceSpec, timeout_s: float = 3.0, *,
@@ -226,8 +227,8 @@ class DeviceClient:
         await self._client.get_node(self._nodeids[path]).write_value(ua.DataValue(variant))
 
     async def call(self, method_path: str, *args: Any) -> Any:
-        """Call a method with the spec's input arguments; returns its single output (Status, an
-        Int32 index into COMMAND_STATUS), or a tuple when a method has several, None when none.
+        """Call a method with the spec's input arguments; returns its single output, a tuple when it has
+        several (the cell's methods: Status, an Int32 index into COMMAND_STATUS, and Reason), None when none.
 
         Raises TypeError for a wrong argument count or type, ua.UaStatusCodeError when the
         device answers Bad (e.g. BadNotImplemented, BadUnexpectedError).
@@ -260,6 +261,18 @@ class DeviceClient:
 
     # --- link supervision ----------------------------------------------------------------------
 
+    def on_link_change(self, callback: Callable[[bool], None]) -> None:
+        """Call `callback(up)` on the loop when the link is lost (False) and when it is back (True),
+        before the values are delivered Bad or fresh."""
+        self._link_callbacks.append(callback)
+
+    def _tell_link(self, up: bool) -> None:
+        for callback in self._link_callbacks:
+            try:
+                callback(up)
+            except Exception:
+                _log.exception("%s: link callback failed", self.spec.kind)
+
     def _variable_id(self, path: str) -> ua.NodeId:
         self.spec.variable(path)
         return self._nodeids[path]
@@ -283,11 +296,13 @@ class DeviceClient:
                 if state is not UaClientState.CONNECTED and self._link_good:
                     self._link_good = False
                     _log.warning("%s: link to %s lost (%s)", self.spec.kind, self.endpoint, state.value)
+                    self._tell_link(False)
                     for callback in self._subscribed:
                         self._deliver_bad(callback)
                 elif state is UaClientState.CONNECTED and not self._link_good:
                     self._link_good = True
                     _log.info("%s: link to %s back", self.spec.kind, self.endpoint)
+                    self._tell_link(True)
                     await self._refresh()
 
     async def _refresh(self) -> None:

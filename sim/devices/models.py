@@ -31,7 +31,8 @@ from cell_controller.sim.twin.world import CellWorld
 
 #: what a command returns: a CommandStatus name of the address space, then the reason
 ACCEPTED = "Accepted"
-
+#: part ids the devices take: 1..MAX_PART_ID_CHARS printable ASCII characters
+MAX_PART_ID_CHARS = 64
 
 
 def _busy(reason: str) -> str:
@@ -44,6 +45,15 @@ def _not_ready(reason: str) -> str:
 
 def _invalid(reason: str) -> str:
     return f"InvalidArgument: {reason}"
+
+
+def part_id_problem(part_id: object) -> str | None:
+    """Why `part_id` is not a part id a device takes (None: it is one)."""
+    if not isinstance(part_id, str) or not part_id:
+        return _invalid("an empty part id")
+    if len(part_id) > MAX_PART_ID_CHARS or not part_id.isascii() or not part_id.isprintable():
+        return _invalid(f"a part id must be 1..{MAX_PART_ID_CHARS} printable ASCII characters")
+    return None
 
 
 class WelderModel:
@@ -126,6 +136,23 @@ class RobotModel:
         self.tracker_seam_offset_mm = 0.0
         self.joint_velocities_rad_s = np.zeros(6)
         self._targets: list[np.ndarray] = []
+        self.emergency_stop = False
+        self.protective_stop = False
+
+    @property
+    def safety_open(self) -> str:
+        """The open safety chain ('' when closed): emergency stop or protective stop (fence door)."""
+        return "emergency stop" if self.emergency_stop else "protective stop" if self.protective_stop else ""
+
+    def set_safety(self, emergency_stop: bool | None = None, protective_stop: bool | None = None) -> str:
+        """The hard-wired chain opens: the program stops at once (arc off); it stays refused while open."""
+        if emergency_stop is not None:
+            self.emergency_stop = emergency_stop
+        if protective_stop is not None:
+            self.protective_stop = protective_stop
+        if self.safety_open:
+            self.stop_program()
+        return ACCEPTED
 
     def _load_path_parameters(self) -> None:
         self.travel_speed_setpoint_mm_s = self.procedure.travel_speed_mm_s
@@ -133,7 +160,14 @@ class RobotModel:
 
     def start_program(self, name: str, part_id: str) -> str:
         if name not in self.PROGRAMS:
-            return _invalid(f"unknown program {name!r}")
+            return _invalid(f"unknown program {name[:40]!r}")
+        problem = part_id_problem(part_id)
+        if problem:
+            return problem
+        if self.safety_open:
+            return _not_ready(f"the robot's {self.safety_open} is active")
+        if "robot" in self.cell.tripped:
+            return _not_ready("the robot's watchdog tripped: no heartbeat from the cell")
         if self.state == "running":
             return _busy(f"program {self.program!r} is running")
         if self.cell.feeder.fixture_part != part_id or not self.cell.feeder.clamped:
@@ -200,8 +234,40 @@ class MachineModel:
         self.cycle_time_s = 0.0
         self.parts_completed = 0
         self._remaining_s = 0.0
+        self.operation_mode = "Automatic"
+        self.emergency_stop = False
+        self.door_open = False
+        self.tripped = False
+
+    @property
+    def safety_open(self) -> str:
+        return "emergency stop" if self.emergency_stop else "guard door open" if self.door_open else ""
+
+    def set_safety(self, emergency_stop: bool | None = None, door_open: bool | None = None) -> str:
+        """The guard chain opens: a running cycle stops where it is (the part stays, its program Aborted)."""
+        if emergency_stop is not None:
+            self.emergency_stop = emergency_stop
+        if door_open is not None:
+            self.door_open = door_open
+        if self.safety_open and self.state == "running":
+            self.state, self.program_state = "idle", "Aborted"
+        return ACCEPTED
+
+    def set_operation_mode(self, mode: str) -> str:
+        if mode not in ("Other", "Manual", "Automatic", "Setup"):
+            return _invalid(f"unknown operation mode {mode[:20]!r}")
+        self.operation_mode = mode
+        return ACCEPTED
 
     def start_cycle(self, part_id: str) -> str:
+        problem = part_id_problem(part_id)
+        if problem:
+            return problem
+        if self.safety_open:
+            return _not_ready(f"the machine's {self.safety_open}")
+        if self.operation_mode != "Automatic" or self.tripped:
+            return _not_ready(f"the machine is in {self.operation_mode} mode" if not self.tripped
+                              else "the machine's watchdog tripped: no heartbeat from the cell")
         if self.state == "running":
             return _busy("a cycle is running")
         if not part_id or self.part_id != part_id:
@@ -251,6 +317,8 @@ class FeederModel:
         self.time_since_release_s = float("inf")
         self.busy_s = 0.0  # remaining time of the running handling operation
         self._pending = None  # what the running operation does when it ends
+        self.supply = True  # blanks wait at the infeed to be released
+        self.rejected_count = 0
 
     @property
     def state(self) -> str:
@@ -264,6 +332,10 @@ class FeederModel:
 
     def release_blank(self) -> str:
         """Put a new blank on the belt's start."""
+        if not self.supply:
+            return _not_ready("no blank at the infeed (supply cut)")
+        if "feeder" in self.cell.tripped:
+            return _not_ready("the feeder's watchdog tripped: no heartbeat from the cell")
         if self.jammed_s > 0.0:
             return _not_ready("the conveyor is jammed")
         if self.on_conveyor and self.on_conveyor[-1][1] < self.cell.blank_pitch_mm:
@@ -277,6 +349,8 @@ class FeederModel:
         return ACCEPTED
 
     def _operation(self, duration_s: float, effect) -> str:
+        if "feeder" in self.cell.tripped:
+            return _not_ready("the feeder's watchdog tripped: no heartbeat from the cell")
         if self.busy_s > 0.0:
             return _busy("a handling operation is running")
         if self.jammed_s > 0.0:
@@ -286,6 +360,11 @@ class FeederModel:
 
     def feed_part(self, part_id: str) -> str:
         """Move the oldest blank from the buffer into the fixture, naming it `part_id`."""
+        problem = part_id_problem(part_id)
+        if problem:
+            return problem
+        if part_id in self.cell.parts:
+            return _invalid(f"part {part_id!r} is in the cell already")
         if not self.buffer:
             return _not_ready("the buffer is empty")
         if self.fixture_part:
@@ -322,10 +401,12 @@ class FeederModel:
         return self._operation(TRANSFER_TO_MACHINE_S, effect)
 
     def release(self) -> str:
-        """Take the processed part out of the machine onto the outfeed."""
+        """Take the part out of the machine onto the outfeed (processed, or taken out unprocessed)."""
         machine = self.cell.machine
-        if machine.state != "ended":
-            return _not_ready("the machine has no finished part")
+        if not machine.part_id:
+            return _not_ready("the machine holds no part")
+        if machine.state == "running":
+            return _not_ready("the machine's cycle is running")
 
         def effect() -> None:
             part = self.cell.parts.pop(machine.part_id)
@@ -333,6 +414,20 @@ class FeederModel:
             self.world.remove_part(part.body)
             machine.part_id, machine.state = "", "idle"
             self.outfeed_count += 1
+        return self._operation(UNLOAD_S, effect)
+
+    def reject_part(self) -> str:
+        """Take the unclamped part in the fixture to the reject bin."""
+        if not self.fixture_part or self.clamped:
+            return _not_ready("no unclamped part in the fixture")
+        if self.cell.robot.state == "running":
+            return _busy("the robot is welding")
+
+        def effect() -> None:
+            part = self.cell.parts.pop(self.fixture_part)
+            self.world.remove_part(part.body)
+            self.fixture_part = ""
+            self.rejected_count += 1
         return self._operation(UNLOAD_S, effect)
 
     def step(self, dt_s: float) -> None:
@@ -374,6 +469,8 @@ class TwinCell:
         self.world = world
         self.time_s = 0.0
         self.parts: dict[str, Part] = {}
+        #: roles whose watchdog tripped (no controller heartbeat): they refuse work until it beats again
+        self.tripped: set[str] = set()
         rng = random.Random(config.seed)
         self.welder = WelderModel(config)
         self.robot = RobotModel(config, world, self.welder, self)
@@ -389,6 +486,22 @@ class TwinCell:
         part = self.parts.pop(blank_id)
         part.part_id = part_id
         self.parts[part_id] = part
+
+    def trip(self, role: str) -> None:
+        """`role`'s watchdog tripped: its safe state (arc off and robot stopped; conveyor stopped)."""
+        self.tripped.add(role)
+        if role in ("robot", "welder"):
+            self.robot.stop_program()
+        elif role == "feeder":
+            self.feeder.conveyor_speed_setpoint_mm_s = 0.0
+        elif role == "machine":
+            self.machine.tripped = True
+
+    def untrip(self, role: str) -> None:
+        """The heartbeat is back: `role` takes commands again (what it stopped stays stopped)."""
+        self.tripped.discard(role)
+        if role == "machine":
+            self.machine.tripped = False
 
     def step(self, dt_s: float) -> None:
         self.time_s += dt_s

@@ -21,7 +21,11 @@ from datetime import datetime, timezone
 from typing import Any, Callable
 
 from cell_controller.core.config import Backend, CellConfig, ConfigError, load_cell
-from cell_controller.opcua.address_space import spec_for
+from cell_controller.opcua.address_space import (
+    CONTROLLER_HEARTBEAT, DEVICE_HEARTBEAT, FEEDER_ROOT as F, MACHINE_OPERATION_MODE, MACHINE_PROGRAM as PROGRAM, MACHINE_ROOT,
+    ROBOT_MOTION as MD, ROBOT_SAFETY, ROBOT_TASK as TASK, ROBOT_WELD as WELD, TWIN_CONTROL, WATCHDOG_TIMEOUT,
+    WATCHDOG_TRIPPED, WELDER_ROOT as JS, spec_for, with_twin_control,
+)
 from cell_controller.opcua.server import DeviceServer
 from cell_controller.sim.physics.weld import NOMINAL_PROCEDURE, WeldProcess, generate_joint
 from cell_controller.sim.twin.world import CellWorld
@@ -30,14 +34,10 @@ from .models import TwinCell
 
 #: cell time of one physics step, s
 PHYSICS_DT_S = 0.02
+#: how long a device's controller heartbeat may stay unchanged before it goes to its safe state, s (wall)
+WATCHDOG_TIMEOUT_S = 0.5
 
 _log = logging.getLogger("cell_twin")
-
-MD = "MotionDeviceSystem/MotionDevices/MotionDevice_1"
-TASK = "MotionDeviceSystem/Controllers/Controller_1/TaskControls/TaskControl_1"
-WELD = "MotionDeviceSystem/WeldProcess"
-JS = "JoiningSystem"
-PROGRAM = "Machine/Production/ActiveProgram"
 
 ROBOT_STATES = {"idle": "Idle", "running": "Running", "done": "Completed", "fault": "Fault"}
 MACHINE_STATES = {"idle": "Idle", "running": "Running", "ended": "Ended", "fault": "Fault"}
@@ -76,6 +76,8 @@ def _robot_values(cell: TwinCell) -> dict[str, Any]:
         f"{WELD}/SeamTracker/SeamOffset": robot.tracker_seam_offset_mm,
         f"{WELD}/WeldProgress": robot.progress,
         f"{WELD}/PartId": robot.part_id,
+        f"{ROBOT_SAFETY}/EmergencyStop": robot.emergency_stop,
+        f"{ROBOT_SAFETY}/ProtectiveStop": robot.protective_stop,
     })
     return values
 
@@ -119,31 +121,34 @@ def _welder_values(cell: TwinCell) -> dict[str, Any]:
 def _machine_values(cell: TwinCell) -> dict[str, Any]:
     m = cell.machine
     return {
-        "Machine/Monitoring/MachineState": MACHINE_STATES[m.state],
+        f"{MACHINE_ROOT}/Monitoring/OperationMode": m.operation_mode,
+        f"{MACHINE_ROOT}/Safety/EmergencyStop": m.emergency_stop,
+        f"{MACHINE_ROOT}/Safety/DoorOpen": m.door_open,
+        f"{MACHINE_ROOT}/Monitoring/MachineState": MACHINE_STATES[m.state],
         f"{PROGRAM}/Name": "press_cycle" if m.part_id else "",
         f"{PROGRAM}/State": m.program_state,
         f"{PROGRAM}/PartId": m.part_id,
         f"{PROGRAM}/CycleTime": m.cycle_time_s,
-        "Machine/Production/PartsCompleted": m.parts_completed,
+        f"{MACHINE_ROOT}/Production/PartsCompleted": m.parts_completed,
     }
 
 
 def _feeder_values(cell: TwinCell) -> dict[str, Any]:
     f = cell.feeder
     return {
-        "Feeder/Conveyor/SpeedSetpoint": f.conveyor_speed_setpoint_mm_s,
-        "Feeder/Conveyor/Speed": f.conveyor_speed_setpoint_mm_s if f.conveyor_running else 0.0,
-        "Feeder/Conveyor/Running": f.conveyor_running,
-        "Feeder/Buffer/Count": len(f.buffer),
-        "Feeder/Buffer/Capacity": f.buffer_capacity,
-        "Feeder/Fixture/PartPresent": bool(f.fixture_part),
-        "Feeder/Fixture/Clamped": f.clamped,
-        "Feeder/Fixture/PartId": f.fixture_part,
-        "Feeder/Outfeed/Count": f.outfeed_count,
-        "Feeder/Infeed/TimeSinceRelease": min(f.time_since_release_s, 1e6),
-        "Feeder/Infeed/BlanksReleased": f.blanks_released,
-        "Feeder/State": FEEDER_STATES[f.state],
-        "Feeder/JamCount": f.jam_count,
+        f"{F}/Conveyor/SpeedSetpoint": f.conveyor_speed_setpoint_mm_s,
+        f"{F}/Conveyor/Speed": f.conveyor_speed_setpoint_mm_s if f.conveyor_running else 0.0,
+        f"{F}/Conveyor/Running": f.conveyor_running,
+        f"{F}/Buffer/Count": len(f.buffer),
+        f"{F}/Buffer/Capacity": f.buffer_capacity,
+        f"{F}/Fixture/PartPresent": bool(f.fixture_part),
+        f"{F}/Fixture/Clamped": f.clamped,
+        f"{F}/Fixture/PartId": f.fixture_part,
+        f"{F}/Outfeed/Count": f.outfeed_count,
+        f"{F}/Infeed/TimeSinceRelease": min(f.time_since_release_s, 1e6),
+        f"{F}/Infeed/BlanksReleased": f.blanks_released,
+        f"{F}/State": FEEDER_STATES[f.state],
+        f"{F}/JamCount": f.jam_count,
     }
 
 
@@ -154,6 +159,8 @@ BINDINGS: dict[str, Binding] = {
     }, {
         f"{TASK}/MethodSet/StartProgram": lambda c, name, part_id: c.robot.start_program(name, part_id),
         f"{TASK}/MethodSet/StopProgram": lambda c: c.robot.stop_program(),
+        f"{TWIN_CONTROL}/SetEmergencyStop": lambda c, on: c.robot.set_safety(emergency_stop=on),
+        f"{TWIN_CONTROL}/SetProtectiveStop": lambda c, on: c.robot.set_safety(protective_stop=on),
     }),
     "welder": Binding(_welder_values, {
         f"{JS}/ProcessParameters/VoltageSetpoint": lambda c, v: setattr(c.welder, "voltage_setpoint_V", v),
@@ -161,19 +168,49 @@ BINDINGS: dict[str, Binding] = {
         f"{JS}/ProcessParameters/GasFlowSetpoint": lambda c, v: setattr(c.welder, "gas_flow_setpoint_L_min", v),
     }, {}),
     "machine": Binding(_machine_values, {}, {
-        "Machine/MethodSet/StartCycle": lambda c, part_id: c.machine.start_cycle(part_id),
+        f"{MACHINE_ROOT}/MethodSet/StartCycle": lambda c, part_id: c.machine.start_cycle(part_id),
+        f"{TWIN_CONTROL}/SetEmergencyStop": lambda c, on: c.machine.set_safety(emergency_stop=on),
+        f"{TWIN_CONTROL}/SetDoorOpen": lambda c, on: c.machine.set_safety(door_open=on),
+        f"{TWIN_CONTROL}/SetOperationMode": lambda c, mode: c.machine.set_operation_mode(
+            MACHINE_OPERATION_MODE.values[mode]),
     }),
     "feeder": Binding(_feeder_values, {
-        "Feeder/Conveyor/SpeedSetpoint": lambda c, v: setattr(c.feeder, "conveyor_speed_setpoint_mm_s", v),
+        f"{F}/Conveyor/SpeedSetpoint": lambda c, v: setattr(c.feeder, "conveyor_speed_setpoint_mm_s", v),
     }, {
-        "Feeder/MethodSet/ReleaseBlank": lambda c: c.feeder.release_blank(),
-        "Feeder/MethodSet/FeedPart": lambda c, part_id: c.feeder.feed_part(part_id),
-        "Feeder/MethodSet/Clamp": lambda c: c.feeder.clamp(),
-        "Feeder/MethodSet/Unclamp": lambda c: c.feeder.unclamp(),
-        "Feeder/MethodSet/TransferToMachine": lambda c: c.feeder.transfer_to_machine(),
-        "Feeder/MethodSet/Release": lambda c: c.feeder.release(),
+        f"{F}/MethodSet/ReleaseBlank": lambda c: c.feeder.release_blank(),
+        f"{F}/MethodSet/FeedPart": lambda c, part_id: c.feeder.feed_part(part_id),
+        f"{F}/MethodSet/Clamp": lambda c: c.feeder.clamp(),
+        f"{F}/MethodSet/Unclamp": lambda c: c.feeder.unclamp(),
+        f"{F}/MethodSet/TransferToMachine": lambda c: c.feeder.transfer_to_machine(),
+        f"{F}/MethodSet/Release": lambda c: c.feeder.release(),
+        f"{F}/MethodSet/RejectPart": lambda c: c.feeder.reject_part(),
+        f"{TWIN_CONTROL}/SetSupply": lambda c, on: setattr(c.feeder, "supply", on) or "Accepted",
     }),
 }
+
+
+@dataclass
+class Watchdog:
+    """A device's watchdog on the controller heartbeat (wall time, s): armed by the first beat."""
+
+    timeout_s: float = WATCHDOG_TIMEOUT_S
+    last_beat: int | None = None
+    beat_at_s: float = 0.0
+    tripped: bool = False
+
+    def beat(self, value: int, now_s: float) -> bool:
+        """A heartbeat written; True when it untrips the watchdog."""
+        if value != self.last_beat:
+            self.last_beat, self.beat_at_s = value, now_s
+        untripped, self.tripped = self.tripped, False
+        return untripped
+
+    def expired(self, now_s: float) -> bool:
+        """True once, when an armed watchdog's heartbeat has been silent for its timeout."""
+        if self.tripped or self.last_beat is None or now_s - self.beat_at_s <= self.timeout_s:
+            return False
+        self.tripped = True
+        return True
 
 
 class TwinServer:
@@ -183,6 +220,8 @@ class TwinServer:
         self.config, self.cell = config, cell
         self.servers: dict[str, DeviceServer] = {}
         self.published: dict[str, dict[str, Any]] = {}
+        self.watchdogs: dict[str, Watchdog] = {}
+        self.heartbeats: dict[str, int] = {}
         self.epoch_s = time.time()
         self._stop = asyncio.Event()
 
@@ -196,11 +235,19 @@ class TwinServer:
             raise
 
     async def _serve(self, role: str, device) -> None:
-        server = await DeviceServer.start(spec_for(device.kind.value), device.endpoint, f"twin-{device.name}")
+        spec = with_twin_control(spec_for(device.kind.value), role)
+        server = await DeviceServer.start(spec, device.endpoint, f"twin-{device.name}")
         self.servers[role] = server
+        self.watchdogs[role] = Watchdog()
+        self.heartbeats[role] = 0
         binding = BINDINGS[role]
 
         def on_write(path: str, value: Any) -> None:
+            if path == CONTROLLER_HEARTBEAT:
+                if self.watchdogs[role].beat(value, time.monotonic()):
+                    _log.info("%s watchdog: heartbeat back", role)
+                    self.cell.untrip(role)
+                return
             setter = binding.setpoints.get(path)
             if setter is not None:
                 setter(self.cell, value)
@@ -209,17 +256,25 @@ class TwinServer:
             server.bind_method(path, self._method(role, path, method))
         await self.publish(role)
 
-    def _method(self, role: str, path: str, method: Callable[..., str]) -> Callable[..., str]:
-        def call(*args: Any) -> str:
+    def _method(self, role: str, path: str, method: Callable[..., str]) -> Callable[..., tuple[str, str]]:
+        def call(*args: Any) -> tuple[str, str]:
             result = method(self.cell, *args)
-            status = result.partition(": ")[0]
-            _log.info("%s %s%s: %s", role, path.rsplit("/", 1)[-1], args, result)
-            return status
+            status, _, reason = result.partition(": ")
+            _log.info("%s %s%s: %s", role, path.rsplit("/", 1)[-1], tuple(str(a)[:40] for a in args), result)
+            return status, reason
         return call
 
     def stamp(self) -> datetime:
         """Cell time as a UTC timestamp: the twin's start plus the twin seconds since."""
         return datetime.fromtimestamp(self.epoch_s + self.cell.time_s, timezone.utc)
+
+    def check_watchdogs(self) -> None:
+        """Trip every device whose controller heartbeat has gone silent: its safe state, at once."""
+        now_s = time.monotonic()
+        for role, watchdog in self.watchdogs.items():
+            if watchdog.expired(now_s):
+                _log.warning("%s watchdog tripped: no controller heartbeat for %.2f s", role, now_s - watchdog.beat_at_s)
+                self.cell.trip(role)
 
     async def run(self) -> None:
         """Step and publish until `stop()`."""
@@ -232,10 +287,12 @@ class TwinServer:
         next_tick = time.monotonic()
         tick = 0
         while not self._stop.is_set():
+            self.check_watchdogs()
             for _ in range(steps_per_tick):
                 self.cell.step(PHYSICS_DT_S)
             for role in self.servers:
                 if tick % ticks_per_publish[role] == 0:
+                    self.heartbeats[role] = (self.heartbeats[role] + 1) % 2**32
                     await self.publish(role)
             tick += 1
             next_tick += period_s
@@ -247,10 +304,16 @@ class TwinServer:
             except asyncio.TimeoutError:
                 pass
 
+    def values(self, role: str) -> dict[str, Any]:
+        """Every value `role`'s server shows now: its binding's and its watchdog's."""
+        watchdog = self.watchdogs[role]
+        return {**BINDINGS[role].values(self.cell), DEVICE_HEARTBEAT: self.heartbeats[role],
+                WATCHDOG_TIMEOUT: watchdog.timeout_s, WATCHDOG_TRIPPED: watchdog.tripped}
+
     async def publish(self, role: str) -> None:
         """Write the device's values that changed since the last publish (a server write costs a
         deep copy per monitored item, so unchanged values are not written again)."""
-        values = BINDINGS[role].values(self.cell)
+        values = self.values(role)
         last = self.published.setdefault(role, {})
         changed = {path: v for path, v in values.items() if last.get(path) != v}
         if changed:

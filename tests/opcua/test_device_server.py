@@ -70,19 +70,20 @@ def test_method_call_reaches_bound_callable(run_with_server) -> None:
     async def body(server: DeviceServer) -> tuple[Any, list[tuple[str, str]]]:
         calls: list[tuple[str, str]] = []
 
-        async def start_program(name: str, part_id: str) -> int:
+        async def start_program(name: str, part_id: str) -> tuple[int, str]:
             calls.append((name, part_id))
-            return COMMAND_STATUS.index("Accepted")
+            return (COMMAND_STATUS.index("Accepted"), "") if part_id else (COMMAND_STATUS.index("InvalidArgument"), "no id")
 
         server.bind_method(START, start_program)
         client = await DeviceClient.connect(server.endpoint, server.spec)
         status = await client.call(START, "seam_a", "P-0001")
+        assert await client.call(START, "seam_a", "") == (COMMAND_STATUS.index("InvalidArgument"), "no id")
         with pytest.raises(TypeError):
             await client.call(START, "seam_a")
         await client.disconnect()
         return status, calls
 
-    assert run_with_server(robot_spec(), body) == (0, [("seam_a", "P-0001")])
+    assert run_with_server(robot_spec(), body) == ((0, ""), [("seam_a", "P-0001"), ("seam_a", "")])
 
 
 def test_write_rejects_nan_inf_out_of_range_and_read_only(run_with_server) -> None:

@@ -154,8 +154,8 @@ def test_whole_part_from_release_to_outfeed(cell: TwinCell, config: CellConfig) 
     assert feeder.fixture_part == "" and cell.world.part_station("blank-1") == "machine"
     step_until(cell, idle_feeder(cell), 1.0)
 
-    assert status(feeder.release()) == "NotReady"  # the machine has not run its cycle yet
     assert machine.start_cycle("p1") == ACCEPTED
+    assert status(feeder.release()) == "NotReady"  # the machine's cycle runs
     assert machine.state == "running"
     low, high = (config.machine_cycle_s * (1 + s * MACHINE_CYCLE_SPREAD) for s in (-1, 1))
     assert low <= machine.cycle_time_s <= high
@@ -314,3 +314,83 @@ def test_joint_velocities_zero_when_idle_and_within_limits_while_moving(cell: Tw
 
     cell.step(DT)
     assert not robot.joint_velocities_rad_s.any()
+
+
+# -- shop-floor events: safety chains, the watchdog, the supply, scrap ------------------------------
+
+def test_an_emergency_stop_stops_the_weld_at_once_and_refuses_a_new_one(cell: TwinCell) -> None:
+    clamp_part(cell, "p1")
+    assert cell.robot.start_program("weld_seam", "p1") == ACCEPTED
+    step_until(cell, lambda: cell.robot.progress > 0.1, WELD_BOUND_S)
+    assert cell.robot.set_safety(emergency_stop=True) == ACCEPTED
+    assert not cell.welder.arc_on and cell.robot.state == "idle"
+    assert 0.0 < cell.robot.progress < 1.0  # the seam was left part-way
+    assert status(cell.robot.start_program("weld_seam", "p1")) == "NotReady"
+    cell.robot.set_safety(emergency_stop=False)
+    assert cell.robot.start_program("weld_seam", "p1") == ACCEPTED
+
+
+def test_an_open_machine_door_interrupts_the_cycle_and_a_mode_switch_blocks_it(cell: TwinCell) -> None:
+    machine = cell.machine
+    machine.part_id = "p1"
+    assert machine.start_cycle("p1") == ACCEPTED
+    machine.set_safety(door_open=True)
+    assert machine.state == "idle" and machine.program_state == "Aborted" and machine.part_id == "p1"
+    assert "door" in machine.start_cycle("p1")
+    machine.set_safety(door_open=False)
+    assert machine.set_operation_mode("Setup") == ACCEPTED
+    assert machine.start_cycle("p1") == "NotReady: the machine is in Setup mode"
+    assert status(machine.set_operation_mode("Turbo")) == "InvalidArgument"
+
+
+def test_a_tripped_watchdog_puts_each_device_in_its_safe_state(cell: TwinCell) -> None:
+    clamp_part(cell, "p1")
+    assert cell.robot.start_program("weld_seam", "p1") == ACCEPTED
+    step_until(cell, lambda: cell.welder.arc_on, WELD_BOUND_S)
+    for role in ("robot", "feeder", "machine"):
+        cell.trip(role)
+    assert not cell.welder.arc_on and cell.robot.state == "idle"
+    assert cell.feeder.conveyor_speed_setpoint_mm_s == 0.0
+    assert "watchdog" in cell.robot.start_program("weld_seam", "p1")
+    assert "watchdog" in cell.feeder.release_blank() and "watchdog" in cell.feeder.unclamp()
+    cell.machine.part_id = "p1"
+    assert "watchdog" in cell.machine.start_cycle("p1")
+    for role in ("robot", "feeder", "machine"):
+        cell.untrip(role)
+    assert cell.feeder.unclamp() == ACCEPTED and cell.machine.start_cycle("p1") == ACCEPTED
+
+
+def test_a_cut_supply_refuses_blanks(cell: TwinCell) -> None:
+    cell.feeder.supply = False
+    assert cell.feeder.release_blank() == "NotReady: no blank at the infeed (supply cut)"
+    cell.feeder.supply = True
+    assert cell.feeder.release_blank() == ACCEPTED
+
+
+def test_an_unclamped_part_goes_to_the_reject_bin(cell: TwinCell) -> None:
+    clamp_part(cell, "p1")
+    assert status(cell.feeder.reject_part()) == "NotReady"  # still clamped
+    assert cell.feeder.unclamp() == ACCEPTED
+    step_until(cell, idle_feeder(cell), 1.0)
+    assert cell.feeder.reject_part() == ACCEPTED
+    step_until(cell, lambda: not cell.feeder.fixture_part, 5.0)
+    assert cell.feeder.rejected_count == 1 and "p1" not in cell.parts and cell.world.part_ids() == ()
+
+
+def test_an_unpressed_part_can_be_taken_out_of_the_machine(cell: TwinCell) -> None:
+    fill_buffer(cell, 1)
+    blank = cell.feeder.buffer[0]
+    cell.machine.part_id = "p9"
+    cell.parts["p9"] = cell.parts.pop(blank)
+    cell.feeder.buffer.clear()
+    assert cell.feeder.release() == ACCEPTED
+    step_until(cell, lambda: not cell.machine.part_id, 5.0)
+
+
+@pytest.mark.parametrize("bad_id", ["", "x" * 10_000, "p\x00", "pé"])
+def test_devices_refuse_bad_part_ids(cell: TwinCell, bad_id: str) -> None:
+    fill_buffer(cell, 1)
+    assert status(cell.feeder.feed_part(bad_id)) == "InvalidArgument"
+    assert status(cell.robot.start_program("weld_seam", bad_id)) == "InvalidArgument"
+    assert status(cell.machine.start_cycle(bad_id)) == "InvalidArgument"
+    assert cell.feeder.fixture_part == "" and len(cell.feeder.buffer) == 1

@@ -11,7 +11,10 @@ from typing import Any
 import pytest
 
 from cell_controller.core.config import CellConfig, load_cell
-from cell_controller.opcua.address_space import COMMAND_STATUS, EnumSpec, spec_for
+from cell_controller.opcua.address_space import (
+    COMMAND_STATUS, CONTROLLER_HEARTBEAT, DEVICE_HEARTBEAT, WATCHDOG_TRIPPED, EnumSpec, spec_for, twin_control_methods,
+    with_twin_control,
+)
 from cell_controller.opcua.checker import check_device_server
 from cell_controller.opcua.client import DeviceClient
 from cell_controller.sim.devices.models import TwinCell
@@ -104,7 +107,7 @@ def test_bindings_name_only_spec_paths() -> None:
     for role, binding in BINDINGS.items():
         spec = spec_for(kinds[role])
         assert all(spec.variable(path).writable for path in binding.setpoints), role
-        assert sorted(binding.methods) == sorted(m.path for m in spec.methods), role
+        assert sorted(binding.methods) == sorted(m.path for m in spec.methods + twin_control_methods(role)), role
 
 
 def test_initial_publish_covers_the_bound_values(twin: Twin, config: CellConfig) -> None:
@@ -148,23 +151,27 @@ def test_method_calls_drive_the_model_and_return_command_status(twin: Twin, conf
         feeder = twin.cell.feeder
         client = await connect(config, "feeder")
         try:
-            assert await client.call(f"{FEEDER_METHODS}/ReleaseBlank") == COMMAND_STATUS.index("Accepted") == 0
+            assert await client.call(f"{FEEDER_METHODS}/ReleaseBlank") == (COMMAND_STATUS.index("Accepted"), "")
             assert feeder.blanks_released == 1 and len(feeder.on_conveyor) == 1
             # the belt start is still occupied (the loop is not running: no cell time passes)
-            assert await client.call(f"{FEEDER_METHODS}/ReleaseBlank") == COMMAND_STATUS.index("Busy")
-            assert await client.call(f"{FEEDER_METHODS}/FeedPart", "p1") == COMMAND_STATUS.index("NotReady")
+            assert await client.call(f"{FEEDER_METHODS}/ReleaseBlank") == (COMMAND_STATUS.index("Busy"),
+                                                                           "the belt start is occupied")
+            assert await client.call(f"{FEEDER_METHODS}/FeedPart", "p1") == (COMMAND_STATUS.index("NotReady"),
+                                                                              "the buffer is empty")
+            assert (await client.call(f"{FEEDER_METHODS}/FeedPart", "p" * 10_000))[0] == \
+                COMMAND_STATUS.index("InvalidArgument")
             assert feeder.blanks_released == 1 and feeder.fixture_part == ""
         finally:
             await client.disconnect()
         machine = await connect(config, "machine")
         try:
-            assert await machine.call("Machine/MethodSet/StartCycle", "p1") == COMMAND_STATUS.index("NotReady")
+            assert (await machine.call("Machine/MethodSet/StartCycle", "p1"))[0] == COMMAND_STATUS.index("NotReady")
         finally:
             await machine.disconnect()
         robot = await connect(config, "robot")
         try:
             start = "MotionDeviceSystem/Controllers/Controller_1/TaskControls/TaskControl_1/MethodSet/StartProgram"
-            assert await robot.call(start, "grind", "p1") == COMMAND_STATUS.index("InvalidArgument")
+            assert (await robot.call(start, "grind", "p1"))[0] == COMMAND_STATUS.index("InvalidArgument")
             assert twin.cell.robot.state == "idle"
         finally:
             await robot.disconnect()
@@ -248,3 +255,68 @@ def test_run_stamps_values_with_cell_time_at_time_scale(twin: Twin, config: Cell
     wall_s = stamps[-1][0] - stamps[0][0]
     rate = (cell_s[-1] - cell_s[0]) / wall_s
     assert 0.4 * config.time_scale <= rate <= 1.25 * config.time_scale, f"cell/wall rate {rate:.2f}"
+
+
+def test_a_silent_controller_heartbeat_trips_the_devices_within_a_second(twin: Twin, config: CellConfig) -> None:
+    async def body(twin: TwinServer) -> tuple[float, bool, bool]:
+        device = config.device("robot")
+        client = await DeviceClient.connect(device.endpoint, spec_for("robot"))
+        try:
+            run = asyncio.create_task(twin.run())
+            for beat in range(1, 6):  # the cell's bridge writes the supervisor's heartbeat
+                await client.write(CONTROLLER_HEARTBEAT, beat)
+                await asyncio.sleep(0.1)
+            assert not twin.watchdogs["robot"].tripped
+            twin.cell.robot.state = "running"  # as if welding
+            silent_at = time.monotonic()
+            while not twin.watchdogs["robot"].tripped and time.monotonic() - silent_at < 3.0:
+                await asyncio.sleep(0.01)
+            tripped_after = time.monotonic() - silent_at
+            robot_stopped = twin.cell.robot.state == "idle"
+            await asyncio.sleep(0.1)
+            served = twin.servers["robot"].get_value(WATCHDOG_TRIPPED)
+            await client.write(CONTROLLER_HEARTBEAT, 99)  # the heartbeat comes back
+            untripped = not twin.watchdogs["robot"].tripped and "robot" not in twin.cell.tripped
+            beats = [twin.servers["robot"].get_value(DEVICE_HEARTBEAT)]
+            await asyncio.sleep(0.2)
+            beats.append(twin.servers["robot"].get_value(DEVICE_HEARTBEAT))
+            twin.stop()
+            await asyncio.wait_for(run, 5.0)
+        finally:
+            await client.disconnect()
+        assert served is True and untripped and beats[1] > beats[0]
+        return tripped_after, robot_stopped, twin.watchdogs["feeder"].tripped
+
+    tripped_after, robot_stopped, feeder_tripped = run_twin(twin, body)
+    assert tripped_after < 1.0 and robot_stopped
+    assert not feeder_tripped, "a watchdog never heard from stays unarmed"
+
+
+def test_twin_control_methods_stand_for_the_shop_floor(twin: Twin, config: CellConfig) -> None:
+    async def body(twin: TwinServer) -> None:
+        clients = {}
+        for role in ("robot", "machine", "feeder"):
+            device = config.device(role)
+            clients[role] = await DeviceClient.connect(device.endpoint, with_twin_control(spec_for(device.kind.value), role))
+        try:
+            assert await clients["robot"].call("TwinControl/SetEmergencyStop", True) == (0, "")
+            assert twin.cell.robot.emergency_stop
+            await twin.publish("robot")
+            assert twin.servers["robot"].get_value(
+                "MotionDeviceSystem/SafetyStates/SafetyState_1/ParameterSet/EmergencyStop") is True
+            await clients["machine"].call("TwinControl/SetOperationMode", 3)
+            assert twin.cell.machine.operation_mode == "Setup"
+            await clients["machine"].call("TwinControl/SetDoorOpen", True)
+            assert twin.cell.machine.door_open
+            await clients["feeder"].call("TwinControl/SetSupply", False)
+            assert not twin.cell.feeder.supply
+            plain = await connect(config, "feeder")  # a bridge's client sees no TwinControl
+            try:
+                assert not any(p.startswith("TwinControl") for p in plain._nodeids)
+            finally:
+                await plain.disconnect()
+        finally:
+            for client in clients.values():
+                await client.disconnect()
+
+    run_twin(twin, body)
