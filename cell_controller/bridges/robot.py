@@ -4,14 +4,12 @@ from __future__ import annotations
 import math
 
 from cell_controller.core.types import DeviceState, DeviceStatus
+from cell_controller.opcua.address_space import ROBOT_AXES, ROBOT_MOTION as MD, ROBOT_SAFETY as SAFETY
+from cell_controller.opcua.address_space import ROBOT_TASK as TASK, ROBOT_WELD as WELD
 
 from .base import DeviceMapping, Snapshot
 
-MD = "MotionDeviceSystem/MotionDevices/MotionDevice_1"
-TASK = "MotionDeviceSystem/Controllers/Controller_1/TaskControls/TaskControl_1"
-WELD = "MotionDeviceSystem/WeldProcess"
-SAFETY = "MotionDeviceSystem/SafetyStates/SafetyState_1/ParameterSet"
-AXES = range(1, 7)
+AXES = range(1, ROBOT_AXES + 1)
 JOINT_NAMES = tuple(f"axis_{n}" for n in AXES)
 
 #: ExecutionState -> (coarse state, sequence state)
@@ -30,19 +28,22 @@ class RobotMapping(DeviceMapping):
     travel_speed = f"{WELD}/TravelSpeedSetpoint"
     torch_offset = f"{WELD}/TorchOffsetSetpoint"
     execution_state = f"{TASK}/ParameterSet/ExecutionState"
+    tracker_paths = (f"{WELD}/SeamTracker/Gap", f"{WELD}/SeamTracker/SeamOffset", f"{WELD}/WeldProgress",
+                     f"{WELD}/TravelSpeedSetpoint")
+    joint_paths = tuple(f"{MD}/Axes/Axis_{n}/ParameterSet/{name}" for n in AXES for name in ("ActualPosition", "ActualSpeed"))
+    pose_paths = tuple(f"{MD}/ParameterSet/TcpPosition{a}" for a in "XYZ") + \
+        tuple(f"{MD}/ParameterSet/TcpOrientationQ{a}" for a in "xyzw")
 
-    def status(self, snapshot: Snapshot) -> DeviceStatus:
-        offline = self.guard(snapshot)
-        if offline:
-            return offline
+    def device_status(self, snapshot: Snapshot) -> DeviceStatus:
         state, sequence_state = STATES[snapshot.get(self.execution_state)]
-        if snapshot.get(f"{SAFETY}/EmergencyStop") or snapshot.get(f"{SAFETY}/ProtectiveStop"):
-            state, sequence_state = DeviceState.FAULT, "fault"
+        safety = "emergency_stop" if snapshot.get(f"{SAFETY}/EmergencyStop") else \
+            "protective_stop" if snapshot.get(f"{SAFETY}/ProtectiveStop") else "ok"
         part_id = snapshot.get(f"{WELD}/PartId")
         return DeviceStatus(self.role, state, part_id, detail=sequence_state, values={
             "execution": sequence_state,
             "program": snapshot.get(f"{TASK}/ParameterSet/TaskProgramName"),
             "progress": f"{snapshot.get(f'{WELD}/WeldProgress'):.3f}",
+            "safety": safety,
             "stamp_s": f"{snapshot.stamp_s:.6f}",
         })
 
@@ -63,5 +64,4 @@ class RobotMapping(DeviceMapping):
     @staticmethod
     def tracker(snapshot: Snapshot) -> tuple[float, ...]:
         """gap_mm, seam_offset_mm, progress, travel_speed_mm_s, stamp_s (topics.SEAM_TRACKER)."""
-        return (snapshot.get(f"{WELD}/SeamTracker/Gap"), snapshot.get(f"{WELD}/SeamTracker/SeamOffset"),
-                snapshot.get(f"{WELD}/WeldProgress"), snapshot.get(f"{WELD}/TravelSpeedSetpoint"), snapshot.stamp_s)
+        return (*(snapshot.get(p) for p in RobotMapping.tracker_paths), snapshot.stamp_s)

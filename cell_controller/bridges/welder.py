@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 from cell_controller.core.types import DeviceState, DeviceStatus, WeldResult
+from cell_controller.opcua.address_space import WELDER_ROOT as JS
 
 from .base import DeviceMapping, Snapshot
 
-JS = "JoiningSystem"
 ACTUAL = f"{JS}/ActualValues"
 RESULT = f"{JS}/Results/LastResult"
 STATES = {"Idle": DeviceState.IDLE, "Welding": DeviceState.BUSY, "Fault": DeviceState.FAULT}
@@ -15,11 +15,10 @@ class WelderMapping(DeviceMapping):
     role = "welder"
     voltage = f"{JS}/ProcessParameters/VoltageSetpoint"
     wire_feed = f"{JS}/ProcessParameters/WireFeedSpeedSetpoint"
+    process_paths = (f"{ACTUAL}/Current", f"{ACTUAL}/Voltage", f"{ACTUAL}/WireFeedSpeed", f"{ACTUAL}/ArcPower",
+                     f"{ACTUAL}/PoolWidth", f"{ACTUAL}/ArcOn")
 
-    def status(self, snapshot: Snapshot) -> DeviceStatus:
-        offline = self.guard(snapshot)
-        if offline:
-            return offline
+    def device_status(self, snapshot: Snapshot) -> DeviceStatus:
         state = STATES[snapshot.get(f"{JS}/State")]
         values = {
             "arc_on": "1" if snapshot.get(f"{ACTUAL}/ArcOn") else "0",
@@ -62,7 +61,5 @@ class WelderMapping(DeviceMapping):
     @staticmethod
     def process(snapshot: Snapshot) -> tuple[float, ...]:
         """current_A, voltage_V, wire_feed_m_min, arc_power_W, pool_width_mm, arc_on, stamp_s."""
-        return (snapshot.get(f"{ACTUAL}/Current"), snapshot.get(f"{ACTUAL}/Voltage"),
-                snapshot.get(f"{ACTUAL}/WireFeedSpeed"), snapshot.get(f"{ACTUAL}/ArcPower"),
-                snapshot.get(f"{ACTUAL}/PoolWidth"), float(bool(snapshot.get(f"{ACTUAL}/ArcOn"))),
-                snapshot.stamp_s)
+        *analog, arc_on = (snapshot.get(p) for p in WelderMapping.process_paths)
+        return (*analog, float(bool(arc_on)), snapshot.stamp_s)

@@ -1,30 +1,38 @@
 """A bridge node: one device's OPC UA server on one side, the bus on the other.
 
-The OPC UA client runs on an asyncio loop in a background thread; the bus spins on the
-main thread. Data changes (subscriptions, never polling) update a `Snapshot`; after each
-batch of changes the node publishes the device's status (latched, also every
-`HEARTBEAT_S`) and, for the robot and the welder, their sensor topics. Commands and
-setpoints arrive on the bus and are handed to the loop. A command carries an id; a
-repeated id is acknowledged again, never executed twice.
+The OPC UA client runs on an asyncio loop in a background thread; the bus spins on the main
+thread. Data changes (subscriptions, never polling) update a `Snapshot`, which checks every
+sample; after each batch the node publishes the device's status (latched, on change and every
+`HEARTBEAT_S`) and, for the robot and the welder, their sensor topics when every value they
+carry is good. A timer on the loop notices a device whose life-sign stops within its stale bound.
+
+Commands are goals (`core/goals.py`): executed one at a time, each id once, answered in the
+status as `goal.<id>`. Setpoints from the bus are clamped and rate-limited here again
+(`SetpointGuard`: whoever published them) and written latest-value-wins by one writer: one pending
+value per setpoint, dropped when the link goes (a value from before a reconnect is never
+written after it). The supervisor's heartbeat is written to the device's watchdog.
 """
 from __future__ import annotations
 
 import asyncio
 import math
 import threading
+import time
 from dataclasses import replace
 from datetime import datetime
 from typing import Any, Callable
 
-from cell_controller.bridges.base import DeviceMapping, Snapshot
+from cell_controller.bridges import MAPPINGS
+from cell_controller.bridges.base import Snapshot
 from cell_controller.bridges.feeder import FeederMapping
-from cell_controller.bridges.machine import MachineMapping
 from cell_controller.bridges.robot import JOINT_NAMES, RobotMapping
 from cell_controller.bridges.welder import WelderMapping
 from cell_controller.bus.api import Node
 from cell_controller.core.config import CellConfig
+from cell_controller.core.goals import ACCEPTED, GoalHistory
+from cell_controller.core.shield import SetpointGuard
 from cell_controller.core.types import DeviceStatus
-from cell_controller.opcua.address_space import COMMAND_STATUS, spec_for
+from cell_controller.opcua.address_space import COMMAND_STATUS, CONTROLLER_HEARTBEAT, spec_for
 from cell_controller.opcua.client import DeviceClient, DeviceSpecMismatchError, DeviceUnreachableError
 
 from . import topics
@@ -34,42 +42,69 @@ from .runtime import spin_until_signal, start_node
 HEARTBEAT_S = 0.5
 #: subscriptions publish this many times per period of the device's publishing rate
 SUBSCRIPTION_OVERSAMPLING = 2
+#: a device whose life-sign has not changed for this many publishing periods is stale
+STALE_PERIODS = 3
 CONNECT_TIMEOUT_S = 3.0
 RECONNECT_DELAY_S = 1.0
 COMMAND_TIMEOUT_S = 3.0
-#: the result reported for a command whose method call has not returned yet
-PENDING = "Pending"
-
-MAPPINGS: dict[str, type[DeviceMapping]] = {
-    "robot": RobotMapping, "welder": WelderMapping, "machine": MachineMapping, "feeder": FeederMapping,
+#: status values that change with every sample: a change of only these does not publish the status
+_VOLATILE = ("stamp_s", "data_age_s")
+#: bus setpoint field -> (role, limit name in the cell description)
+SETPOINT_FIELDS = {
+    "voltage_V": ("welder", "voltage"), "wire_feed_m_min": ("welder", "wire_feed"),
+    "travel_speed_mm_s": ("robot", "travel_speed"), "torch_offset_mm": ("robot", "torch_offset"),
+    "conveyor_speed_mm_s": ("feeder", "conveyor_speed"),
+}
+#: bus setpoint field -> the device variable it is written to
+SETPOINT_PATHS = {
+    "voltage_V": WelderMapping.voltage, "wire_feed_m_min": WelderMapping.wire_feed,
+    "travel_speed_mm_s": RobotMapping.travel_speed, "torch_offset_mm": RobotMapping.torch_offset,
+    "conveyor_speed_mm_s": FeederMapping.conveyor_speed,
 }
 
 
 class BridgeNode:
     def __init__(self, node: Node, config: CellConfig, role: str):
-        self.node, self.role = node, role
+        self.node, self.role, self.config = node, role, config
         self.device = config.device(role)
         self.log = node.get_logger()
         self.codec = Codec(node)
         self.spec = spec_for(self.device.kind.value)
         self.mapping = MAPPINGS[role](self.spec)
         self.snapshot = Snapshot(self.spec)
+        #: the device's publishing period, wall s (the twin publishes at its rate in wall time)
+        self.period_s = 1.0 / self.device.publishing_rate_Hz
+        self.stale_after_s = STALE_PERIODS * self.period_s
         self.client: DeviceClient | None = None
-        self.last_command = ("", "")  # (id, result)
+        self.goals = GoalHistory()
         self.last_status: DeviceStatus | None = None
-        self.written: dict[str, float] = {}
+        self.fields = [f for f, (r, _) in SETPOINT_FIELDS.items() if r == role]
+        self.guard = SetpointGuard(
+            {f: self.device.limits[SETPOINT_FIELDS[f][1]] for f in self.fields if SETPOINT_FIELDS[f][1] in self.device.limits},
+            {f: config.policies.rate_limits_per_s[SETPOINT_FIELDS[f][1]] for f in self.fields
+             if SETPOINT_FIELDS[f][1] in config.policies.rate_limits_per_s},
+            tick_s=config.time_scale * self.period_s)
+        self.pending_writes: dict[str, Any] = {}
+        self.write_errors = 0
+        self.sensor_skips = 0
         self._flush_scheduled = False
         self._stopping = False
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, name=f"{role}-opcua", daemon=True)
+        self._wake_writer: asyncio.Event | None = None
+        self._commands: asyncio.Lock | None = None
 
         status = topics.device_status(role)
         self.status_pub = node.create_publisher(status.type, status.name, status.qos)
         command = topics.device_command(role)
         node.create_subscription(command.type, command.name, self._on_command, command.qos)
         self.sensor_pubs = {t: node.create_publisher(t.type, t.name, t.qos) for t in self._sensor_topics()}
-        for topic, handler in self._setpoint_topics().items():
-            node.create_subscription(topic.type, topic.name, self._setpoint_handler(topic, handler), topic.qos)
+        for topic in (topics.WELD_SETPOINTS, topics.INFEED):
+            if any(f in topic.fields for f in self.fields):
+                node.create_subscription(topic.type, topic.name, self._setpoint_handler(topic), topic.qos)
+        hb = topics.HEARTBEAT
+        node.create_subscription(hb.type, hb.name, lambda msg: self._queue({CONTROLLER_HEARTBEAT: int(msg.data)}),
+                                 hb.qos)
         if self.sensor_pubs:
             self._messages = {name: node.message(name) for name in (
                 "sensor_msgs/msg/JointState", "geometry_msgs/msg/PoseStamped", "geometry_msgs/msg/Pose",
@@ -83,24 +118,37 @@ class BridgeNode:
         asyncio.run_coroutine_threadsafe(self._run(), self.loop)
 
     async def _run(self) -> None:
+        self._wake_writer, self._commands = asyncio.Event(), asyncio.Lock()
+        reported = ""
         while not self._stopping:
             try:
                 self.client = await DeviceClient.connect(self.device.endpoint, self.spec, CONNECT_TIMEOUT_S)
                 break
             except (DeviceUnreachableError, DeviceSpecMismatchError) as error:
-                self.log.warning("%s", error)
+                if str(error) != reported:  # one line per new reason, not one per attempt
+                    self.log.warning("%s", error)
+                    reported = str(error)
                 self._publish_status(self.mapping.offline(str(error)))
                 await asyncio.sleep(RECONNECT_DELAY_S)
         if self.client is None:
             return
+        self.client.on_link_change(self._on_link)
         # half the device's period: a server publishes on its own clock, so at the full period two of the
         # device's samples now and then fall into one notification and the first is lost to the loop
-        interval_ms = 1000.0 / (SUBSCRIPTION_OVERSAMPLING * self.device.publishing_rate_Hz)
+        interval_ms = 1000.0 * self.period_s / SUBSCRIPTION_OVERSAMPLING
         await self.client.subscribe([v.path for v in self.spec.variables], interval_ms, self._on_value)
         self.log.info("connected to %s (%s), subscribed at %.0f ms", self.device.endpoint, self.spec.kind, interval_ms)
+        writer = asyncio.ensure_future(self._writer())
+        last_heartbeat = 0.0
         while not self._stopping:
-            await asyncio.sleep(HEARTBEAT_S)
-            self._publish_status(self.mapping.status(self.snapshot))
+            await asyncio.sleep(self.stale_after_s / 3)
+            now = time.monotonic()
+            if now - last_heartbeat >= HEARTBEAT_S:
+                last_heartbeat = now
+                self._publish_status(self._status())
+            else:
+                self._publish_if_changed()
+        writer.cancel()
 
     def stop(self) -> None:
         """Leave the device safe (the robot's program stopped, so the arc is off) and disconnect."""
@@ -110,6 +158,10 @@ class BridgeNode:
                 if self.role == "robot" and self.snapshot.get(RobotMapping.execution_state) == "Running":
                     await self._call("stop_program", ())
                 await self.client.disconnect()
+            others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in others:
+                task.cancel()
+            await asyncio.gather(*others, return_exceptions=True)
         if self.thread.is_alive():
             try:
                 asyncio.run_coroutine_threadsafe(shutdown(), self.loop).result(COMMAND_TIMEOUT_S)
@@ -119,33 +171,58 @@ class BridgeNode:
             self.thread.join(1.0)
 
     # -- device -> bus ----------------------------------------------------------------------
+    def _on_link(self, up: bool) -> None:
+        if not up:
+            self.pending_writes.clear()  # nothing from before the gap is written after it
+            self.snapshot.clear()
+            self._publish_status(self._status())
+
     def _on_value(self, path: str, value: Any, source_timestamp: datetime | None, good: bool) -> None:
-        if path in self.written and value != self.written[path]:
-            del self.written[path]  # the device changed it (e.g. a job loaded at arc start): write it again
-        self.snapshot.update(path, value, source_timestamp, good)
+        self.snapshot.update(path, value, source_timestamp, good, time.monotonic())
         if not self._flush_scheduled:
             self._flush_scheduled = True
             self.loop.call_soon(self._flush)
 
+    def _status(self) -> DeviceStatus:
+        if self.client is None or not self.client.connected:
+            return self.mapping.offline(f"link to {self.device.endpoint} down")
+        return self.mapping.status(self.snapshot, time.monotonic(), self.stale_after_s)
+
+    def _publish_if_changed(self) -> DeviceStatus:
+        status = self._status()
+        if self.last_status is None or _steady(status) != _steady(self.last_status):
+            self._publish_status(status)
+        return status
+
     def _flush(self) -> None:
         """After a batch of data changes: publish status if it changed, and the sensor topics."""
         self._flush_scheduled = False
-        status = self.mapping.status(self.snapshot)
-        if self.last_status is None or _without_stamp(status) != _without_stamp(self.last_status):
-            self._publish_status(status)
-        if self.snapshot.complete:
-            for topic, publisher in self.sensor_pubs.items():
+        status = self._publish_if_changed()
+        if status.state.value in ("offline", "stale"):
+            return
+        for topic, publisher in self.sensor_pubs.items():
+            if self.snapshot.good(*self._sensor_paths(topic)):
                 publisher.publish(self._sensor_message(topic))
+            else:
+                self.sensor_skips += 1
 
     def _publish_status(self, status: DeviceStatus) -> None:
         self.last_status = status
-        values = {**status.values, "last_command_id": self.last_command[0],
-                  "last_command_result": self.last_command[1], "backend": self.device.backend.value}
+        age = time.monotonic() - self.snapshot.fresh_at_s if self.snapshot.fresh_at_s is not None else math.inf
+        values = {**status.values, **self.goals.values(), "backend": self.device.backend.value,
+                  "data_age_s": f"{age:.3f}", "rejected_samples": str(self.snapshot.rejected),
+                  "write_errors": str(self.write_errors),
+                  **{k: str(v) for k, v in self.guard.counts.items()}}
         self.status_pub.publish(self.codec.device_status(replace(status, values=values), self.device.endpoint))
 
     def _sensor_topics(self) -> list[topics.Topic]:
         return {"robot": [topics.JOINT_STATES, topics.TCP_POSE, topics.SEAM_TRACKER],
                 "welder": [topics.WELD_PROCESS]}.get(self.role, [])
+
+    @staticmethod
+    def _sensor_paths(topic: topics.Topic) -> tuple[str, ...]:
+        return {topics.SEAM_TRACKER: RobotMapping.tracker_paths, topics.WELD_PROCESS: WelderMapping.process_paths,
+                topics.JOINT_STATES: RobotMapping.joint_paths, topics.TCP_POSE: RobotMapping.pose_paths}[topic]
 
     def _sensor_message(self, topic: topics.Topic) -> Any:
         s = self.snapshot
@@ -170,72 +247,99 @@ class BridgeNode:
     # -- bus -> device ----------------------------------------------------------------------
     def _on_command(self, msg: Any) -> None:
         values = self.codec.values(msg)
-        command_id = values.get("id", "")
+        goal_id = values.get("id", "")[:64]
         args = tuple(values[k] for k in sorted(k for k in values if k.startswith("arg")))
-        asyncio.run_coroutine_threadsafe(self._command(command_id, msg.message, args), self.loop)
+        asyncio.run_coroutine_threadsafe(self._command(goal_id, msg.message, args), self.loop)
 
-    async def _command(self, command_id: str, verb: str, args: tuple[str, ...]) -> None:
-        if command_id and command_id == self.last_command[0]:
-            self._publish_status(self.mapping.status(self.snapshot))  # acknowledge again
+    async def _command(self, goal_id: str, verb: str, args: tuple[str, ...]) -> None:
+        """Execute a goal once; a repeated id is answered again. One command at a time per device."""
+        if not goal_id:
+            self.log.warning("command %r without an id ignored", verb[:40])
             return
-        self.last_command = (command_id, PENDING)
-        result = await self._call(verb, args)
-        self.last_command = (command_id, result)
-        self._publish_status(self.mapping.status(self.snapshot))
+        if not self.goals.begin(goal_id):
+            self._publish_status(self._status())
+            return
+        self._publish_status(self._status())
+        assert self._commands is not None
+        async with self._commands:
+            result = await self._call(verb, args)
+        self.goals.finish(goal_id, result)
+        self._publish_status(self._status())
 
     async def _call(self, verb: str, args: tuple[str, ...]) -> str:
+        """Call the device's method for `verb`: its CommandStatus name, then ': ' and its reason."""
         method = self.mapping.commands.get(verb)
         if method is None:
-            self.log.warning("unknown command %r", verb)
-            return "InvalidArgument"
-        if self.client is None:
-            return "NotReady"
+            return f"InvalidArgument: the {self.role} has no command {verb[:40]!r}"
+        if self.client is None or not self.client.connected:
+            return "NotReady: no link to the device"
         try:
-            index = await asyncio.wait_for(self.client.call(method, *args), COMMAND_TIMEOUT_S)
+            status, reason = await asyncio.wait_for(self.client.call(method, *args), COMMAND_TIMEOUT_S)
+        except TypeError as error:
+            return f"InvalidArgument: {error}"
         except Exception as error:  # a refused or failed call is reported, never raised into the loop
             self.log.warning("%s%s failed: %r", verb, args, error)
-            return "Fault"
-        return COMMAND_STATUS.values[index] if isinstance(index, int) else "Fault"
+            return f"Fault: {type(error).__name__}: {error}"[:200]
+        name = COMMAND_STATUS.values[status] if isinstance(status, int) and 0 <= status < len(COMMAND_STATUS.values) \
+            else "Fault"
+        return name if name == ACCEPTED else f"{name}: {str(reason)[:160]}"
 
-    def _setpoint_topics(self) -> dict[topics.Topic, Callable[[dict[str, float]], dict[str, float]]]:
-        """Setpoint topics this device takes, each with a map from the message to variable writes."""
-        if self.role == "robot":
-            return {topics.WELD_SETPOINTS: lambda f: {RobotMapping.travel_speed: f["travel_speed_mm_s"],
-                                                      RobotMapping.torch_offset: f["torch_offset_mm"]}}
-        if self.role == "welder":
-            return {topics.WELD_SETPOINTS: lambda f: {WelderMapping.voltage: f["voltage_V"],
-                                                      WelderMapping.wire_feed: f["wire_feed_m_min"]}}
-        if self.role == "feeder":
-            return {topics.INFEED: lambda f: {FeederMapping.conveyor_speed: f["conveyor_speed_mm_s"]}}
-        return {}
-
-    def _setpoint_handler(self, topic: topics.Topic, writes: Callable[[dict[str, float]], dict[str, float]]):
+    def _setpoint_handler(self, topic: topics.Topic) -> Callable[[Any], None]:
         def on_message(msg: Any) -> None:
             fields = Codec.read_array(topic, msg)
             if fields is None:
                 self.log.warning("%s: rejected a malformed or non-finite message", topic.name)
                 return
-            asyncio.run_coroutine_threadsafe(self._write(writes(fields), fields.get("release_blank", 0.0) > 0.5),
-                                             self.loop)
+            writes = {}
+            for name in self.fields:
+                if name in fields:
+                    path = SETPOINT_PATHS[name]
+                    device_value = self.snapshot.get(path) if self.snapshot.good(path) else None
+                    writes[path] = self.guard.guard(name, fields[name], device_value)
+            if writes:
+                self._queue(writes)
+            if self.role == "feeder" and fields.get("release_blank", 0.0) > 0.5:
+                asyncio.run_coroutine_threadsafe(self._release_blank(), self.loop)
         return on_message
 
-    async def _write(self, writes: dict[str, float], release_blank: bool) -> None:
-        if self.client is None or not self.client.connected:
-            return
-        for path, value in writes.items():
-            if self.written.get(path) == value:
-                continue
-            try:
-                await self.client.write(path, value)
-                self.written[path] = value
-            except Exception as error:  # out of range, refused or link down: logged, never forwarded
-                self.log.warning("write %s=%r refused: %r", path, value, error)
-        if release_blank:
+    async def _release_blank(self) -> None:
+        assert self._commands is not None
+        async with self._commands:
             await self._call("release_blank", ())
 
+    def _queue(self, writes: dict[str, Any]) -> None:
+        """Hand setpoints to the writer (thread-safe): the latest value of each wins."""
+        def put() -> None:
+            self.pending_writes.update(writes)
+            if self._wake_writer is not None:
+                self._wake_writer.set()
+        self.loop.call_soon_threadsafe(put)
 
-def _without_stamp(status: DeviceStatus) -> DeviceStatus:
-    return replace(status, values={k: v for k, v in status.values.items() if k != "stamp_s"})
+    async def _writer(self) -> None:
+        """The device's one writer: pending setpoints, each once, while the link is up."""
+        assert self._wake_writer is not None
+        while True:
+            await self._wake_writer.wait()
+            self._wake_writer.clear()
+            client = self.client
+            if client is None or not client.connected:
+                self.pending_writes.clear()
+                continue
+            writes, self.pending_writes = self.pending_writes, {}
+            for path, value in writes.items():
+                if path != CONTROLLER_HEARTBEAT and self.snapshot.get(path) == value:
+                    continue  # the device holds it already
+                try:
+                    await asyncio.wait_for(client.write(path, value), COMMAND_TIMEOUT_S)
+                except Exception as error:  # refused or link down: counted on the status, never retried stale
+                    self.write_errors += 1
+                    if self.write_errors in (1, 10, 100) or self.write_errors % 1000 == 0:
+                        self.log.warning("write %s=%r failed (%d failures so far): %r", path, value,
+                                         self.write_errors, error)
+
+
+def _steady(status: DeviceStatus) -> DeviceStatus:
+    return replace(status, values={k: v for k, v in status.values.items() if k not in _VOLATILE})
 
 
 def run(role: str, argv: list[str] | None = None) -> None:

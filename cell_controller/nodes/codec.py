@@ -14,7 +14,7 @@ from .topics import Topic
 
 #: diagnostic_msgs/DiagnosticStatus levels
 OK, WARN, ERROR, STALE = 0, 1, 2, 3
-_LEVELS = {DeviceState.FAULT: ERROR, DeviceState.OFFLINE: STALE}
+_LEVELS = {DeviceState.FAULT: ERROR, DeviceState.OFFLINE: STALE, DeviceState.STALE: STALE}
 
 
 class Codec:

@@ -15,10 +15,9 @@ timer at the cell's control rate.
 """
 from __future__ import annotations
 
-import time
-
 from cell_controller.bus.api import Node
 from cell_controller.core.config import CellConfig
+from cell_controller.core.packml import State
 from cell_controller.core.policy import FeedPolicy, WeldPolicy
 from cell_controller.core.shield import WeldShield
 from cell_controller.core.types import DeviceState, FeedObservation, WeldObservation
@@ -32,6 +31,9 @@ from .runtime import spin_until_signal, start_node
 #: after releasing a blank, wait for the feeder to report it before deciding again (wall s)
 RELEASE_SETTLE_S = 0.5
 STATUS_PERIOD_S = 1.0
+#: the supervisor's states in which blanks are released (production runs or waits for blanks)
+FEEDING_STATES = frozenset({State.STARTING, State.EXECUTE, State.SUSPENDING, State.SUSPENDED, State.UNSUSPENDING,
+                            State.UNHOLDING})
 
 
 class PolicyNode:
@@ -67,6 +69,11 @@ class PolicyNode:
         for role in self.busy:
             t = topics.device_status(role)
             node.create_subscription(t.type, t.name, lambda msg, role=role: self._on_busy(role, msg), t.qos)
+        self.cell_state = ""
+        node.create_subscription(topics.CELL_STATE.type, topics.CELL_STATE.name,
+                                 lambda msg: setattr(self, "cell_state", msg.message), topics.CELL_STATE.qos)
+        self.supervisor = node.create_subscription(topics.HEARTBEAT.type, topics.HEARTBEAT.name, lambda msg: None,
+                                                   topics.HEARTBEAT.qos)
         node.create_timer(self.period_s, self.tick_feed)
         node.create_timer(STATUS_PERIOD_S, self.publish_status)
         self.publish_status()
@@ -123,9 +130,14 @@ class PolicyNode:
         self.setpoints.publish(self.codec.array(topics.WELD_SETPOINTS, (
             a.voltage_V, a.wire_feed_m_min, a.travel_speed_mm_s, a.torch_offset_mm, stamp_s)))
 
+    @property
+    def feeding(self) -> bool:
+        """Blanks are released only while the supervisor lives (its heartbeat's liveliness) and produces."""
+        return self.supervisor.alive_publisher_count() > 0 and self.cell_state in {s.value for s in FEEDING_STATES}
+
     def tick_feed(self) -> None:
         f = self.feeder
-        if not f or time.monotonic() - self.released_at < RELEASE_SETTLE_S:
+        if not f or not self.feeding or self.node.monotonic_s() - self.released_at < RELEASE_SETTLE_S:
             return
         observation = FeedObservation(
             buffer_count=int(f.get("buffer_count", 0)), buffer_capacity=int(f.get("buffer_capacity", 0)),
@@ -136,7 +148,7 @@ class PolicyNode:
         )
         action = self.feed.act(observation, self.dt_s)
         if action.release_blank:
-            self.released_at = time.monotonic()
+            self.released_at = self.node.monotonic_s()
         self.infeed.publish(self.codec.array(topics.INFEED, (action.conveyor_speed_mm_s, float(action.release_blank))))
 
     def publish_status(self) -> None:

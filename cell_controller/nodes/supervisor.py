@@ -1,53 +1,81 @@
-"""The supervisor node: PackML states, the part sequence and the production journal.
+"""The supervisor node: PackML states and unit modes, the watchdog, operator commands, the cell's state.
 
-It commands devices through their bridges' command topics and reads their latched
-status topics; it never talks to a device directly. A part's record is committed to the
-journal when the part leaves the machine, in one transaction, and only then counted.
+It commands devices only through their bridges' command topics (goals, `core/goals.py`) and
+reads their latched status topics; the part sequence and the journal records are
+`core/production.py`'s. It reacts to every status and command as it arrives; a timer every
+`WATCHDOG_PERIOD_S` only watches liveliness, ages and bounds.
+
+What each state does (the README's table says the same):
+  Stopped      nothing moves. auto_start resets at start-up unless the last shift was interrupted.
+  Resetting    waits for every device (bounded), stops the robot if it runs, takes every part out of
+               the cell (each recorded `interrupted` unless scrap), then Idle.
+  Idle         waiting for Start (auto_start starts the first shift).
+  Starting     opens the shift in the journal.
+  Execute      runs the part sequence (Production) or takes single device commands (Maintenance, Manual).
+  Completing   closes the shift `complete` once the target is produced and the cell is empty.
+  Holding      arc off and robot stopped at once (the part under the torch becomes scrap unless its
+               seam was finished or not begun); the handling step under way ends; then Held.
+  Held         nothing is sent; time does not count against any step. Unhold is refused, with the
+               reason, while a device is unusable or the journal cannot write.
+  Unholding    re-plans from what the devices hold; the scrap part is unclamped and rejected.
+  Suspending   the step under way (a weld included) finishes, nothing new starts; then Suspended.
+  Suspended    waits; a suspension the cell made itself (starved, blocked) ends when its cause clears.
+  Stopping     arc off, the handling step ends (bounded), the shift closes `stopped`.
+  Aborting     arc off and robot stop at once, the shift closes `aborted`.
+  Clearing     waits (bounded) until every device is online, unfaulted and its safety chain closed.
 """
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from collections import deque
+from typing import Any
 
+from cell_controller.bridges import MAPPINGS
 from cell_controller.bus.api import Node
 from cell_controller.core.config import CellConfig
-from cell_controller.core.journal import Journal, JournalError, PartRecord
-from cell_controller.core.packml import Command, IllegalCommand, PackMLMachine, State
-from cell_controller.core.sequencer import Step, shift_steps
+from cell_controller.core.goals import Goal, GoalState
+from cell_controller.core.journal import Journal, JournalError
+from cell_controller.core.operator import DEVICE_VERB, MODE_VERB, CommandError, OperatorCommand, parse, shorten
+from cell_controller.core.packml import (
+    NO_STOP_REASON, STATE_COMPLETE, Command, IllegalCommand, PackMLMachine, State, StopCode, StopReason, UnitMode,
+)
+from cell_controller.core.production import Production, Verdict
 from cell_controller.core.types import DeviceState, DeviceStatus
 
 from . import topics
 from .codec import ERROR, OK, WARN, Codec
 from .runtime import spin_until_signal, start_node
 
-#: a device whose status is older than this (wall s) counts as offline
+#: a bridge whose status is older than this (wall s) is not publishing (bridges publish at >= 2 Hz)
 STATUS_STALE_S = 1.0
-#: resend a command whose acknowledgement has not come within this (wall s)
-ACK_TIMEOUT_S = 1.0
-#: wait before retrying a rejected command (wall s)
-RETRY_S = 0.5
-TICK_S = 0.02
-#: the longest a weld step (approach, seam, retract) may take, s of cell time
-WELD_TIMEOUT_S = 300.0
-#: how long Resetting waits for every device to report ready (wall s)
-RESET_TIMEOUT_S = 30.0
+#: liveliness, ages and bounds are checked this often, s (wall)
+WATCHDOG_PERIOD_S = 0.02
+#: the supervisor's life-sign on `heartbeat`, s (wall)
+HEARTBEAT_PERIOD_S = 0.1
+#: how long Resetting and Clearing wait for every device to be usable, s (wall: bridges connect in wall time)
+DEVICES_READY_TIMEOUT_S = 30.0
+#: how long Holding and Stopping may wait for the weld stop and the handling step, s of cell time
+SETTLE_TIMEOUT_S = 60.0
+#: the cell state is published on change and at least this often, s (wall)
+STATE_REFRESH_S = 1.0
+#: operator commands journaled per second at most; beyond, they are counted in one event
+COMMAND_EVENTS_PER_S = 5
+#: how long `stop()` (SIGINT) waits for Stopping to end, s (wall)
+SIGNAL_STOP_S = 2.0
 
-WELD_RESULT_KEYS = ("arc_energy_kJ", "weld_time_s", "mean_current_A", "mean_voltage_V", "mean_wire_feed_m_min",
-                    "mean_travel_speed_mm_s", "bead_width_mm", "penetration_mm")
-
-
-@dataclass
-class PartProgress:
-    part_id: str
-    started_at: float
-    started_stamp_s: float
-    weld: dict[str, str] | None = None
+#: states in which a device that becomes unusable holds the cell
+PRODUCING = frozenset({State.STARTING, State.EXECUTE, State.SUSPENDING, State.SUSPENDED, State.UNSUSPENDING,
+                       State.UNHOLDING, State.COMPLETING})
+#: states whose time counts against step bounds (the wait states do not)
+ACTIVE = frozenset(STATE_COMPLETE)
+SAFETY_OK = "ok"
 
 
 class Supervisor:
     """Runs shifts of `parts` parts; the first starts by itself when `auto_start`.
 
-    After a shift it stays in Complete (or Stopped, Aborted) until an operator command.
+    After a shift it stays in Complete (or Stopped, Aborted) until an operator command. A supervisor
+    that finds a shift its predecessor left running starts in Aborted and waits for Clear and Reset.
     """
 
     def __init__(self, node: Node, config: CellConfig, journal: Journal, parts: int, auto_start: bool):
@@ -55,233 +83,453 @@ class Supervisor:
         self.parts_target, self.auto_start = parts, auto_start
         self.log = node.get_logger()
         self.codec = Codec(node)
-        self.packml = PackMLMachine()
+        self.production = Production(config, journal, self._send_goal, self._event, self.log)
+        self.recovering = bool(journal.interrupted_shifts) or bool(journal.open_parts())
+        self.packml = PackMLMachine(State.ABORTED if journal.interrupted_shifts else State.STOPPED)
+        self.stop_reason = NO_STOP_REASON
+        if journal.interrupted_shifts:
+            self.stop_reason = StopReason(StopCode.RESTARTED, f"restarted: shift {journal.interrupted_shifts[-1]} "
+                                          "was interrupted; clear and reset to take its parts out")
+            self.auto_start = False
         self.packml.on_transition(self._on_transition)
+        self.packml.on_mode_change(lambda old, new: self._event("state", "packml", f"unit mode {old.label} -> {new.label}"))
+        self.suspended_by: StopCode | None = None
+        self.started_once = False
+        self.shift_open = False
+        self._reset_planned = False
         self.statuses: dict[str, DeviceStatus] = {}
         self.status_seen_at: dict[str, float] = {}
-        self.shift_id: int | None = None
-        self.shift_running = False
-        self.last_finish_stamp_s: float | None = None  # cell time the previous part left the machine
-        self.steps: list[Step] = []
-        self.step_index = 0
-        self.sent_id = 0
-        self.steps_sent_for = -1  # the step index whose command is out
-        self.sent_at = 0.0
-        self.acked = False
-        self.step_started_at = 0.0
-        self.next_send_at = 0.0
-        self.in_progress: dict[str, PartProgress] = {}
-        self.parts_done = self.good = 0
-        self.last_part = ("", "")
-        self.state_since = time.monotonic()
+        self.last_command: dict[str, str] = {}
+        self._command_times: deque[float] = deque()
+        self._commands_not_journaled = 0
+        now = node.monotonic_s()
+        self._wall_s, self.active_s, self.state_entered_active_s, self.state_entered_wall_s = now, 0.0, 0.0, now
+        self.state_times: dict[State, float] = {}
+        self._published: dict[str, str] = {}
+        self._published_at = -1e9
+        self._heartbeat = 0
         self.commands = {r: node.create_publisher(t.type, t.name, t.qos)
                          for r in topics.ROLES for t in [topics.device_command(r)]}
         self.state_pub = node.create_publisher(topics.CELL_STATE.type, topics.CELL_STATE.name, topics.CELL_STATE.qos)
+        self.heartbeat_pub = node.create_publisher(topics.HEARTBEAT.type, topics.HEARTBEAT.name, topics.HEARTBEAT.qos)
+        self._uint32 = node.message(topics.HEARTBEAT.type)
+        self.status_subs = {}
         for role in topics.ROLES:
             t = topics.device_status(role)
-            node.create_subscription(t.type, t.name, lambda msg, role=role: self._on_status(role, msg), t.qos)
+            self.status_subs[role] = node.create_subscription(
+                t.type, t.name, lambda msg, role=role: self._on_status(role, msg), t.qos)
         c = topics.CELL_COMMAND
-        node.create_subscription(c.type, c.name, lambda msg: self.command(msg.data.strip().lower(), "operator"), c.qos)
-        node.create_timer(TICK_S, self.tick)
-        self._publish_state()
+        node.create_subscription(c.type, c.name, lambda msg: self.operator_command(msg.data), c.qos)
+        node.create_timer(WATCHDOG_PERIOD_S, self.evaluate)
+        node.create_timer(HEARTBEAT_PERIOD_S, self._beat)
+        self.evaluate()
 
     # -- inputs ---------------------------------------------------------------------------
-    def _on_status(self, role: str, msg) -> None:
-        self.statuses[role] = self.codec.read_device_status(msg)
-        self.status_seen_at[role] = time.monotonic()
 
-    def command(self, command: str, source: str) -> None:
+    def _on_status(self, role: str, msg: Any) -> None:
+        status = self.codec.read_device_status(msg)
+        self.statuses[role] = status
+        self.status_seen_at[role] = self.node.monotonic_s()
+        self.production.on_status(role, status.values)
+        self.evaluate()
+
+    def operator_command(self, text: str) -> None:
+        """One command from `command` or the northbound server: executed or refused, answered on `state`."""
         try:
-            self.packml.command(command)
-        except IllegalCommand as error:
-            self.log.warning("%s command refused: %s", source, error)
-            self._event("info", source, f"refused: {error}")
+            command = parse(text)
+        except CommandError as error:
+            self._answer(OperatorCommand("?"), shorten(text), str(error))
+            return
+        reason = self._refusal(command)
+        if reason is None:
+            try:
+                self._execute(command)
+            except IllegalCommand as error:
+                reason = str(error)
+        self._answer(command, command.text, reason)
+        self.evaluate()
+
+    def _refusal(self, command: OperatorCommand) -> str | None:
+        """Why the cell refuses `command` beyond what PackML forbids (None: no reason)."""
+        if command.verb == Command.UNHOLD.value and self.packml.state is State.HELD:
+            problems = self._unusable() + self._safety()
+            if problems:
+                return f"cannot unhold: {problems[0][1]}"
+            try:
+                self.production.write_pending()
+                self.journal.flush_events()
+            except JournalError as error:
+                return f"cannot unhold: the journal still cannot write: {error}"
+        if command.verb == DEVICE_VERB:
+            role, verb = command.args[0], command.args[1]
+            if self.packml.mode is UnitMode.PRODUCTION or self.packml.state is not State.EXECUTE:
+                return "device commands are taken in Execute of unit mode Maintenance or Manual only"
+            if role not in MAPPINGS:
+                return f"unknown device role {role!r} (known: {', '.join(MAPPINGS)})"
+            if verb not in MAPPINGS[role].commands:
+                return f"the {role} has no command {verb!r} (known: {', '.join(MAPPINGS[role].commands)})"
+        return None
+
+    def _execute(self, command: OperatorCommand) -> None:
+        who = command.user or "operator"
+        if command.verb == MODE_VERB:
+            self.packml.set_unit_mode(command.args[0])
+        elif command.verb == DEVICE_VERB:
+            role, verb, *args = command.args
+            self.production.manual = self.production.send(role, verb, tuple(args), self.active_s)
+        else:
+            self._command(Command(command.verb), f"{command.verb} by {who}", StopReason(StopCode.OPERATOR, f"{command.verb} by {who}"))
+
+    def _answer(self, command: OperatorCommand, text: str, reason: str | None) -> None:
+        result = "accepted" if reason is None else "refused"
+        self.last_command = {"command_id": command.id, "command": text, "command_result": result,
+                             "command_reason": reason or ""}
+        if reason is not None:
+            self.log.warning("command %r refused: %s", text, reason)
+        now = self.node.monotonic_s()
+        while self._command_times and now - self._command_times[0] > 1.0:
+            self._command_times.popleft()
+        if len(self._command_times) < COMMAND_EVENTS_PER_S:
+            self._command_times.append(now)
+            if self._commands_not_journaled:
+                self._event("command", "operator", f"{self._commands_not_journaled} commands not journaled (flood)")
+                self._commands_not_journaled = 0
+            self._event("command", command.user or "operator", f"{text}: {result}" + (f" ({reason})" if reason else ""))
+        else:
+            self._commands_not_journaled += 1
+        self._publish_state(force=True)
 
     # -- the PackML loop ------------------------------------------------------------------
-    def online(self) -> dict[str, DeviceStatus]:
-        """Statuses of devices heard from recently and not offline."""
-        now = time.monotonic()
-        return {r: s for r, s in self.statuses.items()
-                if now - self.status_seen_at[r] < STATUS_STALE_S and s.state is not DeviceState.OFFLINE}
 
-    def tick(self) -> None:
+    def _tick_clock(self) -> None:
+        now = self.node.monotonic_s()
+        elapsed, self._wall_s = now - self._wall_s, now
         state = self.packml.state
-        online = self.online()
-        if state is State.STOPPED and self.auto_start and self.shift_id is None:
-            self.command(Command.RESET, "auto_start")
-        elif state is State.RESETTING:
-            if len(online) == len(topics.ROLES) and all(s.state is not DeviceState.FAULT for s in online.values()):
-                self.packml.state_complete()
-            elif time.monotonic() - self.state_since > RESET_TIMEOUT_S:
-                missing = sorted(set(topics.ROLES) - set(online))
-                self._fault("supervisor", f"devices not ready after {RESET_TIMEOUT_S:.0f} s: {missing}", Command.ABORT)
-        elif state is State.IDLE and self.auto_start and self.shift_id is None:
-            self.command(Command.START, "auto_start")
-        elif state is State.STARTING:
-            self._begin_shift()
-        elif state is State.EXECUTE:
-            self._execute(online)
-        elif state is State.COMPLETING:
-            self._end_shift("complete")
-        elif state in (State.HOLDING, State.STOPPING, State.ABORTING):
-            self._send_now("robot", "stop_program", ())
-            if state is not State.HOLDING:
-                self._end_shift("stopped" if state is State.STOPPING else "aborted")
-            else:
-                self.packml.state_complete()
-        elif state in (State.UNHOLDING, State.CLEARING):
+        self.state_times[state] = self.state_times.get(state, 0.0) + elapsed
+        if state in ACTIVE:
+            self.active_s += elapsed
+
+    @property
+    def in_state_s(self) -> float:
+        """Wall time in the current state, s."""
+        return self._wall_s - self.state_entered_wall_s
+
+    @property
+    def in_state_active_s(self) -> float:
+        return self.active_s - self.state_entered_active_s
+
+    def evaluate(self) -> None:
+        """React to the latest statuses: watchdog, then the current state's work (SC chains run at once)."""
+        self._tick_clock()
+        self._watch()
+        for _ in range(len(State)):
+            state = self.packml.state
+            getattr(self, f"_in_{state.name.lower()}")()
+            if self.packml.state is state:
+                break
+        self._flush_journal()
+        self._publish_state()
+
+    def _watch(self) -> None:
+        state = self.packml.state
+        safety = self._safety()
+        if safety and state not in (State.ABORTING, State.ABORTED, State.CLEARING):
+            self._fault(Command.ABORT, *safety[0])
+        elif state in PRODUCING:
+            problems = self._unusable()
+            if problems:
+                self._fault(Command.HOLD, *problems[0])
+
+    def _unusable(self) -> list[tuple[StopCode, str]]:
+        """Why devices cannot be used now: lost bridge, silent or stale status, offline, faulted."""
+        now = self.node.monotonic_s()
+        problems = []
+        for role in topics.ROLES:
+            status = self.statuses.get(role)
+            if status is None:
+                problems.append((StopCode.DEVICE_OFFLINE, f"{role}: no status from its bridge yet"))
+            elif self.status_subs[role].alive_publisher_count() == 0:
+                problems.append((StopCode.DEVICE_OFFLINE, f"{role}: its bridge is gone (no liveliness "
+                                 f"within {topics.LIVELINESS_LEASE_S} s)"))
+            elif now - self.status_seen_at[role] > STATUS_STALE_S:
+                problems.append((StopCode.DEVICE_OFFLINE, f"{role}: no status for {now - self.status_seen_at[role]:.1f} s"))
+            elif status.state in (DeviceState.OFFLINE, DeviceState.STALE):
+                problems.append((StopCode.DEVICE_OFFLINE, f"{role} {status.state.value}: {status.detail}"))
+            elif status.state is DeviceState.FAULT:
+                problems.append((StopCode.DEVICE_FAULT, f"{role} fault: {status.detail}"))
+        return problems
+
+    def _safety(self) -> list[tuple[StopCode, str]]:
+        """Open safety chains the devices report (emergency stop, protective stop, door open)."""
+        return [(StopCode.SAFETY, f"{role} safety chain: {status.values['safety']}")
+                for role, status in self.statuses.items()
+                if status.values.get("safety", SAFETY_OK) != SAFETY_OK and status.state is not DeviceState.OFFLINE]
+
+    def _fault(self, command: Command, code: StopCode, text: str) -> None:
+        """React to a fault: `command` (Hold, Suspend, Abort), or Stop where the unit mode has no Hold."""
+        available = self.packml.available_commands()
+        if command not in available:
+            command = Command.STOP if command is Command.HOLD and Command.STOP in available else command
+        if command not in available:
+            return
+        self.log.error("%s: %s -> %s", code.name.lower(), text, command.value)
+        self._event("fault", code.name.lower(), f"{text} -> {command.value}")
+        self._command(command, code.name.lower(), StopReason(code, text))
+
+    def _command(self, command: Command, cause: str, reason: StopReason | None = None) -> None:
+        """Apply a PackML command (IllegalCommand when PackML refuses it); `reason` becomes the stop reason."""
+        self.packml.command(command, cause)
+        if reason is not None and command in (Command.HOLD, Command.SUSPEND, Command.STOP, Command.ABORT):
+            self.stop_reason = reason
+        if command is Command.SUSPEND:
+            automatic = reason is not None and reason.code in (StopCode.STARVED, StopCode.BLOCKED)
+            self.suspended_by = reason.code if automatic and reason is not None else None
+
+    def _apply(self, verdict: Verdict | None) -> None:
+        if verdict is not None:
+            self._fault(verdict.command, verdict.reason.code, verdict.reason.text)
+
+    def _run(self, may_send: bool, may_start: bool = False) -> Verdict | None:
+        return self.production.run(self.statuses, self.active_s, may_send, may_start)
+
+    # -- what each state does --------------------------------------------------------------
+
+    def _in_stopped(self) -> None:
+        self._recover()
+        if self.auto_start and not self.started_once:
+            self._command(Command.RESET, "auto_start")
+
+    def _in_resetting(self) -> None:
+        problems = self._unusable() + self._safety()
+        if not problems and not self._at_rest():
+            self.production.stop_robot(self.statuses, self.active_s)
+            problems = [(StopCode.STEP_TIMEOUT, "the devices did not come to rest (a handling step or a program runs)")]
+        if problems:
+            if self.in_state_s > DEVICES_READY_TIMEOUT_S:
+                self._fault(Command.ABORT, problems[0][0], f"reset: {problems[0][1]} after "
+                            f"{DEVICES_READY_TIMEOUT_S:.0f} s")
+            return
+        self._recover()
+        p = self.production
+        if not self._reset_planned:  # the first pass with every device usable and at rest: plan the clean-out
+            self._reset_planned = True
+            p.reconcile(self.statuses)
+            p.remove_all("in the cell at Reset")
+        try:
+            p.write_pending()
+        except JournalError as error:
+            self._fault(Command.ABORT, StopCode.JOURNAL, f"reset: the journal cannot write: {error}")
+            return
+        verdict = self._run(may_send=True)
+        if verdict is not None:
+            self._fault(Command.ABORT, verdict.reason.code, f"reset could not take the parts out: {verdict.reason.text}")
+        elif not p.in_cell and not p.busy:
             self.packml.state_complete()
 
-    def _begin_shift(self) -> None:
-        try:
-            self.shift_id = self.journal.begin_shift(self.parts_target, self.config.config_hash)
-            self.shift_running = True
-        except JournalError as error:
-            self._fault("journal", str(error), Command.ABORT)
-            return
-        first = self.journal.next_part_number()
-        part_ids = [f"P{n:06d}" for n in range(first, first + self.parts_target)]
-        self.steps = shift_steps(part_ids, WELD_TIMEOUT_S)
-        self.step_index = 0
-        self._event("info", "supervisor", f"shift {self.shift_id}: parts {part_ids[0]}..{part_ids[-1]}")
+    def _at_rest(self) -> bool:
+        """No handling step runs and the robot's program does not (what the devices hold is final)."""
+        feeder = self.statuses.get("feeder")
+        return feeder is not None and feeder.state is not DeviceState.BUSY and \
+            self.statuses["robot"].values.get("execution") != "running" and self.production.cancel is None
+
+    def _in_idle(self) -> None:
+        if self.auto_start and not self.started_once and self.packml.mode is UnitMode.PRODUCTION:
+            self._command(Command.START, "auto_start")
+
+    def _in_starting(self) -> None:
+        self.started_once = True
+        if self.packml.mode is UnitMode.PRODUCTION:
+            try:
+                shift_id = self.journal.begin_shift(self.parts_target, self.config.config_hash)
+            except JournalError as error:
+                self._fault(Command.ABORT, StopCode.JOURNAL, f"the shift could not begin: {error}")
+                return
+            self.production.begin_shift(shift_id, self.parts_target)
+            self.shift_open = True
+            self._event("info", "supervisor", f"shift {shift_id}: {self.parts_target} parts")
         self.packml.state_complete()
+
+    def _in_execute(self) -> None:
+        if self.packml.mode is not UnitMode.PRODUCTION:
+            return
+        self._apply(self._run(may_send=True, may_start=True))
+        if self.packml.state is State.EXECUTE and self.production.complete:
+            self.packml.state_complete()
+
+    def _in_completing(self) -> None:
+        self._end_shift("complete")
+        self.packml.state_complete()
+
+    def _settle(self) -> bool:
+        """Holding and Stopping: stop the robot, let the handling step end; True when the cell is at rest."""
+        p = self.production
+        p.stop_robot(self.statuses, self.active_s)
+        if p.settle_cancel(self.statuses):
+            self._run(may_send=False)
+        if not p.busy:
+            return True
+        if self.in_state_active_s > SETTLE_TIMEOUT_S / self.config.time_scale:
+            p.drop_active()
+            self._event("fault", "supervisor", f"{self.packml.state.value}: the devices did not come to rest "
+                        f"within {SETTLE_TIMEOUT_S:.0f} s")
+            return True
+        return False
+
+    def _in_holding(self) -> None:
+        if self._settle():
+            self.packml.state_complete()
+
+    def _in_held(self) -> None:
+        self._run(may_send=False)
+
+    def _in_unholding(self) -> None:
+        self.production.reconcile(self.statuses)
+        self.packml.state_complete()
+
+    def _in_suspending(self) -> None:
+        self._apply(self._run(may_send=False))
+        if self.packml.state is State.SUSPENDING and not self.production.busy:
+            self.packml.state_complete()
+
+    def _in_suspended(self) -> None:
+        self._run(may_send=False)
+        p = self.production
+        cleared = (self.suspended_by is StopCode.STARVED and not p.starved(self.statuses)) or \
+                  (self.suspended_by is StopCode.BLOCKED and not p.blocked(self.statuses))
+        if cleared:
+            self._event("info", "supervisor", f"{self.suspended_by.name.lower()} no more: unsuspending")
+            self._command(Command.UNSUSPEND, "auto")
+
+    def _in_unsuspending(self) -> None:
+        self.packml.state_complete()
+
+    def _in_stopping(self) -> None:
+        if self._settle():
+            self._end_shift("stopped")
+            self.packml.state_complete()
+
+    def _in_aborting(self) -> None:
+        p = self.production
+        p.stop_robot(self.statuses, self.active_s)
+        p.drop_active()
+        self._end_shift("aborted")
+        self.packml.state_complete()
+
+    def _in_aborted(self) -> None:
+        self._recover()
+        if self.production.cancel is not None:
+            self.production.settle_cancel(self.statuses)
+
+    def _in_clearing(self) -> None:
+        problems = self._unusable() + self._safety()
+        if not problems:
+            self.packml.state_complete()
+        elif self.in_state_s > DEVICES_READY_TIMEOUT_S:
+            self._fault(Command.ABORT, problems[0][0], f"clear: {problems[0][1]} after {DEVICES_READY_TIMEOUT_S:.0f} s")
+
+    def _in_complete(self) -> None:
+        pass
+
+    def _recover(self) -> None:
+        """Once every device reports after a restart: record the parts the last run left (interrupted)."""
+        if not self.recovering or self._unusable():
+            return
+        self.recovering = False
+        self.production.recover(self.journal.open_parts(), self.statuses)
+        held = ", ".join(p.part_id for p in self.production.in_cell) or "none"
+        self._event("info", "supervisor", f"recovered after a restart: parts still in the cell: {held}")
 
     def _end_shift(self, status: str) -> None:
-        if self.shift_running:
-            self.shift_running = False
+        """Close the open shift as `status` (complete, stopped, aborted); a closed shift stays as it was."""
+        p = self.production
+        if self.shift_open and p.shift_id is not None:
+            self.shift_open = False
             try:
-                self.journal.end_shift(self.shift_id, status)
+                self.journal.end_shift(p.shift_id, status)
             except JournalError as error:
-                self.log.error("could not end the shift: %s", error)
-        self.packml.state_complete()
-
-    def _execute(self, online: dict[str, DeviceStatus]) -> None:
-        missing = [r for r in topics.ROLES if r not in online]
-        faulted = [r for r, s in online.items() if s.state is DeviceState.FAULT and r != "feeder"]
-        if missing or faulted:
-            self._fault("supervisor", f"devices offline: {missing}, faulted: {faulted}", Command.HOLD)
-            return
-        if self.step_index >= len(self.steps):
-            self.packml.state_complete()
-            return
-        step = self.steps[self.step_index]
-        now = time.monotonic()
-        if self.steps_sent_for != self.step_index:
-            if now >= self.next_send_at and step.ready(online):
-                self._send(step)
-            return
-        status = online[step.device]
-        if status.values.get("last_command_id") == str(self.sent_id):
-            result = status.values.get("last_command_result", "")
-            if result == "Pending":
-                return
-            if result != "Accepted":
-                self._event("info", step.device, f"{step.name} {result}; retrying")
-                self.steps_sent_for, self.next_send_at = -1, now + RETRY_S
-                return
-            self.acked = True
-        elif now - self.sent_at > ACK_TIMEOUT_S:
-            self._publish_command(step.device, step.command, step.args)  # resend the same id
-        if self.acked and step.done(online):
-            self._step_done(step, online)
-        elif now - self.step_started_at > step.timeout_s / self.config.time_scale:
-            self._fault(step.device, f"step {step.name} timed out", Command.ABORT)
-
-    def _send(self, step: Step) -> None:
-        self.sent_id += 1
-        self.steps_sent_for = self.step_index
-        self.acked = False
-        self.step_started_at = time.monotonic()
-        if step.name == "feed":
-            part_id = step.args[0]
-            self.in_progress[part_id] = PartProgress(part_id, time.time(), self._stamp("feeder"))
-        self._publish_command(step.device, step.command, step.args)
-
-    def _publish_command(self, device: str, command: str, args: tuple[str, ...]) -> None:
-        self.sent_at = time.monotonic()
-        values = {"id": str(self.sent_id), **{f"arg{i}": a for i, a in enumerate(args)}}
-        self.commands[device].publish(self.codec.status(device, command, OK, values))
-
-    def _send_now(self, device: str, command: str, args: tuple[str, ...]) -> None:
-        self.sent_id += 1
-        self._publish_command(device, command, args)
-
-    def _stamp(self, role: str) -> float:
-        status = self.statuses.get(role)
-        return float(status.values.get("stamp_s", 0.0)) if status else 0.0
-
-    def _step_done(self, step: Step, online: dict[str, DeviceStatus]) -> None:
-        if step.name == "weld":
-            part_id = step.args[1]
-            self.in_progress[part_id].weld = dict(online["welder"].values)
-        for part_id in step.finishes:
-            if not self._record(part_id):
-                return
-        self.step_index += 1
-
-    def _record(self, part_id: str) -> bool:
-        progress = self.in_progress[part_id]
-        weld = progress.weld or {}
-        finish_stamp_s = self._stamp("feeder")
-        imperfections = tuple(i for i in weld.get("imperfections", "").split(",") if i)
-        level = weld.get("iso5817_level", "fail")
-        record = PartRecord(
-            part_id=part_id, shift_id=self.shift_id or 0, started_at=progress.started_at, finished_at=time.time(),
-            cycle_time_s=finish_stamp_s - (self.last_finish_stamp_s or progress.started_stamp_s),
-            **{k: float(weld.get(k, "nan")) for k in WELD_RESULT_KEYS},
-            imperfections=imperfections, iso5817_level=level, good=level in ("B", "C"),
-            weld_policy=self.config.policies.weld, feed_policy=self.config.policies.feed,
-            backends={d.kind.role: d.backend.value for d in self.config.devices.values()},
-            config_hash=self.config.config_hash,
-        )
-        try:
-            self.journal.record_part(record)
-        except JournalError as error:
-            self._fault("journal", f"{part_id} not recorded: {error}", Command.HOLD)
-            return False
-        del self.in_progress[part_id]
-        self.last_finish_stamp_s = finish_stamp_s
-        self.parts_done += 1
-        self.good += record.good
-        self.last_part = (part_id, level)
-        self.log.info("part %s done: ISO 5817 %s %s", part_id, level, ",".join(imperfections))
-        self._publish_state()
-        return True
+                self.log.error("could not end shift %s: %s", p.shift_id, error)
 
     # -- outputs --------------------------------------------------------------------------
-    def _fault(self, source: str, detail: str, reaction: Command) -> None:
-        self.log.error("%s: %s -> %s", source, detail, reaction.value)
-        self._event("fault", source, detail)
-        self.command(reaction, source)
+
+    def _send_goal(self, goal: Goal) -> None:
+        values = {"id": goal.id, **{f"arg{i}": a for i, a in enumerate(goal.args)}}
+        self.commands[goal.device].publish(self.codec.status(goal.device, goal.verb, OK, values))
+
+    def _beat(self) -> None:
+        self._heartbeat = (self._heartbeat + 1) % 2**32
+        self.heartbeat_pub.publish(self._uint32(data=self._heartbeat))
 
     def _event(self, kind: str, source: str, detail: str) -> None:
+        self.journal.log_event(self.production.shift_id, kind, source, detail)
+
+    def _flush_journal(self) -> None:
+        if not self.journal.events_due:
+            return
         try:
-            self.journal.log_event(self.shift_id, kind, source, detail)
+            self.journal.flush_events()
         except JournalError as error:
-            self.log.error("event not journaled (%s): %s", error, detail)
+            if self.packml.state in PRODUCING:
+                self._fault(Command.HOLD, StopCode.JOURNAL, f"events not journaled: {error}")
 
     def _on_transition(self, old: State, new: State, cause: str) -> None:
-        self.state_since = time.monotonic()
+        self.state_entered_wall_s, self.state_entered_active_s = self._wall_s, self.active_s
+        self._reset_planned = False
+        if new is State.EXECUTE:
+            self.stop_reason, self.suspended_by = NO_STOP_REASON, None
         self.log.info("PackML %s -> %s (%s)", old.value, new.value, cause)
         self._event("state", "packml", f"{old.value} -> {new.value} ({cause})")
-        self._publish_state()
+        self._publish_state(force=True)
 
-    def _publish_state(self) -> None:
-        step = self.steps[self.step_index].name if self.step_index < len(self.steps) else ""
-        level = {State.ABORTED: ERROR, State.HELD: WARN, State.ABORTING: ERROR}.get(self.packml.state, OK)
+    def state_values(self) -> dict[str, str]:
+        """The cell's state as `state` publishes it (and the northbound server serves it)."""
+        p, state = self.production, self.packml.state
+        a = p.active
+        requested = STATE_COMPLETE.get(state, state) if state is not State.EXECUTE else state
+        warnings = [f"{r}: {s.detail}" for r, s in self.statuses.items() if s.values.get("jammed") == "1"]
         values = {
-            "state": self.packml.state.value, "shift_id": str(self.shift_id or ""),
-            "parts_done": str(self.parts_done), "parts_target": str(self.parts_target),
-            "good": str(self.good), "defective": str(self.parts_done - self.good),
-            "last_part_id": self.last_part[0], "last_quality": self.last_part[1], "step": step,
+            "state": state.value, "state_number": str(state.number),
+            "unit_mode": self.packml.mode.label, "unit_mode_number": str(self.packml.mode.value),
+            "state_requested": requested.value, "state_change_in_process": "1" if requested is not state else "0",
+            "available": ",".join(c.value for c in self.packml.available_commands()),
+            "shift_id": str(p.shift_id or ""), "parts_target": str(self.parts_target),
+            "parts_done": str(p.produced), **{o.value: str(n) for o, n in p.counts.items()},
+            "last_part_id": p.last_part[0], "last_quality": p.last_part[1],
+            "step": f"{a.step.name} {a.part.part_id if a.part else ''}".strip() if a else "",
+            "parts_in_cell": ",".join(f"{q.part_id}:{q.stage.value}" for q in p.in_cell),
+            "stop_reason_code": str(self.stop_reason.code.value), "stop_reason": self.stop_reason.text,
+            "warning": "; ".join(warnings), "starved": "1" if p.starved(self.statuses) else "0",
+            "blocked": "1" if p.blocked(self.statuses) else "0",
+            "records_pending": str(len(p.pending_records)),
+            **self.last_command,
+            **{f"time_s.{s.value}": f"{t:.1f}" for s, t in self.state_times.items()},
         }
-        self.state_pub.publish(self.codec.status("cell", self.packml.state.value, level, values))
+        for outcome in ("good", "defective", "interrupted", "scrapped"):
+            values.setdefault(outcome, "0")
+        if p.manual is not None:
+            values.update({"device_command": f"{p.manual.device} {p.manual.verb}",
+                           "device_command_result": p.manual.answer or p.manual.state.value})
+        return values
+
+    def _publish_state(self, force: bool = False) -> None:
+        values = self.state_values()
+        now = self.node.monotonic_s()
+        changed = {k: v for k, v in values.items() if not k.startswith("time_s.")} != \
+            {k: v for k, v in self._published.items() if not k.startswith("time_s.")}
+        if not (force or changed or now - self._published_at >= STATE_REFRESH_S):
+            return
+        self._published, self._published_at = values, now
+        state = self.packml.state
+        level = ERROR if state in (State.ABORTING, State.ABORTED) else \
+            WARN if state in (State.HOLDING, State.HELD, State.SUSPENDED) or values["warning"] else OK
+        self.state_pub.publish(self.codec.status("cell", state.value, level, values))
 
     def stop(self) -> None:
-        """SIGINT/SIGTERM: stop the robot's program (arc off) and close the shift as stopped."""
-        if self.packml.state not in (State.STOPPED, State.STOPPING, State.ABORTED, State.ABORTING, State.CLEARING):
-            self.command(Command.STOP, "signal")
-        self.tick()
+        """SIGINT/SIGTERM: stop the cell (arc off, the handling step ends), close the shift, then the journal."""
+        if Command.STOP in self.packml.available_commands():
+            self._command(Command.STOP, "signal", StopReason(StopCode.SIGNAL, "the supervisor was asked to stop"))
+        deadline = time.monotonic() + SIGNAL_STOP_S
+        while self.packml.state is State.STOPPING and time.monotonic() < deadline:
+            self.node.spin_once(0.02)
         self.journal.close()
 
 

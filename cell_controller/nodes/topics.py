@@ -12,6 +12,9 @@ from dataclasses import dataclass
 from cell_controller.bus.api import DEFAULT, LATCHED, SENSOR_DATA, QoS
 
 ROLES = ("robot", "welder", "machine", "feeder")
+#: DDS liveliness lease of the supervisor's heartbeat and of each bridge's status, s: a node
+#: process that dies is noticed by the nodes that depend on it within this lease
+LIVELINESS_LEASE_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -46,13 +49,17 @@ INFEED = Topic("feeder/infeed", "std_msgs/msg/Float64MultiArray", DEFAULT, "poli
 CELL_STATE = Topic("state", "diagnostic_msgs/msg/DiagnosticStatus", LATCHED, "supervisor",
                    "on change", "PackML state (message) and shift progress (values)")
 CELL_COMMAND = Topic("command", "std_msgs/msg/String", DEFAULT, "operator",
-                     "on demand", "PackML command: reset, start, stop, hold, unhold, suspend, unsuspend, abort, clear")
+                     "on demand", "operator command: reset, start, stop, hold, unhold, suspend, unsuspend, abort, "
+                     "clear; mode <production|maintenance|manual>; device <role> <verb> [args]; options id=, user=")
+HEARTBEAT = Topic("heartbeat", "std_msgs/msg/UInt32", SENSOR_DATA.with_lease(LIVELINESS_LEASE_S), "supervisor",
+                  "10 Hz", "the supervisor's life-sign counter; the bridges write it to each device's watchdog")
 POLICY_STATUS = Topic("policy/status", "diagnostic_msgs/msg/DiagnosticStatus", LATCHED, "policy",
                       "1 Hz and on intervention", "policy names and safety-shield intervention counts")
 
 
 def device_status(role: str) -> Topic:
-    return Topic(f"{role}/status", "diagnostic_msgs/msg/DiagnosticStatus", LATCHED, f"{role}_bridge",
+    return Topic(f"{role}/status", "diagnostic_msgs/msg/DiagnosticStatus", LATCHED.with_lease(LIVELINESS_LEASE_S),
+                 f"{role}_bridge",
                  "on change, at least 2 Hz", "device state (message), level OK/WARN/ERROR/STALE, state values")
 
 
@@ -63,5 +70,5 @@ def device_command(role: str) -> Topic:
 
 ALL_TOPICS: tuple[Topic, ...] = (
     JOINT_STATES, TCP_POSE, SEAM_TRACKER, WELD_PROCESS, WELD_SETPOINTS, INFEED, CELL_STATE, CELL_COMMAND,
-    POLICY_STATUS, *(device_status(r) for r in ROLES), *(device_command(r) for r in ROLES),
+    HEARTBEAT, POLICY_STATUS, *(device_status(r) for r in ROLES), *(device_command(r) for r in ROLES),
 )

@@ -1,4 +1,5 @@
-"""Bridges: Snapshot (what a device reported) and the four mappings to the core's DeviceStatus / WeldResult."""
+"""Bridges: Snapshot (what a device reported, checked sample by sample) and the four mappings to the
+core's DeviceStatus / WeldResult."""
 from __future__ import annotations
 
 import math
@@ -6,16 +7,23 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from cell_controller.bridges.base import Snapshot
+from cell_controller.bridges.base import MAX_STRING_CHARS, Snapshot, check_sample
 from cell_controller.bridges.feeder import FeederMapping
 from cell_controller.bridges.machine import MachineMapping
-from cell_controller.bridges.robot import MD, SAFETY, TASK, WELD, RobotMapping
+from cell_controller.bridges.robot import RobotMapping
 from cell_controller.bridges.welder import RESULT, WelderMapping
-from cell_controller.core.types import DeviceState, DeviceStatus, WeldResult
-from cell_controller.opcua.address_space import DeviceSpec, EnumSpec, VariableSpec, spec_for
+from cell_controller.core.types import DeviceState, WeldResult
+from cell_controller.opcua.address_space import (
+    DEVICE_HEARTBEAT, ROBOT_MOTION as MD, ROBOT_SAFETY as SAFETY, ROBOT_TASK as TASK, ROBOT_WELD as WELD, DeviceSpec,
+    EnumSpec, VariableSpec, spec_for,
+)
 
 T0 = datetime(2026, 1, 1, 12, 0, 0, tzinfo=timezone.utc)
+NOW = 100.0  # the bridge's monotonic clock, s
+STALE = 0.06  # stale bound, s (3 periods at 50 Hz)
 EXECUTION = f"{TASK}/ParameterSet/ExecutionState"
 PROGRESS = f"{WELD}/WeldProgress"
 
@@ -38,15 +46,19 @@ def encode(var: VariableSpec, value: Any) -> Any:
 
 
 def snapshot_with(spec: DeviceSpec, values: dict[str, Any], stamp: datetime = T0) -> Snapshot:
-    """A complete snapshot: every spec variable with a plausible value, `values` (by path) instead."""
+    """A complete, fresh snapshot: every spec variable with a plausible value, `values` (by path) instead."""
     unknown = set(values) - {v.path for v in spec.variables}
     assert not unknown, f"not in the {spec.kind} spec: {unknown}"
     snap = Snapshot(spec)
     for var in spec.variables:
         value = values[var.path] if var.path in values else plausible(var)
-        snap.update(var.path, encode(var, value), stamp, True)
-    assert snap.complete and not snap.bad
+        assert snap.update(var.path, encode(var, value), stamp, True, NOW), var.path
+    assert snap.problem(NOW, STALE) is None
     return snap
+
+
+def status_of(mapping: type, spec: DeviceSpec, snap: Snapshot, now: float = NOW):
+    return mapping(spec).status(snap, now, STALE)
 
 
 @pytest.fixture
@@ -56,41 +68,51 @@ def robot_spec() -> DeviceSpec:
 
 # -- Snapshot --------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("bad_value", [math.nan, math.inf, -math.inf])
-def test_snapshot_refuses_non_finite_values(robot_spec: DeviceSpec, bad_value: float) -> None:
+@pytest.mark.parametrize("bad_value", [math.nan, math.inf, -math.inf, 1e9, -0.5, "0.5", None, True])
+def test_a_bad_sample_is_rejected_counted_and_the_last_good_value_kept(robot_spec: DeviceSpec, bad_value) -> None:
     snap = snapshot_with(robot_spec, {PROGRESS: 0.5})
-    snap.update(PROGRESS, bad_value, T0 + timedelta(seconds=1), True)
-    assert PROGRESS in snap.bad and PROGRESS not in snap.values and snap.get(PROGRESS) is None
-    assert not snap.complete
+    assert not snap.update(PROGRESS, bad_value, T0 + timedelta(seconds=1), True, NOW)
+    assert snap.rejected == 1 and PROGRESS in snap.last_rejection
+    assert snap.get(PROGRESS) == 0.5 and not snap.good(PROGRESS)
     assert snap.stamp_s == T0.timestamp()  # a refused value does not advance the stamp
-    status = RobotMapping(robot_spec).status(snap)
-    assert status.state is DeviceState.OFFLINE and PROGRESS in status.detail
+    # one bad sample does not take the device offline ...
+    assert status_of(RobotMapping, robot_spec, snap).state is DeviceState.IDLE
+    # ... a path bad for longer than the stale bound makes it stale, naming the path
+    snap.update(DEVICE_HEARTBEAT, 7, None, True, NOW + 2 * STALE)
+    status = status_of(RobotMapping, robot_spec, snap, NOW + 2 * STALE)
+    assert status.state is DeviceState.STALE and PROGRESS in status.detail
+    snap.update(PROGRESS, 0.75, T0 + timedelta(seconds=2), True, NOW + 2 * STALE)  # a good value heals the path
+    assert snap.good(PROGRESS) and snap.get(PROGRESS) == 0.75
+    assert status_of(RobotMapping, robot_spec, snap, NOW + 2 * STALE).state is DeviceState.IDLE
 
-    snap.update(PROGRESS, 0.75, T0 + timedelta(seconds=2), True)  # a good value heals the path
-    assert snap.complete and snap.get(PROGRESS) == 0.75
-    assert RobotMapping(robot_spec).status(snap).state is DeviceState.IDLE
 
-
-def test_snapshot_bad_quality_drops_the_value_and_guard_names_the_path(robot_spec: DeviceSpec) -> None:
+def test_bad_quality_is_a_rejected_sample(robot_spec: DeviceSpec) -> None:
     snap = snapshot_with(robot_spec, {})
     path = f"{MD}/Axes/Axis_3/ParameterSet/ActualPosition"
-    snap.update(path, 12.0, T0, False)  # Bad/Uncertain quality, even with a value
-    assert snap.bad == {path} and snap.get(path) is None
-    status = RobotMapping(robot_spec).status(snap)
-    assert status == DeviceStatus("robot", DeviceState.OFFLINE, detail=f"no good value for {path}")
-
-    other = f"{WELD}/SeamTracker/Gap"
-    snap.update(other, None, T0, False)
-    detail = RobotMapping(robot_spec).status(snap).detail
-    assert detail == f"no good value for {sorted([path, other])[0]} (+1)"
+    assert not snap.update(path, 12.0, T0, False, NOW)  # Bad/Uncertain quality, even with a value
+    assert snap.rejected == 1 and "Bad status" in snap.last_rejection and not snap.good(path)
 
 
-def test_incomplete_snapshot_is_offline_naming_a_missing_path(robot_spec: DeviceSpec) -> None:
+def test_a_device_whose_life_sign_stops_is_stale_and_a_new_beat_makes_it_fresh(robot_spec: DeviceSpec) -> None:
+    snap = snapshot_with(robot_spec, {})
+    assert status_of(RobotMapping, robot_spec, snap, NOW + STALE * 0.9).state is DeviceState.IDLE
+    status = status_of(RobotMapping, robot_spec, snap, NOW + STALE * 1.1)
+    assert status.state is DeviceState.STALE and "life-sign" in status.detail
+    snap.update(DEVICE_HEARTBEAT, 1, T0, True, NOW + STALE)  # the same counter value: not a new beat
+    assert status_of(RobotMapping, robot_spec, snap, NOW + STALE * 1.1).state is DeviceState.STALE
+    snap.update(DEVICE_HEARTBEAT, 2, T0, True, NOW + STALE)
+    assert status_of(RobotMapping, robot_spec, snap, NOW + STALE * 1.1).state is DeviceState.IDLE
+
+
+def test_an_incomplete_snapshot_is_offline_naming_a_missing_path(robot_spec: DeviceSpec) -> None:
     snap = Snapshot(robot_spec)
-    status = RobotMapping(robot_spec).status(snap)
+    status = status_of(RobotMapping, robot_spec, snap)
     assert status.state is DeviceState.OFFLINE
-    assert status.detail.startswith(f"no good value for {robot_spec.variables[0].path}")
+    assert status.detail.startswith(f"no value yet for {robot_spec.variables[0].path}")
     assert f"(+{len(robot_spec.variables) - 1})" in status.detail
+    full = snapshot_with(robot_spec, {})
+    full.clear()  # the link is lost: nothing stale is kept
+    assert status_of(RobotMapping, robot_spec, full).state is DeviceState.OFFLINE and full.values == {}
 
 
 def test_enum_indexes_map_to_member_names(robot_spec: DeviceSpec) -> None:
@@ -98,40 +120,68 @@ def test_enum_indexes_map_to_member_names(robot_spec: DeviceSpec) -> None:
     assert isinstance(enum, EnumSpec)
     snap = snapshot_with(robot_spec, {})
     for index, name in enumerate(enum.values):
-        snap.update(EXECUTION, index, T0, True)
+        snap.update(EXECUTION, index, T0, True, NOW)
         assert snap.get(EXECUTION) == name
 
 
+@pytest.mark.parametrize("spec_kind, mapping, path", [
+    ("robot", RobotMapping, EXECUTION), ("feeder", FeederMapping, "Feeder/State"),
+    ("press", MachineMapping, "Machine/Monitoring/MachineState"), ("welder", WelderMapping, "JoiningSystem/State")])
 @pytest.mark.parametrize("index", [-1, 5, 99])
-def test_out_of_range_enum_index_reads_none_and_never_crashes_a_mapping(robot_spec: DeviceSpec, index: int) -> None:
-    snap = snapshot_with(robot_spec, {})
-    snap.update(EXECUTION, index, T0, True)
-    assert snap.get(EXECUTION) is None
-    status = RobotMapping(robot_spec).status(snap)  # a device with an unknown state is not trusted
-    assert status.state is DeviceState.OFFLINE and EXECUTION in status.detail
-
-
-def test_out_of_range_enum_on_every_device_gives_offline() -> None:
-    cases = [(spec_for("feeder"), FeederMapping, "Feeder/State"),
-             (spec_for("press"), MachineMapping, "Machine/Monitoring/MachineState"),
-             (spec_for("welder"), WelderMapping, "JoiningSystem/State")]
-    for spec, mapping, path in cases:
-        snap = snapshot_with(spec, {})
-        snap.update(path, 42, T0, True)
-        status = mapping(spec).status(snap)
-        assert status.state is DeviceState.OFFLINE and path in status.detail, spec.kind
+def test_an_unknown_enum_member_is_rejected_and_never_crashes_a_mapping(spec_kind, mapping, path, index) -> None:
+    spec = spec_for(spec_kind)
+    snap = snapshot_with(spec, {})
+    assert not snap.update(path, index, T0, True, NOW)
+    assert status_of(mapping, spec, snap).state is not DeviceState.STALE  # one sample: kept the last member
+    snap.update(DEVICE_HEARTBEAT, 9, None, True, NOW + 2 * STALE)
+    status = status_of(mapping, spec, snap, NOW + 2 * STALE)
+    assert status.state is DeviceState.STALE and path in status.detail
 
 
 def test_stamp_is_the_newest_source_timestamp(robot_spec: DeviceSpec) -> None:
     snap = Snapshot(robot_spec)
-    snap.update(PROGRESS, 0.1, T0 + timedelta(seconds=5), True)
-    snap.update(PROGRESS, 0.2, T0 + timedelta(seconds=3), True)  # late delivery of an older value
+    snap.update(PROGRESS, 0.1, T0 + timedelta(seconds=5), True, NOW)
+    snap.update(PROGRESS, 0.2, T0 + timedelta(seconds=3), True, NOW)  # late delivery of an older value
     assert snap.stamp_s == (T0 + timedelta(seconds=5)).timestamp()
-    snap.update(PROGRESS, 0.3, None, True)
+    snap.update(PROGRESS, 0.3, None, True, NOW)
     assert snap.stamp_s == (T0 + timedelta(seconds=5)).timestamp()
-    snap.update(PROGRESS, 0.4, T0 + timedelta(seconds=7.25), True)
+    snap.update(PROGRESS, 0.4, T0 + timedelta(seconds=7.25), True, NOW)
     assert snap.stamp_s == (T0 + timedelta(seconds=7.25)).timestamp()
     assert snap.get(PROGRESS) == 0.4
+
+
+_ANY_VALUE = st.one_of(st.none(), st.booleans(), st.integers(-2**40, 2**40), st.floats(allow_nan=True),
+                       st.text(max_size=40), st.text(min_size=MAX_STRING_CHARS + 1, max_size=MAX_STRING_CHARS + 2),
+                       st.lists(st.integers(), max_size=3), st.binary(max_size=5))
+
+
+@settings(max_examples=300, deadline=None)
+@given(kind=st.sampled_from(["robot", "welder", "press", "feeder"]), data=st.data())
+def test_property_only_values_that_fit_the_spec_are_taken_and_no_status_ever_raises(kind: str, data) -> None:
+    spec = spec_for(kind)
+    mapping = {"robot": RobotMapping, "welder": WelderMapping, "press": MachineMapping, "feeder": FeederMapping}[kind]
+    snap = snapshot_with(spec, {})
+    for _ in range(data.draw(st.integers(1, 30))):
+        var = data.draw(st.sampled_from(spec.variables))
+        value = data.draw(_ANY_VALUE)
+        good = data.draw(st.booleans())
+        before = snap.get(var.path)
+        taken = snap.update(var.path, value, T0, good, NOW)
+        assert taken == (good and check_sample(var, value)[0])
+        if taken:
+            kept = snap.get(var.path)
+            if var.data_type == "Double":
+                assert math.isfinite(kept) and (var.range is None or var.range.low <= kept <= var.range.high)
+            elif isinstance(var.data_type, EnumSpec):
+                assert kept in var.data_type.values
+        else:
+            assert snap.get(var.path) == before  # the last good value stays
+        status = status_of(mapping, spec, snap)  # never raises, whatever came in
+        assert status.state in DeviceState
+    if kind == "robot" and snap.good(*RobotMapping.tracker_paths):
+        assert all(math.isfinite(x) for x in RobotMapping.tracker(snap))
+    if kind == "welder" and snap.good(*WelderMapping.process_paths):
+        assert all(math.isfinite(x) for x in WelderMapping.process(snap))
 
 
 # -- robot -----------------------------------------------------------------------------------------
@@ -148,18 +198,23 @@ def test_robot_status(robot_spec: DeviceSpec, execution: str, state: DeviceState
         EXECUTION: execution, f"{WELD}/PartId": "p7", PROGRESS: 0.4567,
         f"{TASK}/ParameterSet/TaskProgramName": "weld_seam",
     }, T0 + timedelta(seconds=1.5))
-    status = RobotMapping(robot_spec).status(snap)
+    status = status_of(RobotMapping, robot_spec, snap)
     assert (status.device, status.state, status.part_id, status.detail) == ("robot", state, "p7", sequence)
-    assert status.values == {"execution": sequence, "program": "weld_seam", "progress": "0.457",
-                             "stamp_s": f"{(T0 + timedelta(seconds=1.5)).timestamp():.6f}"}
+    assert status.values == {"execution": sequence, "program": "weld_seam", "progress": "0.457", "safety": "ok",
+                             "watchdog": "ok", "stamp_s": f"{(T0 + timedelta(seconds=1.5)).timestamp():.6f}"}
 
 
-@pytest.mark.parametrize("stop", ["EmergencyStop", "ProtectiveStop"])
+@pytest.mark.parametrize("stop, safety", [("EmergencyStop", "emergency_stop"), ("ProtectiveStop", "protective_stop")])
 @pytest.mark.parametrize("execution", ["Idle", "Running", "Completed"])
-def test_robot_safety_stop_is_a_fault(robot_spec: DeviceSpec, stop: str, execution: str) -> None:
+def test_an_open_robot_safety_chain_is_reported(robot_spec: DeviceSpec, stop: str, safety: str, execution: str) -> None:
     snap = snapshot_with(robot_spec, {EXECUTION: execution, f"{SAFETY}/{stop}": True})
-    status = RobotMapping(robot_spec).status(snap)
-    assert status.state is DeviceState.FAULT and status.values["execution"] == "fault"
+    status = status_of(RobotMapping, robot_spec, snap)
+    assert status.values["safety"] == safety
+
+
+def test_a_tripped_device_watchdog_is_reported(robot_spec: DeviceSpec) -> None:
+    snap = snapshot_with(robot_spec, {"Watchdog/Tripped": True})
+    assert status_of(RobotMapping, robot_spec, snap).values["watchdog"] == "tripped"
 
 
 def test_robot_joints_in_rad_and_tcp_pose_in_m(robot_spec: DeviceSpec) -> None:
@@ -206,20 +261,22 @@ def test_machine_status(kind: str, machine_state: str, state: DeviceState, cycle
     program = "Machine/Production/ActiveProgram"
     snap = snapshot_with(spec, {"Machine/Monitoring/MachineState": machine_state, f"{program}/PartId": "p3",
                                 f"{program}/State": "Running", f"{program}/CycleTime": 6.25,
-                                "Machine/Production/PartsCompleted": 4})
-    status = MachineMapping(spec).status(snap)
+                                "Machine/Production/PartsCompleted": 4, "Machine/Monitoring/OperationMode": "Setup",
+                                "Machine/Safety/DoorOpen": True})
+    status = status_of(MachineMapping, spec, snap)
     assert (status.device, status.state, status.part_id, status.detail) == ("machine", state, "p3", cycle)
     assert status.values["cycle"] == cycle
     assert status.values["program_state"] == "Running"
     assert float(status.values["cycle_time_s"]) == 6.25
     assert status.values["parts_completed"] == "4"
+    assert status.values["mode"] == "Setup" and status.values["safety"] == "door_open"
 
 
 # -- feeder ----------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("feeder_state, state", [
     ("Idle", DeviceState.IDLE), ("Feeding", DeviceState.BUSY), ("Transferring", DeviceState.BUSY),
-    ("Jammed", DeviceState.FAULT), ("Fault", DeviceState.FAULT),
+    ("Jammed", DeviceState.BUSY), ("Fault", DeviceState.FAULT),
 ])
 def test_feeder_status(feeder_state: str, state: DeviceState) -> None:
     spec = spec_for("feeder")
@@ -228,9 +285,10 @@ def test_feeder_status(feeder_state: str, state: DeviceState) -> None:
                                 "Feeder/Buffer/Capacity": 3, "Feeder/Outfeed/Count": 5, "Feeder/JamCount": 1,
                                 "Feeder/Conveyor/Speed": 250.0, "Feeder/Infeed/TimeSinceRelease": 12.5,
                                 "Feeder/Infeed/BlanksReleased": 8})
-    status = FeederMapping(spec).status(snap)
+    status = status_of(FeederMapping, spec, snap)
     assert (status.device, status.state, status.part_id, status.detail) == ("feeder", state, "p9", feeder_state)
     v = status.values
+    assert v["jammed"] == ("1" if feeder_state == "Jammed" else "0")
     assert (v["fixture_part"], v["clamped"], v["buffer_count"], v["buffer_capacity"]) == ("p9", "1", "2", "3")
     assert (v["outfeed_count"], v["jam_count"], v["blanks_released"]) == ("5", "1", "8")
     assert float(v["conveyor_speed_mm_s"]) == 250.0 and float(v["time_since_release_s"]) == 12.5
@@ -240,7 +298,7 @@ def test_feeder_unclamped_empty_fixture() -> None:
     spec = spec_for("feeder")
     snap = snapshot_with(spec, {"Feeder/State": "Idle", "Feeder/Fixture/PartId": "", "Feeder/Fixture/Clamped": False,
                                 "Feeder/Buffer/Count": 0})
-    status = FeederMapping(spec).status(snap)
+    status = status_of(FeederMapping, spec, snap)
     assert status.part_id == "" and status.values["fixture_part"] == ""
     assert status.values["clamped"] == "0" and status.values["buffer_count"] == "0"
 
@@ -260,9 +318,9 @@ def test_welder_has_no_result_before_the_first_weld() -> None:
     snap = snapshot_with(spec, {**RESULT_VALUES, f"{RESULT}/ResultCounter": 0, f"{RESULT}/PartId": "",
                                 "JoiningSystem/State": "Idle"})
     assert WelderMapping.last_result(snap) is None
-    status = WelderMapping(spec).status(snap)
+    status = status_of(WelderMapping, spec, snap)
     assert status.state is DeviceState.IDLE and status.part_id == ""
-    assert set(status.values) == {"arc_on", "result_counter", "stamp_s"}
+    assert set(status.values) == {"arc_on", "result_counter", "stamp_s", "watchdog"}
     assert status.values["result_counter"] == "0"
 
 
@@ -272,7 +330,7 @@ def test_welder_status_with_a_result(welder_state: str, state: DeviceState) -> N
     spec = spec_for("welder")
     snap = snapshot_with(spec, {**RESULT_VALUES, f"{RESULT}/ResultCounter": 3, "JoiningSystem/State": welder_state,
                                 "JoiningSystem/ActualValues/ArcOn": welder_state == "Welding"})
-    status = WelderMapping(spec).status(snap)
+    status = status_of(WelderMapping, spec, snap)
     assert (status.state, status.part_id, status.detail) == (state, "p4", state.value)
     v = status.values
     assert v["arc_on"] == ("1" if welder_state == "Welding" else "0")

@@ -1,6 +1,7 @@
 """The policy node acts once per welder sample, with the cell time between device stamps as its step."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import pytest
@@ -96,3 +97,78 @@ def test_a_new_arc_waits_for_its_own_tracker_reading_and_resets_the_policy(loop)
     assert [c[0] for c in policy.calls] == ["reset", "reset", "act"]  # one reset per arc
     assert policy.calls[-1][1] == pytest.approx(node.tick_s)
     assert sensed_stamps(node) == [STAMP_S + 5.0]
+
+
+# -- on an in-memory bus: feeding follows the supervisor, the shield's interventions are counted --------
+
+class AlwaysRelease:
+    """A feeding policy that wants a blank at every tick (the node decides whether it may)."""
+
+    name = "always"
+
+    def reset(self) -> None:
+        pass
+
+    def act(self, observation, dt_s: float):
+        from cell_controller.core.types import FeedAction
+        return FeedAction(conveyor_speed_mm_s=250.0, release_blank=True)
+
+
+class NaNWeld:
+    name = "nan"
+
+    def reset(self) -> None:
+        pass
+
+    def act(self, observation, dt_s: float) -> WeldParameters:
+        return WeldParameters(current_A=math.nan, voltage_V=math.nan, wire_feed_m_min=8.0, travel_speed_mm_s=10.0)
+
+
+def _memory_policy_node(config: CellConfig, weld=None):
+    from cell_controller.bus.memory import MemoryBus
+
+    bus = MemoryBus()
+    node = PolicyNode(bus.node("policy", config.namespace), config, weld or FixedRecipeWeldPolicy(config.procedure),
+                      AlwaysRelease())
+    probe = bus.node("probe", config.namespace)
+    codec = Codec(probe)
+    releases: list[dict[str, float]] = []
+    probe.create_subscription(topics.INFEED.type, topics.INFEED.name,
+                              lambda m: releases.append(Codec.read_array(topics.INFEED, m)), topics.INFEED.qos)
+    feeder = probe.create_publisher(topics.device_status("feeder").type, topics.device_status("feeder").name,
+                                    topics.device_status("feeder").qos)
+    feeder.publish(codec.status("feeder", "Idle", 0, {"buffer_count": "0", "buffer_capacity": "3"}))
+    return bus, probe, codec, node, releases
+
+
+def test_blanks_are_released_only_while_the_supervisor_lives_and_produces(config: CellConfig) -> None:
+    bus, probe, codec, node, releases = _memory_policy_node(config)
+    bus.advance(2.0)
+    assert not any(r["release_blank"] for r in releases), "no supervisor: no blank"
+    supervisor = bus.node("supervisor", config.namespace)
+    state = supervisor.create_publisher(topics.CELL_STATE.type, topics.CELL_STATE.name, topics.CELL_STATE.qos)
+    beat = supervisor.create_publisher(topics.HEARTBEAT.type, topics.HEARTBEAT.name, topics.HEARTBEAT.qos)
+    beat.publish(supervisor.message(topics.HEARTBEAT.type)(data=1))
+    state.publish(codec.status("cell", "Held", 0, {}))
+    bus.advance(2.0)
+    assert not any(r["release_blank"] for r in releases), "held: no blank"
+    state.publish(codec.status("cell", "Execute", 0, {}))
+    bus.advance(2.0)
+    assert any(r["release_blank"] for r in releases)
+    supervisor.kill()  # kill -9: its heartbeat's liveliness is gone
+    releases.clear()
+    bus.advance(2.0)
+    assert not any(r["release_blank"] for r in releases)
+
+
+def test_shield_interventions_are_counted_on_policy_status(config: CellConfig) -> None:
+    bus, probe, codec, node, _ = _memory_policy_node(config, NaNWeld())
+    heard: list[dict[str, str]] = []
+    probe.create_subscription(topics.POLICY_STATUS.type, topics.POLICY_STATUS.name,
+                              lambda m: heard.append(Codec.values(m)), topics.POLICY_STATUS.qos)
+    for tick in range(5):
+        stamp = STAMP_S + tick * node.tick_s
+        node._on_tracker(codec.array(topics.SEAM_TRACKER, (1.2, 0.1, 0.3, 10.0, stamp)))
+        node._on_process(codec.array(topics.WELD_PROCESS, (230.0, 24.0, 8.0, 5520.0, 8.0, 1.0, stamp)))
+    bus.advance(1.5)
+    assert heard and int(heard[-1]["non_finite_action"]) == 5 and int(heard[-1]["interventions"]) >= 5

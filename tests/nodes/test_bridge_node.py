@@ -1,0 +1,248 @@
+"""BridgeNode on an in-memory bus against a real OPC UA device server on loopback: goals executed once,
+answers that never go backwards, setpoints guarded whoever sends them, bad samples rejected and counted,
+a stale device and a lost link reported, the supervisor's heartbeat written to the device's watchdog."""
+from __future__ import annotations
+
+import asyncio
+import math
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cell_controller.bus.memory import MemoryBus
+from cell_controller.core.config import CellConfig, load_cell
+from cell_controller.core.shield import SETPOINT_RATE_SLACK
+from cell_controller.core.types import DeviceState
+from cell_controller.nodes import topics
+from cell_controller.nodes.bridge import BridgeNode
+from cell_controller.nodes.codec import Codec
+from cell_controller.opcua.address_space import (
+    COMMAND_STATUS, CONTROLLER_HEARTBEAT, DEVICE_HEARTBEAT, WELDER_ROOT, spec_for,
+)
+from cell_controller.opcua.server import DeviceServer
+from cell_controller.testing import private_cell_file
+
+VOLTAGE = f"{WELDER_ROOT}/ProcessParameters/VoltageSetpoint"
+CURRENT = f"{WELDER_ROOT}/ActualValues/Current"
+
+
+class Device:
+    """A DeviceServer (welder or feeder) on its own event loop thread, publishing its life-sign like a device.
+
+    The feeder's Clamp is bound: it records each call and answers Accepted."""
+
+    def __init__(self, endpoint: str, kind: str = "welder"):
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.endpoint, self.kind = endpoint, kind
+        self.calls: list[tuple[Any, ...]] = []
+        self.written: list[tuple[str, Any]] = []
+        self.beating = True
+        self.server: DeviceServer = self.run(self._start())
+        self._beat_task = asyncio.run_coroutine_threadsafe(self._beat(), self.loop)
+
+    def run(self, coroutine: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(30)
+
+    async def _start(self) -> DeviceServer:
+        server = await DeviceServer.start(spec_for(self.kind), self.endpoint, f"test-{self.kind}")
+        server.on_setpoint_written(lambda path, value: self.written.append((path, value)))
+        if self.kind == "feeder":
+            server.bind_method("Feeder/MethodSet/Clamp", lambda: self.calls.append(("clamp",)) or (0, ""))
+        return server
+
+    async def _beat(self) -> None:
+        beat = 0
+        while True:
+            if self.beating:
+                beat += 1
+                await self.server.set_values({DEVICE_HEARTBEAT: beat})
+            await asyncio.sleep(0.02)
+
+    def set(self, values: dict[str, Any]) -> None:
+        self.run(self.server.set_values(values))
+
+    def value(self, path: str) -> Any:
+        return self.server.get_value(path)
+
+    def close(self) -> None:
+        if not self.thread.is_alive():
+            return
+        self._beat_task.cancel()
+        try:  # asyncua's stop can wait on a client's half-closed connection: the test does not wait for it
+            self.run(asyncio.wait_for(self.server.stop(), 5))
+        except (TimeoutError, asyncio.TimeoutError):
+            pass
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> CellConfig:
+    return load_cell(private_cell_file(tmp_path, "bridge"))
+
+
+@pytest.fixture
+def device(config: CellConfig) -> Iterator[Device]:
+    device = Device(config.device("welder").endpoint)
+    try:
+        yield device
+    finally:
+        device.close()
+
+
+class Bus:
+    """The memory bus run in real time (the bridge's OPC UA loop is real), with a probe node."""
+
+    def __init__(self, config: CellConfig, role: str = "welder"):
+        self.bus = MemoryBus()
+        self.probe = self.bus.node("probe", config.namespace)
+        self.codec = Codec(self.probe)
+        self.status: dict[str, str] = {}
+        self.state = ""
+        self.process: list[dict[str, float]] = []
+        t = topics.device_status(role)
+        self.probe.create_subscription(t.type, t.name, self._on_status, t.qos)
+        self.probe.create_subscription(topics.WELD_PROCESS.type, topics.WELD_PROCESS.name,
+                                       lambda m: self.process.append(Codec.read_array(topics.WELD_PROCESS, m)),
+                                       topics.WELD_PROCESS.qos)
+        c = topics.device_command(role)
+        self.command = self.probe.create_publisher(c.type, c.name, c.qos)
+        self.setpoints = self.probe.create_publisher(topics.WELD_SETPOINTS.type, topics.WELD_SETPOINTS.name,
+                                                     topics.WELD_SETPOINTS.qos)
+        self.heartbeat = self.probe.create_publisher(topics.HEARTBEAT.type, topics.HEARTBEAT.name, topics.HEARTBEAT.qos)
+
+    def _on_status(self, msg: Any) -> None:
+        self.status, self.state = Codec.values(msg), Codec.values(msg).get("state", "")
+
+    def until(self, condition, timeout_s: float = 10.0) -> bool:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            self.bus.advance(0.01)
+            if condition():
+                return True
+            time.sleep(0.005)
+        return False
+
+
+@pytest.fixture
+def cell(config: CellConfig, device: Device) -> Iterator[tuple[Bus, BridgeNode]]:
+    bus = Bus(config)
+    bridge = BridgeNode(bus.bus.node("welder_bridge", config.namespace), config, "welder")
+    bridge.start()
+    try:
+        assert bus.until(lambda: bus.state == "idle"), bus.status
+        yield bus, bridge
+    finally:
+        bridge.stop()
+
+
+def test_a_goal_is_executed_once_and_its_answer_never_goes_back(config: CellConfig) -> None:
+    feeder = Device(config.device("feeder").endpoint, "feeder")
+    bus = Bus(config, "feeder")
+    bridge = BridgeNode(bus.bus.node("feeder_bridge", config.namespace), config, "feeder")
+    bridge.start()
+    try:
+        assert bus.until(lambda: bus.state == "idle"), bus.status
+        bus.command.publish(bus.codec.status("feeder", "clamp", 0, {"id": "s-1"}))
+        assert bus.until(lambda: bus.status.get("goal.s-1") == "Accepted")
+        for _ in range(5):  # the same id again (a resend, a duplicate): answered again, never executed again
+            bus.command.publish(bus.codec.status("feeder", "clamp", 0, {"id": "s-1"}))
+            bus.until(lambda: False, 0.05)
+            assert bus.status.get("goal.s-1") == "Accepted"
+        assert feeder.calls == [("clamp",)]
+        bus.command.publish(bus.codec.status("feeder", "feed_part", 0, {"id": "s-2", "arg0": "P1"}))
+        assert bus.until(lambda: bus.status.get("goal.s-2", "Pending") != "Pending")
+        assert bus.status["goal.s-2"].startswith("Fault")  # FeedPart is not bound on this device: BadNotImplemented
+        bus.command.publish(bus.codec.status("feeder", "fly", 0, {"id": "s-3"}))
+        assert bus.until(lambda: bus.status.get("goal.s-3") == "InvalidArgument: the feeder has no command 'fly'")
+        bus.command.publish(bus.codec.status("feeder", "clamp", 0, {}))  # no id: not a goal, never executed
+        bus.until(lambda: False, 0.2)
+        assert feeder.calls == [("clamp",)] and bus.status.get("goal.s-1") == "Accepted"
+    finally:
+        bridge.stop()
+        feeder.close()
+
+
+def test_setpoints_are_clamped_and_rate_limited_at_the_bridge_whoever_sends_them(cell, device: Device,
+                                                                                 config: CellConfig) -> None:
+    bus, bridge = cell
+    device.set({VOLTAGE: 24.0})
+    assert bus.until(lambda: bridge.snapshot.get(VOLTAGE) == 24.0)
+    high = config.device("welder").limits["voltage"].high
+    # a rogue publisher asks for 38 V in one jump: the device never sees more than the limit, nor the jump
+    bus.setpoints.publish(bus.codec.array(topics.WELD_SETPOINTS, (38.0, 8.0, 10.0, 0.0, 0.0)))
+    assert bus.until(lambda: any(p == VOLTAGE for p, _ in device.written))
+    written = [v for p, v in device.written if p == VOLTAGE]
+    assert all(v <= high for v in written)
+    rate = config.policies.rate_limits_per_s["voltage"]
+    tick_s = config.time_scale / config.device("welder").publishing_rate_Hz
+    assert written[0] - 24.0 == pytest.approx(SETPOINT_RATE_SLACK * rate * tick_s)
+    assert bus.until(lambda: int(bus.status.get("rate_limited_voltage_V", "0")) >= 1, 2.0)  # counted, on the status
+    assert int(bus.status.get("clamped_voltage_V", "0")) >= 1
+    # non-finite messages never reach the device
+    before = len(device.written)
+    bus.setpoints.publish(bus.codec.array(topics.WELD_SETPOINTS, (math.nan, 8.0, 10.0, 0.0, 0.0)))
+    bus.until(lambda: False, 0.3)
+    assert len(device.written) == before
+
+
+def test_a_bad_sample_is_rejected_counted_and_kept_from_the_policy_and_the_device_stays_up(cell, device) -> None:
+    bus, bridge = cell
+    device.set({f"{WELDER_ROOT}/ActualValues/ArcOn": True, CURRENT: 230.0})
+    assert bus.until(lambda: bus.process and bus.process[-1]["current_A"] == 230.0)
+    seen = len(bus.process)
+    device.set({CURRENT: math.nan})
+    assert bus.until(lambda: bus.status.get("rejected_samples") == "1")
+    assert bus.state == "idle", "one bad sample does not take the device offline"
+    bus.until(lambda: False, 0.2)
+    assert all(math.isfinite(p["current_A"]) for p in bus.process)
+    device.set({CURRENT: 1e9})  # outside the EURange
+    assert bus.until(lambda: bus.status.get("rejected_samples") == "2")
+    assert bus.until(lambda: bus.state == "stale"), "a value bad for longer than the stale bound"
+    assert CURRENT in bus.status.get("rejected_samples", "") or bus.status
+    device.set({CURRENT: 231.0})
+    assert bus.until(lambda: bus.state == "idle" and bus.process[-1]["current_A"] == 231.0)
+    assert len(bus.process) > seen
+
+
+def test_a_device_whose_life_sign_stops_is_reported_stale_within_its_bound(cell, device: Device) -> None:
+    bus, bridge = cell
+    device.beating = False
+    stopped = time.monotonic()
+    assert bus.until(lambda: bus.state == "stale", 2.0)
+    assert time.monotonic() - stopped < bridge.stale_after_s + 0.25
+    device.beating = True
+    assert bus.until(lambda: bus.state == "idle", 2.0)
+
+
+def test_the_supervisors_heartbeat_is_written_to_the_device_watchdog(cell, device: Device) -> None:
+    bus, _ = cell
+    for beat in (5, 6, 7):
+        bus.heartbeat.publish(bus.probe.message(topics.HEARTBEAT.type)(data=beat))
+        assert bus.until(lambda: device.value(CONTROLLER_HEARTBEAT) == beat, 2.0)
+
+
+def test_a_lost_link_is_offline_and_nothing_from_before_it_is_written_after(cell, device: Device, config) -> None:
+    bus, bridge = cell
+    device.close()
+    assert bus.until(lambda: bus.state == "offline", 5.0)
+    bus.setpoints.publish(bus.codec.array(topics.WELD_SETPOINTS, (25.0, 8.0, 10.0, 0.0, 0.0)))
+    bus.until(lambda: False, 0.3)
+    assert bridge.pending_writes == {} or all(p != VOLTAGE for p in bridge.pending_writes)
+    revived = Device(config.device("welder").endpoint)
+    try:
+        assert bus.until(lambda: bus.state == "idle", 15.0)
+        assert all(p != VOLTAGE for p, _ in revived.written), "a setpoint from the gap was written after it"
+    finally:
+        bridge.stop()
+        revived.close()
+
+
+def test_command_status_names_are_the_address_spaces() -> None:
+    assert COMMAND_STATUS.values[0] == "Accepted" and DeviceState.STALE.value == "stale"
