@@ -26,6 +26,7 @@ NODES = {
     "cell-feeder-bridge": "bridge:feeder_main",
     "cell-supervisor": "supervisor:main",
     "cell-policy": "policy:main",
+    "cell-mes": "mes:main",
 }
 
 setup(
@@ -55,6 +56,7 @@ setup(
         "numba>=0.59",
         "pybullet>=3.2.6",
         "asyncua>=2.1",
+        "argon2-cffi>=23.1",
         "cyclonedds>=11.0",
         "rosbags>=0.11",
         "pyyaml>=6",

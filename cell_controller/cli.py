@@ -1,6 +1,7 @@
 """cellctl: the cell's command line.
 
-  cellctl shift   [--config FILE] [--parts N]   run an autonomous shift (twin devices included)
+  cellctl shift   [--config FILE] [--parts N] [--timeout S] [--log-dir DIR]
+                                                run an autonomous shift (twin devices included)
   cellctl check   [--config FILE]               validate a cell description and its endpoints
   cellctl summary [--config FILE] [--shift ID]  a shift's figures from the production journal
   cellctl record  [-o DIR] [--namespace NS] [--duration S] [TOPIC ...]
@@ -9,7 +10,7 @@
   cellctl train weld|feed [...]                 train a policy in the twin (PPO, zoo-style YAML)
   cellctl evaluate weld|feed [...]              evaluate policies on held-out seeds against the baselines
 
-Exit codes: 0 done, 1 the shift failed, 2 bad input (nothing started), 130 interrupted.
+Exit codes: 0 done, 1 the shift failed (a reason on stderr), 2 bad input (nothing started), 130 interrupted.
 """
 from __future__ import annotations
 
@@ -17,10 +18,14 @@ import argparse
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
+import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlparse
 
 from cell_controller.core.config import Backend, CellConfig, ConfigError, load_cell
 from cell_controller.core.journal import Journal, JournalError, ShiftSummary
@@ -31,6 +36,14 @@ EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 1, 2, 130
 TWIN_START_TIMEOUT_S = 90.0
 #: how long a node may take to leave after SIGINT before it is killed, s
 STOP_GRACE_S = 4.0
+#: the default shift deadline: this long for start-up and clean-out, wall s ...
+SHIFT_STARTUP_S = 120.0
+#: ... plus this many ideal cycles per part (in cell time, divided by the time scale)
+SHIFT_CYCLES_PER_PART = 4.0
+#: after the deadline, how long the cell may take to stop on a Stop command before it is killed, s
+DEADLINE_STOP_S = 15.0
+#: a dead process of the cell is noticed within this, s (the watch loop's period is a tenth of it)
+WATCH_PERIOD_S = 0.1
 TERMINAL_STATES = ("Complete", "Stopped", "Aborted")
 
 def default_config() -> Path:
@@ -52,7 +65,11 @@ def _port_open(host: str, port: int, timeout_s: float) -> bool:
 
 
 def preflight(config: CellConfig) -> None:
-    """Check every endpoint before anything starts: real ones must answer, twin ones must be free."""
+    """Check every endpoint before anything starts: real ones must answer, the cell's own must be free."""
+    if config.mes is not None:
+        host, port = urlparse(config.mes.endpoint).hostname or "", urlparse(config.mes.endpoint).port or 4840
+        if _port_open(host, port, 0.2):
+            raise BadInput(f"{config.path}: mes.endpoint: port {port} is already in use (another cell running?)")
     for device in config.devices.values():
         key = f"{config.path}: devices.{device.name}.endpoint"
         host, port = device.host_port
@@ -123,8 +140,22 @@ def _shift_over(state: dict[str, str]) -> bool:
     return state.get("state") == "Aborted" or (bool(state.get("shift_id")) and state.get("state") in TERMINAL_STATES)
 
 
-def _watch(config: CellConfig, cell: Cell, parts: int) -> str:
-    """Show progress from /cell/state until the shift ends; return the final PackML state."""
+def default_timeout_s(config: CellConfig, parts: int) -> float:
+    """The shift's deadline when `--timeout` is not given, wall s."""
+    return SHIFT_STARTUP_S + parts * SHIFT_CYCLES_PER_PART * config.supervisor.ideal_cycle_s / config.time_scale
+
+
+@dataclass(frozen=True)
+class ShiftEnd:
+    """How the watch ended: the last PackML state, and why it failed (None: it did not)."""
+
+    state: str
+    failure: str | None = None
+
+
+def _watch(config: CellConfig, cell: Cell, parts: int, deadline_s: float, stop: threading.Event) -> ShiftEnd:
+    """Show progress from /cell/state until the shift ends, a process of the cell dies, the deadline
+    passes (the cell is then stopped by a Stop command) or `stop` is set."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -137,6 +168,8 @@ def _watch(config: CellConfig, cell: Cell, parts: int) -> str:
     latest: dict[str, str] = {}
     node.create_subscription(topics.CELL_STATE.type, topics.CELL_STATE.name,
                              lambda msg: latest.update(Codec.values(msg)), topics.CELL_STATE.qos)
+    command = node.create_publisher(topics.CELL_COMMAND.type, topics.CELL_COMMAND.name, topics.CELL_COMMAND.qos)
+    codec = Codec(node)
     console = Console()
     columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("{task.fields[state]}"), TextColumn("last weld: {task.fields[quality]}"),
@@ -144,17 +177,55 @@ def _watch(config: CellConfig, cell: Cell, parts: int) -> str:
     try:
         with Progress(*columns, console=console, transient=False) as progress:
             task = progress.add_task("parts", total=parts, state="starting", quality="-")
-            while not _shift_over(latest):
-                node.spin_once(0.1)
-                if cell.dead():
-                    raise RuntimeError(f"{', '.join(cell.dead())} stopped: see the logs in {cell.log_dir}")
+            while not _shift_over(latest) and not stop.is_set():
+                node.spin_once(WATCH_PERIOD_S)
+                dead = cell.dead()
+                if dead:
+                    return ShiftEnd(latest.get("state", ""), f"{', '.join(dead)} stopped: see the logs in {cell.log_dir}")
+                if time.monotonic() > deadline_s:
+                    return _stop_at_deadline(node, command, codec, latest, cell)
                 last = latest.get("last_part_id")
                 progress.update(task, completed=int(latest.get("parts_done", 0) or 0),
                                 state=f"PackML {latest.get('state', 'starting')}",
                                 quality=f"{last} ISO 5817 {latest.get('last_quality')}" if last else "-")
-        return latest["state"]
+        return ShiftEnd(latest.get("state", ""))
     finally:
         node.shutdown()
+
+
+def _stop_at_deadline(node, command, codec, latest: dict[str, str], cell: Cell) -> ShiftEnd:
+    """The shift ran out of time: ask the cell to stop (it closes the shift), wait for it, bounded."""
+    command.publish(codec.string("stop user=cellctl"))
+    until = time.monotonic() + DEADLINE_STOP_S
+    while latest.get("state") not in ("Stopped", "Aborted") and time.monotonic() < until and not cell.dead():
+        node.spin_once(WATCH_PERIOD_S)
+    return ShiftEnd(latest.get("state", ""), f"the shift did not end before its deadline "
+                    f"(--timeout); the cell was stopped in {latest.get('state', 'an unknown state')}")
+
+
+def _watch_until_interrupted(config: CellConfig, cell: Cell, parts: int, deadline_s: float,
+                             interrupted: list) -> ShiftEnd | None:
+    """Like `_watch`, returning None at once when SIGINT or SIGTERM arrives."""
+    result: list[ShiftEnd | BaseException] = []
+    stop = threading.Event()
+
+    def target() -> None:
+        try:
+            result.append(_watch(config, cell, parts, deadline_s, stop))
+        except BaseException as error:  # handed to the main thread
+            result.append(error)
+    watcher = threading.Thread(target=target, daemon=True)
+    watcher.start()
+    while watcher.is_alive() and not interrupted:
+        watcher.join(WATCH_PERIOD_S)
+    if interrupted:
+        stop.set()
+        watcher.join(2.0)
+        print("cellctl: interrupted; stopping the cell", file=sys.stderr)
+        return None
+    if isinstance(result[0], BaseException):
+        raise result[0]
+    return result[0]
 
 
 def print_summary(summary: ShiftSummary, journal: Path) -> None:
@@ -163,8 +234,9 @@ def print_summary(summary: ShiftSummary, journal: Path) -> None:
 
     table = Table(title=f"Shift {summary.shift_id}: {summary.status}", show_header=False)
     rows = [
-        ("parts", f"{summary.parts} of {summary.parts_target}"),
+        ("parts", f"{summary.good + summary.defective} of {summary.parts_target}"),
         ("good / defective", f"{summary.good} / {summary.defective}"),
+        ("interrupted / scrapped", f"{summary.interrupted} / {summary.scrapped}"),
         ("cycle time per part", f"{summary.mean_cycle_time_s:.1f} s (cell time)"),
         ("arc energy per good part", f"{summary.arc_energy_per_good_part_kJ:.1f} kJ"),
         ("total time", f"{summary.total_time_s:.1f} s (wall)"),
@@ -175,56 +247,52 @@ def print_summary(summary: ShiftSummary, journal: Path) -> None:
     Console().print(table)
 
 
+def _last_shift(journal_path: Path) -> int | None:
+    if not journal_path.exists():
+        return None
+    with Journal(journal_path, writer=False) as journal:
+        return journal.last_shift_id()
+
+
 def cmd_shift(args: argparse.Namespace) -> int:
     config = load_cell(args.config)
     parts = args.parts or config.parts_per_shift
     if parts < 1:
         raise BadInput(f"--parts: expected a positive number of parts, got {parts}")
+    if args.timeout is not None and not args.timeout > 0:
+        raise BadInput(f"--timeout: expected a positive number of seconds, got {args.timeout}")
     preflight(config)
-    log_dir = config.journal_path.parent / "logs" / time.strftime("%Y%m%d-%H%M%S")
+    timeout_s = args.timeout or default_timeout_s(config, parts)
+    before = _last_shift(config.journal_path)
+    log_dir = (args.log_dir or config.logs_path) / time.strftime("%Y%m%d-%H%M%S")
     cell = Cell(launch_plan(config.path, parts, os.environ), log_dir)
-    interrupted = []
+    interrupted: list[int] = []
     signal.signal(signal.SIGINT, lambda *_: interrupted.append(1))
     signal.signal(signal.SIGTERM, lambda *_: interrupted.append(1))
     try:
         cell.start_twin()
         cell.start_nodes()
-        final = _watch_until_interrupted(config, cell, parts, interrupted)
+        end = _watch_until_interrupted(config, cell, parts, time.monotonic() + timeout_s, interrupted)
     except RuntimeError as error:
-        print(f"cellctl: {error}", file=sys.stderr)
-        final = None
+        end = ShiftEnd("", str(error))
     finally:
         cell.stop()
-    with Journal(config.journal_path, writer=False) as journal:
-        shift_id = journal.last_shift_id()
-        if shift_id is not None:
+    shift_id = _last_shift(config.journal_path)
+    if shift_id is not None and shift_id != before:
+        with Journal(config.journal_path, writer=False) as journal:
             print_summary(journal.summary(shift_id), config.journal_path)
+    else:
+        print(f"cellctl: no shift was started; the logs are in {log_dir}", file=sys.stderr)
     if interrupted:
         return EXIT_INTERRUPTED
-    return 0 if final == "Complete" else EXIT_FAILED
-
-
-def _watch_until_interrupted(config: CellConfig, cell: Cell, parts: int, interrupted: list) -> str | None:
-    """Like `_watch`, returning None at once when SIGINT or SIGTERM arrives."""
-    import threading
-
-    result: list[str | BaseException] = []
-
-    def target() -> None:
-        try:
-            result.append(_watch(config, cell, parts))
-        except BaseException as error:  # handed to the main thread
-            result.append(error)
-    watcher = threading.Thread(target=target, daemon=True)
-    watcher.start()
-    while watcher.is_alive() and not interrupted:
-        watcher.join(0.1)
-    if interrupted:
-        print("cellctl: interrupted; stopping the cell", file=sys.stderr)
-        return None
-    if isinstance(result[0], BaseException):
-        raise result[0]
-    return result[0]
+    assert end is not None
+    if end.failure is not None:
+        print(f"cellctl: {end.failure}", file=sys.stderr)
+        return EXIT_FAILED
+    if end.state != "Complete":
+        print(f"cellctl: the shift ended in {end.state or 'no known state'}; see {log_dir}", file=sys.stderr)
+        return EXIT_FAILED
+    return 0
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -275,6 +343,9 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     shift = sub.add_parser("shift", help="run an autonomous production shift")
     shift.add_argument("--parts", type=int, default=0, help="parts to produce (default: the cell description's)")
+    shift.add_argument("--timeout", type=float, default=None,
+                       help="stop the cell and fail after this many s (default: from the parts and the ideal cycle)")
+    shift.add_argument("--log-dir", type=Path, default=None, help="where the processes' logs go (default: cell.logs)")
     sub.add_parser("check", help="validate a cell description and its endpoints")
     summary = sub.add_parser("summary", help="a shift's figures from the production journal")
     summary.add_argument("--shift", type=int, default=0, help="shift id (default: the last)")
@@ -292,9 +363,12 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
         commands = {"shift": cmd_shift, "check": cmd_check, "summary": cmd_summary}
         return commands[args.command](args)
-    except (ConfigError, BadInput, JournalError) as error:
+    except (ConfigError, BadInput) as error:
         print(f"cellctl: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except (JournalError, sqlite3.Error, OSError) as error:  # a full disk, an unreadable journal: one line
+        print(f"cellctl: {error}", file=sys.stderr)
+        return EXIT_FAILED
 
 if __name__ == "__main__":
     sys.exit(main())

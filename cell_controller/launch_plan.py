@@ -27,7 +27,10 @@ NODES = {
     "feeder_bridge": "cell-feeder-bridge",
     "policy": "cell-policy",
     "supervisor": "cell-supervisor",
+    "mes": "cell-mes",
 }
+#: nodes that run only when the cell description has their section
+OPTIONAL_NODES = {"mes": lambda config: config.mes is not None}
 
 
 class LaunchArgumentError(ValueError):
@@ -99,6 +102,6 @@ def launch_plan(config_path: str | Path, parts: int, environ: Mapping[str, str])
     common: dict[str, ParameterValue] = {"cell_config": str(config.path)}
     own: dict[str, dict[str, ParameterValue]] = {"supervisor": {"parts": parts or config.parts_per_shift}}
     nodes = tuple(NodePlan(name, script, config.namespace, {**common, **own.get(name, {})})
-                  for name, script in NODES.items())
+                  for name, script in NODES.items() if OPTIONAL_NODES.get(name, lambda c: True)(config))
     environment = {} if DOMAIN_VARIABLE in environ else {DOMAIN_VARIABLE: str(config.domain_id)}
     return LaunchPlan(config, environment, twin, nodes)

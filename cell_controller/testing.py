@@ -27,11 +27,14 @@ def free_ports(n: int) -> list[int]:
 
 def private_cell_file(folder: Path, prefix: str, edit: Callable[[dict[str, Any]], None] | None = None,
                       name: str = "cell.yaml") -> Path:
-    """config/cell.yaml rewritten into `folder` with free ports, namespace /<prefix>_<pid>_<n> and
-    its journal in `folder`; `edit(data)` may change the parsed YAML before it is written."""
+    """config/cell.yaml rewritten into `folder` with free ports (devices and the northbound server),
+    namespace /<prefix>_<pid>_<n> and its journal in `folder`; `edit(data)` may change the parsed YAML
+    before it is written."""
     data = yaml.safe_load((REPO / "config/cell.yaml").read_text())
-    for device, port in zip(data["devices"].values(), free_ports(len(data["devices"]))):
+    ports = free_ports(len(data["devices"]) + 1)
+    for device, port in zip(data["devices"].values(), ports):
         device["endpoint"] = f"opc.tcp://127.0.0.1:{port}"
+    data["mes"]["endpoint"] = f"opc.tcp://127.0.0.1:{ports[-1]}"
     data["cell"]["namespace"] = f"/{prefix}_{os.getpid()}_{random.randrange(10**6)}"
     data["cell"]["journal"] = str(folder / "journal.sqlite")
     if edit is not None:

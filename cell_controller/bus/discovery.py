@@ -168,6 +168,10 @@ def endpoint_from_sample(kind: str, sample: Any) -> Endpoint:
     )
 
 
+#: the publisher of a topic any node may write (operator commands: ros2 topic pub, the MES node, cellctl)
+ANY_NODE = "operator"
+
+
 def check_against_topic_table(graph: Graph, namespace: str, table: Iterable[TableTopic] | None = None,
                               *, exact_readers: bool = True) -> list[str]:
     """Every difference between the endpoints under `namespace` and the topic table; [] if none.
@@ -175,7 +179,7 @@ def check_against_topic_table(graph: Graph, namespace: str, table: Iterable[Tabl
     - each endpoint's DDS topic (`rt/<namespace>/<name>`) must be in the table (the table's
       names resolve under `namespace`), with the table's DDS type name (`pkg::msg::dds_::Type_`);
     - a writer must offer exactly the table's reliability, durability and depth, and belong to
-      the table's publisher node when its participant announces nodes;
+      the table's publisher node when its participant announces nodes (any node for `ANY_NODE`);
     - a reader must ask for exactly the same QoS, or with `exact_readers=False` (e.g. while
       `ros2 bag record` or `ros2 topic echo` run) only for what the table's writers offer;
     - every table topic must have at least one endpoint.
@@ -217,6 +221,6 @@ def _endpoint_problems(endpoint: Endpoint, topic: TableTopic, node: NodeInfo | N
             problems.append(f"asks for a reliable stream, the table's writers are {qos.reliability.value}")
         if endpoint.durability != api.Durability.VOLATILE.value and qos.durability is not api.Durability.TRANSIENT_LOCAL:
             problems.append(f"asks for {endpoint.durability} durability, the table's writers are {qos.durability.value}")
-    if endpoint.kind == "writer" and node is not None and node.name != topic.publisher:
+    if endpoint.kind == "writer" and node is not None and topic.publisher != ANY_NODE and node.name != topic.publisher:
         problems.append(f"publishes it, the table says {topic.publisher} does")
     return problems

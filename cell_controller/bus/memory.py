@@ -7,7 +7,9 @@ own: `bus.advance(seconds)` delivers messages and fires timers in time order, so
 supervisor through minutes of cell life in milliseconds, the same way every time.
 
 Every message is serialized and deserialized (CDR) on its way, so a node never shares an
-object with another and a message that would not go on the wire fails here too.
+object with another and a message that would not go on the wire fails here too; `wire=False`
+hands the published object itself to the subscribers (for long randomized runs of nodes that
+never change a message after publishing it).
 """
 from __future__ import annotations
 
@@ -33,9 +35,10 @@ class _Event:
 class MemoryBus:
     """An in-process graph with a virtual clock starting at `start_s` (s)."""
 
-    def __init__(self, start_s: float = 1000.0, latency_s: float = 0.0):
+    def __init__(self, start_s: float = 1000.0, latency_s: float = 0.0, wire: bool = True):
         self.time_s = start_s
         self.latency_s = latency_s
+        self.wire = wire
         self._queue: list[_Event] = []
         self._order = itertools.count()
         self._subscriptions: dict[str, list[MemorySubscription]] = {}
@@ -77,13 +80,14 @@ class MemoryBus:
             self._publish_locked(publisher, msg)
 
     def _publish_locked(self, publisher: MemoryPublisher, msg: Any) -> None:
-        data = msg.serialize()
         cls = type(msg)
+        data = msg.serialize() if self.wire else msg
+        load = cls.deserialize if self.wire else (lambda same: same)
         if publisher.latched is not None:
-            publisher.latched.append((cls, data))
+            publisher.latched.append((load, data))
         for subscription in list(self._subscriptions.get(publisher.topic, ())):
             if _matches(publisher.qos, subscription.qos):
-                self.schedule(self.latency_s, lambda s=subscription: s.deliver(cls.deserialize(data)))
+                self.schedule(self.latency_s, lambda s=subscription: s.deliver(load(data)))
 
     def _add_subscription(self, subscription: MemorySubscription) -> None:
         self._subscriptions.setdefault(subscription.topic, []).append(subscription)
@@ -91,8 +95,8 @@ class MemoryBus:
             return
         for publisher in self._publishers.get(subscription.topic, ()):
             if publisher.latched and publisher.node.alive and _matches(publisher.qos, subscription.qos):
-                for cls, data in list(publisher.latched):
-                    self.schedule(self.latency_s, lambda c=cls, d=data: subscription.deliver(c.deserialize(d)))
+                for load, data in list(publisher.latched):
+                    self.schedule(self.latency_s, lambda f=load, d=data: subscription.deliver(f(d)))
 
     def _remove(self, subscriptions: list[MemorySubscription], publishers: list[MemoryPublisher]) -> None:
         for s in subscriptions:
@@ -116,7 +120,7 @@ def _matches(offered: api.QoS, requested: api.QoS) -> bool:
 class MemoryPublisher(api.Publisher):
     def __init__(self, node: MemoryNode, topic: str, qos: api.QoS):
         self.node, self.topic, self.qos = node, topic, qos
-        #: what a late transient-local subscriber receives: the last `depth` messages (cls, CDR)
+        #: what a late transient-local subscriber receives: the last `depth` messages (loader, data)
         self.latched: deque | None = deque(maxlen=qos.depth) \
             if qos.durability is api.Durability.TRANSIENT_LOCAL else None
 

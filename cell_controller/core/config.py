@@ -94,6 +94,19 @@ class SupervisorConfig:
     starved_after_s: float
     #: the machine does not take parts (not in automatic mode) for this long: Suspended (EquipmentBlocked)
     blocked_after_s: float
+    #: the planned cycle time per part (planning's ideal cycle, ISO 22400 PRI): MachDesignSpeed, shift deadlines
+    ideal_cycle_s: float
+
+
+@dataclass(frozen=True)
+class MesConfig:
+    """The cell's northbound OPC UA server (PackML, OPC 30050) for MES and SCADA.
+
+    accounts_path: the accounts file (roles, Argon2 hashes; `opcua/users.py`); None: anonymous
+    sessions, all operators, allowed on a loopback endpoint only."""
+
+    endpoint: str
+    accounts_path: Path | None
 
 
 @dataclass(frozen=True)
@@ -112,6 +125,7 @@ class CellConfig:
     policies: PolicyConfig
     feeding: FeedingConfig
     supervisor: SupervisorConfig
+    mes: MesConfig | None
     logs_path: Path
     config_hash: str
 
@@ -213,7 +227,7 @@ def load_cell(path: str | Path) -> CellConfig:
         raise ConfigError(file, "(file)", f"not valid YAML: {error}") from None
     r = _Reader(file)
     data = r.section(data, "(top level)")
-    r.reject_unknown(data, "", {"cell", "twin", "devices", "procedure", "policies", "feeding", "supervisor"})
+    r.reject_unknown(data, "", {"cell", "twin", "devices", "procedure", "policies", "feeding", "supervisor", "mes"})
 
     cell = r.section(r.get(data, "", "cell"), "cell")
     r.reject_unknown(cell, "cell", {"name", "namespace", "domain_id", "parts_per_shift", "journal", "logs", "seed"})
@@ -249,6 +263,7 @@ def load_cell(path: str | Path) -> CellConfig:
     policies = _policies(r, r.section(r.get(data, "", "policies", {}), "policies"))
     feeding = _feeding(r, r.section(r.get(data, "", "feeding", {}), "feeding"))
     supervisor = _supervisor(r, r.section(r.get(data, "", "supervisor", {}), "supervisor"))
+    mes = _mes(r, file, r.section(data["mes"], "mes"), devices) if "mes" in data else None
 
     canonical = json.dumps(data, sort_keys=True, default=str).encode()
     return CellConfig(
@@ -266,6 +281,7 @@ def load_cell(path: str | Path) -> CellConfig:
         policies=policies,
         feeding=feeding,
         supervisor=supervisor,
+        mes=mes,
         logs_path=logs,
         config_hash=hashlib.sha256(canonical).hexdigest()[:16],
     )
@@ -275,6 +291,36 @@ def _path(file: Path, value: Any) -> Path:
     """A path of the description, relative to its folder unless absolute."""
     path = Path(str(value)).expanduser()
     return path if path.is_absolute() else (file.parent / path).resolve()
+
+
+def _endpoint(r: _Reader, key: str, endpoint: Any) -> tuple[str, int]:
+    """(host, port) of an opc.tcp://host:port endpoint; ConfigError naming the key otherwise."""
+    url = urlparse(str(endpoint))
+    try:
+        port = url.port  # ValueError when not a number or out of range
+    except ValueError:
+        port = None
+    if url.scheme != "opc.tcp" or not url.hostname or port is None:
+        raise r.fail(key, f"expected opc.tcp://host:port, got {endpoint!r}")
+    return url.hostname, port
+
+
+def is_loopback(host: str) -> bool:
+    return host in ("localhost", "127.0.0.1", "::1") or host.startswith("127.")
+
+
+def _mes(r: _Reader, file: Path, raw: dict[str, Any], devices: dict[str, DeviceConfig]) -> MesConfig:
+    r.reject_unknown(raw, "mes", {"endpoint", "accounts"})
+    endpoint = r.get(raw, "mes", "endpoint")
+    host, port = _endpoint(r, "mes.endpoint", endpoint)
+    for device in devices.values():
+        if device.host_port == (host, port):
+            raise r.fail("mes.endpoint", f"{endpoint} is already used by devices.{device.name}")
+    accounts = _path(file, raw["accounts"]) if raw.get("accounts") else None
+    if accounts is None and not is_loopback(host):
+        raise r.fail("mes.accounts", f"a northbound server on {host} (not loopback) needs an accounts file: "
+                     "anonymous operators are allowed on loopback only")
+    return MesConfig(str(endpoint), accounts)
 
 
 def _devices(r: _Reader, section: dict[str, Any]) -> dict[str, DeviceConfig]:
@@ -296,16 +342,10 @@ def _devices(r: _Reader, section: dict[str, Any]) -> dict[str, DeviceConfig]:
         except ValueError:
             raise r.fail(f"{key}.backend", f"expected 'twin' or 'real', got {backend_name!r}") from None
         endpoint = r.get(raw, key, "endpoint")
-        url = urlparse(str(endpoint))
-        try:
-            port = url.port  # ValueError when not a number or out of range
-        except ValueError:
-            port = None
-        if url.scheme != "opc.tcp" or not url.hostname or port is None:
-            raise r.fail(f"{key}.endpoint", f"expected opc.tcp://host:port, got {endpoint!r}")
-        if (url.hostname, port) in endpoints:
-            raise r.fail(f"{key}.endpoint", f"{endpoint} is already used by devices.{endpoints[(url.hostname, port)]}")
-        endpoints[(url.hostname, port)] = name
+        host_port = _endpoint(r, f"{key}.endpoint", endpoint)
+        if host_port in endpoints:
+            raise r.fail(f"{key}.endpoint", f"{endpoint} is already used by devices.{endpoints[host_port]}")
+        endpoints[host_port] = name
         rate = r.quantity(r.get(raw, key, "publishing_rate", {"value": 50, "unit": "Hz"}),
                           f"{key}.publishing_rate", "frequency")
         allowed = LIMIT_DIMENSIONS[kind.role]
@@ -366,9 +406,9 @@ def _feeding(r: _Reader, raw: dict[str, Any]) -> FeedingConfig:
 
 
 def _supervisor(r: _Reader, raw: dict[str, Any]) -> SupervisorConfig:
-    r.reject_unknown(raw, "supervisor", {"starved_after", "blocked_after"})
+    r.reject_unknown(raw, "supervisor", {"starved_after", "blocked_after", "ideal_cycle"})
     bounds = {}
-    for key, default in (("starved_after", 60.0), ("blocked_after", 10.0)):
+    for key, default in (("starved_after", 60.0), ("blocked_after", 10.0), ("ideal_cycle", 30.0)):
         seconds = r.quantity(r.get(raw, "supervisor", key, {"value": default, "unit": "s"}), f"supervisor.{key}", "time")
         if not 0.0 < seconds <= 3600.0:
             raise r.fail(f"supervisor.{key}", f"expected 0 < {key} <= 3600 s, got {seconds} s")

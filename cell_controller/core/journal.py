@@ -170,7 +170,8 @@ T = TypeVar("T")
 
 
 class Journal:
-    """The production journal at `path` (created if absent, migrated if older). Not shared across threads.
+    """The production journal at `path` (created if absent, migrated if older), used by one thread at a
+    time (it may be opened on one thread and used on the node's spinning thread).
 
     The writer (the supervisor) marks shifts a crash left 'running' as 'interrupted' on open and
     lists them in `interrupted_shifts`; a reader (`writer=False`, e.g. `cellctl summary` during a
@@ -185,7 +186,7 @@ class Journal:
         self.interrupted_shifts: list[int] = []
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, isolation_level=None, timeout=5.0)
+            self._db = sqlite3.connect(self.path, isolation_level=None, timeout=5.0, check_same_thread=False)
             mode = self._db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
             if mode != "wal":
                 raise JournalError(f"{self.path}: SQLite refused WAL mode (got {mode})")

@@ -87,6 +87,7 @@ class Production:
         self.pending_records: list[PartRecord] = []
         self.last_part = ("", "")
         self.last_finish_stamp_s: float | None = None
+        self.last_cycle_s: float | None = None  # the last produced part's cycle time, s of cell time
         self.starved_since_s: float | None = None
         self.blocked_since_s: float | None = None
 
@@ -400,7 +401,7 @@ class Production:
         if part in self.parts and part.stage is Stage.LEFT:
             self.parts.remove(part)
         if produced:
-            self.last_finish_stamp_s = finish_stamp_s
+            self.last_finish_stamp_s, self.last_cycle_s = finish_stamp_s, record.cycle_time_s
         return self._commit(record)
 
     def _commit(self, record: PartRecord) -> Verdict | None:

@@ -178,7 +178,7 @@ class Supervisor:
             role, verb, *args = command.args
             self.production.manual = self.production.send(role, verb, tuple(args), self.active_s)
         else:
-            self._command(Command(command.verb), f"{command.verb} by {who}", StopReason(StopCode.OPERATOR, f"{command.verb} by {who}"))
+            self._command(Command(command.verb), f"by {who}", StopReason(StopCode.OPERATOR, f"{command.verb} by {who}"))
 
     def _answer(self, command: OperatorCommand, text: str, reason: str | None) -> None:
         result = "accepted" if reason is None else "refused"
@@ -276,9 +276,10 @@ class Supervisor:
         self._event("fault", code.name.lower(), f"{text} -> {command.value}")
         self._command(command, code.name.lower(), StopReason(code, text))
 
-    def _command(self, command: Command, cause: str, reason: StopReason | None = None) -> None:
-        """Apply a PackML command (IllegalCommand when PackML refuses it); `reason` becomes the stop reason."""
-        self.packml.command(command, cause)
+    def _command(self, command: Command, source: str, reason: StopReason | None = None) -> None:
+        """Apply a PackML command from `source` (IllegalCommand when PackML refuses it); the transition's
+        cause reads "<command> (<source>)"; `reason` becomes the stop reason."""
+        self.packml.command(command, f"{command.value} ({source})")
         if reason is not None and command in (Command.HOLD, Command.SUSPEND, Command.STOP, Command.ABORT):
             self.stop_reason = reason
         if command is Command.SUSPEND:
@@ -500,6 +501,9 @@ class Supervisor:
             "warning": "; ".join(warnings), "starved": "1" if p.starved(self.statuses) else "0",
             "blocked": "1" if p.blocked(self.statuses) else "0",
             "records_pending": str(len(p.pending_records)),
+            "cur_mach_speed_per_min": f"{60.0 / p.last_cycle_s:.3f}" if state is State.EXECUTE and p.last_cycle_s
+            else "0",
+            "mach_design_speed_per_min": f"{60.0 / self.config.supervisor.ideal_cycle_s:.3f}",
             **self.last_command,
             **{f"time_s.{s.value}": f"{t:.1f}" for s, t in self.state_times.items()},
         }
@@ -530,6 +534,7 @@ class Supervisor:
         deadline = time.monotonic() + SIGNAL_STOP_S
         while self.packml.state is State.STOPPING and time.monotonic() < deadline:
             self.node.spin_once(0.02)
+        self._end_shift("stopped")  # the devices did not all answer in time (their bridges stop too)
         self.journal.close()
 
 

@@ -469,6 +469,63 @@ def feeder_spec() -> DeviceSpec:
     )
 
 
+# --- the cell itself, northbound to the MES: OPC 30050 PackML ---------------------------------------
+
+PACKML_STATE = EnumSpec("PackMLState", (
+    "Undefined", "Clearing", "Stopped", "Starting", "Idle", "Suspended", "Execute", "Stopping", "Aborting",
+    "Aborted", "Holding", "Held", "Unholding", "Suspending", "Unsuspending", "Resetting", "Completing", "Complete"))
+"""The TR88 state numbers: the member's index is its number."""
+PACKML_UNIT_MODE = EnumSpec("PackMLUnitMode", ("Undefined", "Production", "Maintenance", "Manual"))
+PER_MINUTE = Unit("C94", "1/min", "reciprocal minute (parts per minute)")
+PACKML_ROOT = "PackML"
+PACKML_STATUS = f"{PACKML_ROOT}/Status"
+PACKML_ADMIN = f"{PACKML_ROOT}/Admin"
+PACKML_COMMANDS = f"{PACKML_ROOT}/BaseStateMachine"
+PACKML_SET_UNIT_MODE = f"{PACKML_ROOT}/SetUnitMode"
+
+
+def packml_spec() -> DeviceSpec:
+    """The cell as its northbound server shows it to MES and SCADA, shaped after OPC 30050 (PackML):
+    Status and Admin PackTags, one method per PackML command and SetUnitMode, each answering Status
+    and Reason once the supervisor has accepted or refused."""
+    states = PACKML_STATE.values[1:]
+    return DeviceSpec(
+        kind="packml",
+        namespace_uri=NAMESPACE_PREFIX + "packml",
+        variables=(
+            VariableSpec(f"{PACKML_STATUS}/StateCurrent", PACKML_STATE),
+            VariableSpec(f"{PACKML_STATUS}/StateRequested", PACKML_STATE,
+                         description="the state the current acting state ends in"),
+            VariableSpec(f"{PACKML_STATUS}/StateChangeInProcess", "Boolean"),
+            VariableSpec(f"{PACKML_STATUS}/UnitModeCurrent", PACKML_UNIT_MODE),
+            VariableSpec(f"{PACKML_STATUS}/AvailableTransitions", "String",
+                         description="the commands accepted now, comma-separated"),
+            _analog(f"{PACKML_STATUS}/CurMachSpeed", PER_MINUTE, 0.0, 1000.0,
+                    description="parts per minute at the last part's cycle time (0 outside Execute)"),
+            VariableSpec(f"{PACKML_STATUS}/EquipmentBlocked", "Boolean"),
+            VariableSpec(f"{PACKML_STATUS}/EquipmentStarved", "Boolean"),
+            VariableSpec(f"{PACKML_STATUS}/Warning", "String", description="active warnings, '' when none"),
+            VariableSpec(f"{PACKML_STATUS}/LastCommand", "String"),
+            VariableSpec(f"{PACKML_STATUS}/LastCommandResult", "String", description="accepted, or refused: reason"),
+            VariableSpec(f"{PACKML_ADMIN}/ShiftId", "UInt32"),
+            VariableSpec(f"{PACKML_ADMIN}/PartsTarget", "UInt32"),
+            VariableSpec(f"{PACKML_ADMIN}/ProdProcessedCount", "UInt32", description="parts produced this shift"),
+            VariableSpec(f"{PACKML_ADMIN}/ProdDefectiveCount", "UInt32",
+                         description="parts produced defective, scrapped or interrupted this shift"),
+            _analog(f"{PACKML_ADMIN}/MachDesignSpeed", PER_MINUTE, 0.0, 1000.0,
+                    description="parts per minute at the planned (ideal) cycle time"),
+            VariableSpec(f"{PACKML_ADMIN}/StopReason/ID", "Int32", description="packml.StopCode"),
+            VariableSpec(f"{PACKML_ADMIN}/StopReason/Message", "String"),
+            *(_analog(f"{PACKML_ADMIN}/StateCumulativeTime/{state}", SECOND, 0.0, 1e9) for state in states),
+        ),
+        methods=(
+            *(MethodSpec(f"{PACKML_COMMANDS}/{command}") for command in
+              ("Reset", "Start", "Stop", "Hold", "Unhold", "Suspend", "Unsuspend", "Abort", "Clear")),
+            MethodSpec(PACKML_SET_UNIT_MODE, (ArgumentSpec("UnitMode", PACKML_UNIT_MODE),)),
+        ),
+    )
+
+
 def spec_for(kind: str) -> DeviceSpec:
     """The spec of a device kind as a cell description names it (robot, welder, press, cnc, feeder)."""
     if kind in _MACHINE_IDENTITY:

@@ -93,11 +93,14 @@ def _target(result: ua.BrowsePathResult) -> ua.NodeId | None:
 
 
 async def open_client(endpoint: str, spec: DeviceSpec, timeout_s: float, security: ClientSecurity | None = None,
-                      *, watchdog_interval_s: float = 0.5, request_timeout_s: float = 2.0,
+                      *, username: str | None = None, password: str | None = None,
+                      watchdog_interval_s: float = 0.5, request_timeout_s: float = 2.0,
                       reconnect_max_delay_s: float = 2.0) -> Client:
     """A connected asyncua Client (auto-reconnecting) for `spec`'s device at `endpoint`.
 
-    Raises DeviceUnreachableError naming the endpoint when no session is up within timeout_s.
+    username/password log in without a ClientSecurity (a loopback None endpoint; the password then
+    travels in clear, so only there). Raises DeviceUnreachableError naming the endpoint when no
+    session is up within timeout_s (the server refusing the login included).
     """
     client = Client(endpoint, timeout=request_timeout_s, watchdog_intervall=watchdog_interval_s,
                     auto_reconnect=True, reconnect_max_delay=reconnect_max_delay_s,
@@ -112,6 +115,9 @@ async def open_client(endpoint: str, spec: DeviceSpec, timeout_s: float, securit
         if security.username is not None:
             client.set_user(security.username)
             client.set_password(security.password or "")
+    elif username is not None:
+        client.set_user(username)
+        client.set_password(password or "")
     try:
         await asyncio.wait_for(client.connect(), timeout_s)
     except (OSError, asyncio.TimeoutError, ua.UaError) as exc:
@@ -156,7 +162,8 @@ class DeviceClient:
 
     @classmethod
     async def connect(cls, endpoint: str, spec: DeviceSpec, timeout_s: float = 3.0, *,
-                      security: ClientSecurity | None = None, watchdog_interval_s: float = 0.5,
+                      security: ClientSecurity | None = None, username: str | None = None,
+                      password: str | None = None, watchdog_interval_s: float = 0.5,
                       request_timeout_s: float = 2.0, reconnect_max_delay_s: float = 2.0) -> DeviceClient:
         """Connect to `endpoint`, check the spec's namespace and resolve every spec path.
 
@@ -164,7 +171,8 @@ class DeviceClient:
         Raises DeviceUnreachableError (naming the endpoint) when the server cannot be reached
         in time, DeviceSpecMismatchError when the namespace or nodes of the spec are missing.
         """
-        client = await open_client(endpoint, spec, timeout_s, security, watchdog_interval_s=watchdog_interval_s,
+        client = await open_client(endpoint, spec, timeout_s, security, username=username, password=password,
+                                   watchdog_interval_s=watchdog_interval_s,
                                    request_timeout_s=request_timeout_s, reconnect_max_delay_s=reconnect_max_delay_s)
         try:
             namespaces = await client.get_namespace_array()

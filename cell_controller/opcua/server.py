@@ -8,18 +8,18 @@ Everything runs on the asyncio loop that called `start`; callbacks must not bloc
 
 Security. asyncua's defaults are insecure (reliability.md): a None endpoint,
 anonymous logins, every client certificate accepted. Without a `ServerSecurity`
-a DeviceServer keeps exactly that, which is acceptable only for the twin on
-loopback; `start` refuses a non-loopback endpoint without security unless
-`allow_insecure=True`. With a `ServerSecurity` the server offers only
-Basic256Sha256 SignAndEncrypt, refuses anonymous users, checks username/password
-against `users`, and (when `trusted_certificates` is given) accepts only client
-application certificates found in that trust store.
+a DeviceServer offers only the None policy, which is acceptable only on loopback;
+`start` refuses a non-loopback endpoint without security unless `allow_insecure=True`.
+With a `ServerSecurity` the server offers only Basic256Sha256 SignAndEncrypt and (when
+`trusted_certificates` is given) accepts only client application certificates found in
+that trust store. With `accounts` (`opcua/users.py`) it takes only username logins checked
+against their Argon2 hashes, and enforces the accounts' roles: a viewer's method call or
+write is answered BadUserAccessDenied; without accounts, sessions are anonymous.
 
 Transport limits are bounded (CVE-2022-25304): `MAX_MESSAGE_SIZE`, `MAX_CHUNK_COUNT`.
 """
 from __future__ import annotations
 
-import hmac
 import inspect
 import ipaddress
 import logging
@@ -34,12 +34,12 @@ from urllib.parse import urlparse
 from asyncua import Server, ua
 from asyncua.common.callback import CallbackType, ServerItemCallback
 from asyncua.common.connection import TransportLimits
-from asyncua.crypto.permission_rules import User, UserRole
 from asyncua.crypto.truststore import TrustStore
 from asyncua.crypto.validator import CertificateValidator, CertificateValidatorOptions
 
 from . import _ua
 from .address_space import UNECE_NAMESPACE, DeviceSpec, EnumSpec, MethodSpec, VariableSpec
+from .users import Account, AccountUsers, RolePermissions
 
 _log = logging.getLogger(__name__)
 
@@ -56,33 +56,17 @@ MethodCallable = Callable[..., Any]
 
 @dataclass(frozen=True)
 class ServerSecurity:
-    """A real-device-style secured endpoint: Basic256Sha256 SignAndEncrypt only, no anonymous login.
+    """A secured endpoint: Basic256Sha256 SignAndEncrypt only.
 
-    certificate / private_key: the server's application certificate and key (DER or PEM;
-    keep the key mode 0600, never committed). users: username -> password of clients allowed
-    in (load from a secrets store, not from the cell description). trusted_certificates:
-    folders or files of trusted client application certificates; empty accepts any client
-    certificate that is time-valid and names its application URI.
+    certificate / private_key: the server's application certificate and key (DER or PEM; keep the
+    key mode 0600, never committed). trusted_certificates: folders or files of trusted client
+    application certificates; empty accepts any client certificate that is time-valid and names its
+    application URI.
     """
 
     certificate: Path
     private_key: Path
-    users: Mapping[str, str] = field(default_factory=dict)
-    trusted_certificates: tuple[Path, ...] = ()
-
-
-class _PasswordUsers:
-    """asyncua user manager: the `ServerSecurity.users` table, constant-time compare."""
-
-    def __init__(self, users: Mapping[str, str]) -> None:
-        self._users = dict(users)
-
-    def get_user(self, iserver: Any, username: str | None = None, password: str | None = None,
-                 certificate: Any = None) -> User | None:
-        expected = self._users.get(username or "")
-        if expected is None or password is None or not hmac.compare_digest(expected, password):
-            return None
-        return User(role=UserRole.User, name=username)
+    trusted_certificates: tuple[Path, ...] = field(default=())
 
 
 def _is_loopback(endpoint: str) -> bool:
@@ -112,8 +96,8 @@ class DeviceServer:
         self._setpoint_callbacks: list[SetpointCallback] = []
 
     @classmethod
-    async def start(cls, spec: DeviceSpec, endpoint: str, name: str, *,
-                    security: ServerSecurity | None = None, allow_insecure: bool = False) -> DeviceServer:
+    async def start(cls, spec: DeviceSpec, endpoint: str, name: str, *, security: ServerSecurity | None = None,
+                    accounts: Mapping[str, Account] | None = None, allow_insecure: bool = False) -> DeviceServer:
         """Build the address space of `spec` and listen on `endpoint` (e.g. "opc.tcp://127.0.0.1:4841").
 
         `name` is the application name (also in the application URI). Without `security`
@@ -127,11 +111,16 @@ class DeviceServer:
         server.set_server_name(name)
         await server.set_application_uri(f"urn:cell-controller:{spec.kind}:{name}")
         server.limits = TransportLimits(CHUNK_SIZE, CHUNK_SIZE, MAX_CHUNK_COUNT, MAX_MESSAGE_SIZE)
+        permissions = RolePermissions(accounts) if accounts is not None else None
         if security is None:
-            server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
+            server.set_security_policy([ua.SecurityPolicyType.NoSecurity], permission_ruleset=permissions)
+        else:
+            await _secure(server, security, permissions)
+        if accounts is None:
             server.set_identity_tokens([ua.AnonymousIdentityToken])
         else:
-            await _secure(server, security)
+            server.set_identity_tokens([ua.UserNameIdentityToken])
+            server.iserver.set_user_manager(AccountUsers(accounts))
         ns = await server.register_namespace(spec.namespace_uri)
         self = cls(spec, server, ns, endpoint)
         await self._build()
@@ -357,13 +346,11 @@ class DeviceServer:
                     await result
 
 
-async def _secure(server: Server, security: ServerSecurity) -> None:
-    """Basic256Sha256 SignAndEncrypt only, username/password users, optional client trust store."""
+async def _secure(server: Server, security: ServerSecurity, permissions: RolePermissions | None) -> None:
+    """Basic256Sha256 SignAndEncrypt only, optional client trust store."""
     await server.load_certificate(str(security.certificate))
     await server.load_private_key(str(security.private_key))
-    server.set_security_policy([ua.SecurityPolicyType.Basic256Sha256_SignAndEncrypt])
-    server.set_identity_tokens([ua.UserNameIdentityToken])
-    server.iserver.set_user_manager(_PasswordUsers(security.users))
+    server.set_security_policy([ua.SecurityPolicyType.Basic256Sha256_SignAndEncrypt], permission_ruleset=permissions)
     if security.trusted_certificates:
         store = TrustStore(list(security.trusted_certificates), [])
         await store.load()

@@ -170,12 +170,18 @@ def test_sigint_stops_every_process_and_keeps_the_journal_consistent(cell_file, 
     with sqlite3.connect(config.journal_path) as db:
         columns = [row[1] for row in db.execute("PRAGMA table_info(parts)")]
         nulls = db.execute(f"SELECT COUNT(*) FROM parts WHERE {' OR '.join(f'{c} IS NULL' for c in columns)}")
-        assert nulls.fetchone()[0] == 0
+        assert nulls.fetchone()[0] == 0  # every record so far is a produced part, whole
         for (imperfections,) in db.execute("SELECT imperfections FROM parts"):
             json.loads(imperfections)
+        in_cell = db.execute("SELECT COUNT(*) FROM entries e LEFT JOIN parts p USING (part_id) "
+                             "WHERE p.part_id IS NULL").fetchone()[0]
 
     again = run_cellctl(["shift", "--parts", "1", "--config", str(config.path)], cell_env, timeout_s=180)
     assert again.returncode == 0, again.stdout + again.stderr
     with Journal(config.journal_path) as journal:
-        assert journal.summary(journal.last_shift_id()).parts == 1
-        assert len({r.part_id for r in journal.parts()}) == len(records) + 1  # ids stay unique
+        last = journal.summary(journal.last_shift_id())
+        assert last.good + last.defective == 1
+        everything = journal.parts()
+        assert len({r.part_id for r in everything}) == len(everything) == len(records) + in_cell + 1
+        assert sum(r.outcome.value == "interrupted" for r in everything) == in_cell  # left in the cell, then recorded
+        assert journal.open_parts() == []

@@ -302,3 +302,65 @@ def test_a_flood_of_commands_does_not_flood_the_journal(config) -> None:
     assert len(events) <= 2 * supervisor_module.COMMAND_EVENTS_PER_S
     assert cell.state["command_id"] == "1999" and cell.state["command_result"] == "refused"
     assert cell.journal._db.total_changes - writes_before < 100
+
+
+def _fill_disk(cell: Harness) -> None:
+    db = cell.journal._db
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    db.execute(f"PRAGMA max_page_count={db.execute('PRAGMA page_count').fetchone()[0]}")
+
+
+def test_a_full_disk_holds_the_cell_before_the_next_part_and_unhold_resumes_without_losing_it(config) -> None:
+    cell = Harness(config, parts=3)
+    assert cell.run_until(lambda: cell.sup.production.produced == 1)
+    _fill_disk(cell)
+    for i in range(200):  # the journal has a little room left: fill it
+        cell.journal.log_event(None, "info", "filler", "x" * 400)
+    cell.run_to(State.HELD, 120)
+    assert cell.state["stop_reason_code"] == str(StopCode.JOURNAL.value)
+    assert "full" in cell.state["stop_reason"]
+    counted = int(cell.state["good"]) + int(cell.state["defective"])
+    stored = len(cell.journal.parts())
+    assert counted == stored, "nothing is counted that was not stored"
+    feeds = sum(1 for b in cell.world.bridges.values() for _, verb, _ in b.executed if verb == "feed_part")
+    cell.bus.advance(60.0)
+    assert sum(1 for b in cell.world.bridges.values() for _, verb, _ in b.executed if verb == "feed_part") == feeds
+    refused = cell.command("unhold")
+    assert refused["command_result"] == "refused" and "journal still cannot write" in refused["command_reason"]
+    cell.journal._db.execute("PRAGMA max_page_count=1073741823")  # space comes back
+    assert cell.command("unhold")["command_result"] == "accepted"
+    cell.run_to(State.COMPLETE)
+    records = cell.journal.parts()
+    produced = [r for r in records if r.outcome in (Outcome.GOOD, Outcome.DEFECTIVE)]
+    assert len(produced) == 3 and cell.journal.open_parts() == []
+    cell.check_journal_matches_state()
+
+
+def test_a_restarted_supervisor_starts_aborted_records_what_the_cell_holds_and_never_produces_around_it(
+        config) -> None:
+    cell = Harness(config, parts=3)
+    assert cell.run_until(lambda: cell.sup.production.produced == 1 and cell.world.cell.arc_on)
+    held = {cell.world.cell.fixture_part, cell.world.cell.machine_part} - {""}
+    cell.node.kill()  # kill -9: no Stop, no closing of the shift
+    cell.journal._db.close()
+    cell.bus.advance(2.0)
+    restarted = Harness(config, parts=3, bus=cell.bus, world=cell.world)
+    restarted.bus.advance(2.0)
+    assert restarted.packml is State.ABORTED
+    assert restarted.state["stop_reason_code"] == str(StopCode.RESTARTED.value)
+    assert restarted.journal.summary(1).status == "interrupted"
+    records = restarted.records()
+    assert held <= set(records) and all(records[p] is Outcome.INTERRUPTED for p in held)
+    assert restarted.journal.open_parts() == []
+    restarted.bus.advance(30.0)
+    assert restarted.packml is State.ABORTED, "no auto start after a crash"
+    assert {p.part_id for p in restarted.sup.production.in_cell} == held
+    restarted.command("clear")
+    restarted.run_to(State.STOPPED, 10)
+    restarted.command("reset")
+    restarted.run_to(State.IDLE, 300)
+    assert not restarted.world.cell.fixture_part and not restarted.world.cell.machine_part
+    restarted.command("start")
+    restarted.run_to(State.COMPLETE)
+    ids = [r.part_id for r in restarted.journal.parts()]
+    assert len(ids) == len(set(ids)) and restarted.journal.summary(2).good + restarted.journal.summary(2).defective == 3

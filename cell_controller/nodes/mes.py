@@ -1,0 +1,168 @@
+"""The northbound node: the cell as an OPC 30050 (PackML) OPC UA server for the plant's MES and SCADA.
+
+It is a node of the graph like any other: it reads the supervisor's `state` and writes
+operator commands on `command`, never talking to the supervisor or a device directly. Its
+server (`opcua.address_space.packml_spec`) publishes the PackTags from each `state` message;
+each method publishes its command with an id and the caller's account name, waits (at most
+`ANSWER_TIMEOUT_S`) for the supervisor's answer on `state`, and returns it: Accepted, or the
+refusal's status and reason. With an accounts file, a viewer's call is refused by the server
+itself (BadUserAccessDenied) before it reaches the cell.
+"""
+from __future__ import annotations
+
+import asyncio
+import secrets
+import threading
+from typing import Any
+
+from cell_controller.bus.api import Node
+from cell_controller.core.config import CellConfig, ConfigError
+from cell_controller.core.packml import State, UnitMode
+from cell_controller.opcua.address_space import (
+    PACKML_ADMIN, PACKML_COMMANDS, PACKML_SET_UNIT_MODE, PACKML_STATUS, PACKML_UNIT_MODE, packml_spec,
+)
+from cell_controller.opcua.server import DeviceServer
+from cell_controller.opcua.users import Account, AccountsError, current_user, load_accounts
+
+from . import topics
+from .codec import Codec
+from .runtime import spin_until_signal, start_node
+
+#: how long a method waits for the supervisor's answer, s
+ANSWER_TIMEOUT_S = 2.0
+SERVER_START_TIMEOUT_S = 60.0
+STATE_NAMES = {s.value: s for s in State}
+
+
+def packtags(values: dict[str, str]) -> dict[str, Any]:
+    """The server's variables from the values of one `state` message."""
+    def number(key: str) -> int:
+        try:
+            return max(int(values.get(key, "0") or 0), 0)
+        except ValueError:
+            return 0
+
+    def speed(key: str) -> float:
+        try:
+            return min(max(float(values.get(key, "0") or 0.0), 0.0), 1000.0)
+        except ValueError:
+            return 0.0
+    state = STATE_NAMES.get(values.get("state", ""))
+    requested = STATE_NAMES.get(values.get("state_requested", ""))
+    result = values.get("command_result", "")
+    tags: dict[str, Any] = {
+        f"{PACKML_STATUS}/StateCurrent": state.number if state else 0,
+        f"{PACKML_STATUS}/StateRequested": requested.number if requested else 0,
+        f"{PACKML_STATUS}/StateChangeInProcess": values.get("state_change_in_process") == "1",
+        f"{PACKML_STATUS}/UnitModeCurrent": number("unit_mode_number"),
+        f"{PACKML_STATUS}/AvailableTransitions": values.get("available", ""),
+        f"{PACKML_STATUS}/CurMachSpeed": speed("cur_mach_speed_per_min"),
+        f"{PACKML_STATUS}/EquipmentBlocked": values.get("blocked") == "1",
+        f"{PACKML_STATUS}/EquipmentStarved": values.get("starved") == "1",
+        f"{PACKML_STATUS}/Warning": values.get("warning", ""),
+        f"{PACKML_STATUS}/LastCommand": values.get("command", ""),
+        f"{PACKML_STATUS}/LastCommandResult": result + (f": {values['command_reason']}"
+                                                       if values.get("command_reason") else ""),
+        f"{PACKML_ADMIN}/ShiftId": number("shift_id"),
+        f"{PACKML_ADMIN}/PartsTarget": number("parts_target"),
+        f"{PACKML_ADMIN}/ProdProcessedCount": number("parts_done"),
+        f"{PACKML_ADMIN}/ProdDefectiveCount": number("defective") + number("scrapped") + number("interrupted"),
+        f"{PACKML_ADMIN}/MachDesignSpeed": speed("mach_design_speed_per_min"),
+        f"{PACKML_ADMIN}/StopReason/ID": number("stop_reason_code"),
+        f"{PACKML_ADMIN}/StopReason/Message": values.get("stop_reason", ""),
+    }
+    for key, seconds in values.items():
+        if key.startswith("time_s.") and key[7:] in STATE_NAMES:
+            tags[f"{PACKML_ADMIN}/StateCumulativeTime/{key[7:]}"] = min(float(seconds), 1e9)
+    return tags
+
+
+class MesNode:
+    """The northbound server on its own asyncio loop thread; the bus on the main thread."""
+
+    def __init__(self, node: Node, config: CellConfig, accounts: dict[str, Account] | None):
+        assert config.mes is not None
+        self.node, self.config, self.accounts = node, config, accounts
+        self.endpoint = config.mes.endpoint
+        self.log = node.get_logger()
+        self.codec = Codec(node)
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="mes-opcua", daemon=True)
+        self.server: DeviceServer | None = None
+        self._answers: dict[str, asyncio.Future] = {}
+        self.command_pub = node.create_publisher(topics.CELL_COMMAND.type, topics.CELL_COMMAND.name,
+                                                 topics.CELL_COMMAND.qos)
+        node.create_subscription(topics.CELL_STATE.type, topics.CELL_STATE.name, self._on_state, topics.CELL_STATE.qos)
+
+    def start(self) -> None:
+        self.thread.start()
+        self.server = asyncio.run_coroutine_threadsafe(self._serve(), self.loop).result(SERVER_START_TIMEOUT_S)
+
+    async def _serve(self) -> DeviceServer:
+        server = await DeviceServer.start(packml_spec(), self.endpoint, f"cell-{self.config.name}",
+                                          accounts=self.accounts)
+        for command in ("Reset", "Start", "Stop", "Hold", "Unhold", "Suspend", "Unsuspend", "Abort", "Clear"):
+            server.bind_method(f"{PACKML_COMMANDS}/{command}", lambda c=command.lower(): self._command(c))
+        server.bind_method(PACKML_SET_UNIT_MODE, self._set_unit_mode)
+        self.log.info("northbound PackML server on %s", self.endpoint)
+        return server
+
+    def stop(self) -> None:
+        if self.server is not None:
+            asyncio.run_coroutine_threadsafe(self.server.stop(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(2)
+
+    # -- bus -> server ---------------------------------------------------------------------
+    def _on_state(self, msg: Any) -> None:
+        values = Codec.values(msg)
+        self.loop.call_soon_threadsafe(self._publish, values)
+
+    def _publish(self, values: dict[str, str]) -> None:
+        future = self._answers.pop(values.get("command_id", ""), None)
+        if future is not None and not future.done():
+            future.set_result(values)
+        if self.server is not None:
+            asyncio.ensure_future(self._write(packtags(values)))
+
+    async def _write(self, tags: dict[str, Any]) -> None:
+        try:
+            await self.server.set_values(tags)
+        except (ValueError, TypeError, RuntimeError) as error:  # a value the spec does not take: logged, skipped
+            self.log.warning("PackTags not published: %s", error)
+
+    # -- server -> bus ---------------------------------------------------------------------
+    async def _set_unit_mode(self, mode: int) -> tuple[int, str]:
+        if not 1 <= mode <= len(UnitMode):
+            return 3, f"unit mode {mode} is not one of {', '.join(PACKML_UNIT_MODE.values[1:])}"
+        return await self._command(f"mode {UnitMode(mode).name.lower()}")
+
+    async def _command(self, text: str) -> tuple[int, str]:
+        """Send `text` as the caller's command; the supervisor's answer as (CommandStatus index, reason)."""
+        command_id = secrets.token_hex(6)
+        user = current_user() or "mes"
+        answer: asyncio.Future = self.loop.create_future()
+        self._answers[command_id] = answer
+        self.command_pub.publish(self.codec.string(f"{text} id={command_id} user={user}"))
+        try:
+            values = await asyncio.wait_for(answer, ANSWER_TIMEOUT_S)
+        except asyncio.TimeoutError:
+            self._answers.pop(command_id, None)
+            return 4, f"the supervisor did not answer within {ANSWER_TIMEOUT_S:.0f} s"
+        if values.get("command_result") == "accepted":
+            return 0, ""
+        return 2, values.get("command_reason", "refused")
+
+
+def main(argv: list[str] | None = None) -> None:
+    def accounts(node: Node, config: CellConfig) -> dict[str, Account] | None:
+        if config.mes is None:
+            raise ConfigError(config.path, "mes", "missing: the northbound server needs its endpoint")
+        try:
+            return load_accounts(config.mes.accounts_path) if config.mes.accounts_path else None
+        except AccountsError as error:
+            raise ConfigError(config.path, "mes.accounts", str(error)) from None
+    node, config, loaded = start_node("mes", argv, accounts)
+    mes = MesNode(node, config, loaded)
+    mes.start()
+    spin_until_signal(node, mes.stop)
