@@ -1,6 +1,6 @@
 """cellctl: the cell's command line.
 
-  cellctl shift   [--config FILE] [--parts N] [--timeout S] [--log-dir DIR]
+  cellctl shift   [--config FILE] [--parts N] [--timeout S] [--log-dir DIR] [--manual-start]
                                                 run an autonomous shift (twin devices included)
   cellctl check   [--config FILE]               validate a cell description and its endpoints
   cellctl summary [--config FILE] [--shift ID]  a shift's figures from the production journal
@@ -91,13 +91,14 @@ def _executable(script: str) -> str:
 class Cell:
     """The processes of one shift, as `launch_plan` says: the twin and every node, each with its own log."""
 
-    def __init__(self, plan: LaunchPlan, log_dir: Path):
+    def __init__(self, plan: LaunchPlan, log_dir: Path, environ: dict[str, str] | None = None):
         self.plan, self.log_dir = plan, log_dir
+        self.environ = dict(os.environ if environ is None else environ)
         self.processes: dict[str, subprocess.Popen] = {}
         log_dir.mkdir(parents=True, exist_ok=True)
 
     def _spawn(self, name: str, argv: list[str]) -> None:
-        env = {**os.environ, **self.plan.environment, "PYTHONUNBUFFERED": "1"}
+        env = {**self.environ, **self.plan.environment, "PYTHONUNBUFFERED": "1"}
         log = open(self.log_dir / f"{name}.log", "w")
         self.processes[name] = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env,
                                                 stdin=subprocess.DEVNULL)
@@ -265,7 +266,7 @@ def cmd_shift(args: argparse.Namespace) -> int:
     timeout_s = args.timeout or default_timeout_s(config, parts)
     before = _last_shift(config.journal_path)
     log_dir = (args.log_dir or config.logs_path) / time.strftime("%Y%m%d-%H%M%S")
-    cell = Cell(launch_plan(config.path, parts, os.environ), log_dir)
+    cell = Cell(launch_plan(config.path, parts, os.environ, auto_start=not args.manual_start), log_dir)
     interrupted: list[int] = []
     signal.signal(signal.SIGINT, lambda *_: interrupted.append(1))
     signal.signal(signal.SIGTERM, lambda *_: interrupted.append(1))
@@ -346,6 +347,8 @@ def main(argv: list[str] | None = None) -> int:
     shift.add_argument("--timeout", type=float, default=None,
                        help="stop the cell and fail after this many s (default: from the parts and the ideal cycle)")
     shift.add_argument("--log-dir", type=Path, default=None, help="where the processes' logs go (default: cell.logs)")
+    shift.add_argument("--manual-start", action="store_true",
+                       help="wait in Stopped for Reset and Start from an operator or the MES (no auto start)")
     sub.add_parser("check", help="validate a cell description and its endpoints")
     summary = sub.add_parser("summary", help="a shift's figures from the production journal")
     summary.add_argument("--shift", type=int, default=0, help="shift id (default: the last)")

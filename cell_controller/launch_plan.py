@@ -17,7 +17,7 @@ PACKAGE = "cell_controller"
 TWIN_EXECUTABLE = "cell-twin"
 DOMAIN_VARIABLE = "ROS_DOMAIN_ID"
 
-ParameterValue = Union[str, int]
+ParameterValue = Union[str, int, bool]
 
 #: node name -> console script (setup.py's entry points)
 NODES = {
@@ -62,8 +62,13 @@ class NodePlan:
     @property
     def ros_arguments(self) -> list[str]:
         """The node's ROS 2 command-line arguments (what launch_ros passes)."""
-        params = [arg for k, v in self.parameters.items() for arg in ("-p", f"{k}:={v}")]
+        params = [arg for k, v in self.parameters.items() for arg in ("-p", f"{k}:={_ros_value(v)}")]
         return ["--ros-args", "-r", f"__node:={self.name}", "-r", f"__ns:={self.namespace}", *params]
+
+
+def _ros_value(value: ParameterValue) -> str:
+    """A parameter value as ROS 2 writes it on the command line (booleans lower-case)."""
+    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 @dataclass(frozen=True)
@@ -89,10 +94,18 @@ def parse_parts(text: str) -> int:
     return parts
 
 
-def launch_plan(config_path: str | Path, parts: int, environ: Mapping[str, str]) -> LaunchPlan:
+def parse_auto_start(text: str) -> bool:
+    """The `auto_start` launch argument: true or false."""
+    if text.strip().lower() not in ("true", "false"):
+        raise LaunchArgumentError("auto_start", f"expected true or false, got {text!r}")
+    return text.strip().lower() == "true"
+
+
+def launch_plan(config_path: str | Path, parts: int, environ: Mapping[str, str], auto_start: bool = True) -> LaunchPlan:
     """The plan for the cell description at `config_path`.
 
-    `parts` 0 takes cell.parts_per_shift; `environ` is the launch's environment:
+    `parts` 0 takes cell.parts_per_shift; `auto_start` False: the supervisor waits in Stopped for an
+    operator's or the MES's Reset and Start; `environ` is the launch's environment:
     ROS_DOMAIN_ID is set from cell.domain_id only when it holds none.
     Raises ConfigError (naming file and key) for a bad description.
     """
@@ -100,7 +113,8 @@ def launch_plan(config_path: str | Path, parts: int, environ: Mapping[str, str])
     twin_devices = tuple(d.name for d in config.devices.values() if d.backend is Backend.TWIN)
     twin = TwinPlan(TWIN_EXECUTABLE, ("--config", str(config.path)), twin_devices) if twin_devices else None
     common: dict[str, ParameterValue] = {"cell_config": str(config.path)}
-    own: dict[str, dict[str, ParameterValue]] = {"supervisor": {"parts": parts or config.parts_per_shift}}
+    own: dict[str, dict[str, ParameterValue]] = {"supervisor": {"parts": parts or config.parts_per_shift,
+                                                                "auto_start": auto_start}}
     nodes = tuple(NodePlan(name, script, config.namespace, {**common, **own.get(name, {})})
                   for name, script in NODES.items() if OPTIONAL_NODES.get(name, lambda c: True)(config))
     environment = {} if DOMAIN_VARIABLE in environ else {DOMAIN_VARIABLE: str(config.domain_id)}

@@ -1,8 +1,9 @@
 """Launch the welding cell from its cell description: the twin (when any device is
-twin-backed) and the six nodes, as `cellctl shift` starts them.
+twin-backed) and the nodes (the six of the cell and the northbound `mes` server when the
+description has one), as `cellctl shift` starts them.
 
     ros2 launch cell_controller cell.launch.py
-    ros2 launch cell_controller cell.launch.py cell_config:=/path/cell.yaml parts:=5
+    ros2 launch cell_controller cell.launch.py cell_config:=/path/cell.yaml parts:=5 auto_start:=false
 
 Which devices the twin serves comes from `backend: twin|real` per device of the
 description. ROS_DOMAIN_ID is set from cell.domain_id unless the environment has one.
@@ -23,13 +24,14 @@ from launch_ros.actions import Node
 from launch_ros.substitutions import ExecutableInPackage
 
 from cell_controller.cli import preflight
-from cell_controller.launch_plan import PACKAGE, launch_plan, parse_parts
+from cell_controller.launch_plan import PACKAGE, launch_plan, parse_auto_start, parse_parts
 
 
 def _cell(context: LaunchContext) -> list[Action]:
     """The actions for the cell description named by the launch arguments."""
     plan = launch_plan(LaunchConfiguration("cell_config").perform(context),
-                       parse_parts(LaunchConfiguration("parts").perform(context)), context.environment)
+                       parse_parts(LaunchConfiguration("parts").perform(context)), context.environment,
+                       parse_auto_start(LaunchConfiguration("auto_start").perform(context)))
     preflight(plan.config)
     actions: list[Action] = [SetEnvironmentVariable(name, value) for name, value in plan.environment.items()]
     if plan.twin is not None:
@@ -51,5 +53,7 @@ def generate_launch_description() -> LaunchDescription:
                               description="the cell description (YAML)"),
         DeclareLaunchArgument("parts", default_value="0",
                               description="parts to make this shift; 0: cell.parts_per_shift of cell_config"),
+        DeclareLaunchArgument("auto_start", default_value="true",
+                              description="false: wait for Reset and Start from an operator or the MES"),
         OpaqueFunction(function=_cell),
     ])

@@ -10,7 +10,7 @@ import yaml
 
 from cell_controller import cli, launch_plan as launch_plan_module
 from cell_controller.core.config import ConfigError, load_cell
-from cell_controller.launch_plan import LaunchArgumentError, LaunchPlan, launch_plan, parse_parts
+from cell_controller.launch_plan import LaunchArgumentError, LaunchPlan, launch_plan, parse_parts, parse_auto_start
 
 REPO = Path(__file__).resolve().parents[1]
 CELL_YAML = REPO / "config/cell.yaml"
@@ -74,9 +74,19 @@ def test_plan_for_the_shipped_description_is_what_cellctl_starts(tmp_path: Path,
         argv = spawned[node.name]
         assert Path(argv[0]).name == node.executable
         assert node.namespace == config.namespace == "/cell"
-        assert ros_args(argv) == (node.namespace, {k: str(v) for k, v in node.parameters.items()})
+        assert ros_args(argv) == (node.namespace, {k: str(v).lower() if isinstance(v, bool) else str(v)
+                                                   for k, v in node.parameters.items()})
     supervisor = next(n for n in plan.nodes if n.name == "supervisor")
-    assert supervisor.parameters == {"cell_config": str(config.path), "parts": config.parts_per_shift}
+    assert supervisor.parameters == {"cell_config": str(config.path), "parts": config.parts_per_shift,
+                                     "auto_start": True}
+    manual = launch_plan(CELL_YAML, 0, {}, auto_start=False)
+    assert next(n for n in manual.nodes if n.name == "supervisor").parameters["auto_start"] is False
+
+
+def test_auto_start_argument() -> None:
+    assert parse_auto_start("false") is False and parse_auto_start("TRUE") is True
+    with pytest.raises(LaunchArgumentError, match="auto_start"):
+        parse_auto_start("maybe")
 
 
 def test_parts_argument_overrides_the_description() -> None:

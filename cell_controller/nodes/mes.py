@@ -30,6 +30,10 @@ from .runtime import spin_until_signal, start_node
 
 #: how long a method waits for the supervisor's answer, s
 ANSWER_TIMEOUT_S = 2.0
+#: the supervisor's liveliness is checked this often, s
+LIVELINESS_CHECK_S = 0.1
+#: what the PackTags say while no supervisor runs (its heartbeat's liveliness is lost)
+SUPERVISOR_GONE = {"state": "", "state_requested": "", "available": "", "stop_reason": "the supervisor is not running"}
 SERVER_START_TIMEOUT_S = 60.0
 STATE_NAMES = {s.value: s for s in State}
 
@@ -93,6 +97,11 @@ class MesNode:
         self.command_pub = node.create_publisher(topics.CELL_COMMAND.type, topics.CELL_COMMAND.name,
                                                  topics.CELL_COMMAND.qos)
         node.create_subscription(topics.CELL_STATE.type, topics.CELL_STATE.name, self._on_state, topics.CELL_STATE.qos)
+        self.supervisor = node.create_subscription(topics.HEARTBEAT.type, topics.HEARTBEAT.name, lambda msg: None,
+                                                   topics.HEARTBEAT.qos)
+        self.latest: dict[str, str] = {}
+        self.supervisor_alive = False
+        node.create_timer(LIVELINESS_CHECK_S, self._check_supervisor)
 
     def start(self) -> None:
         self.thread.start()
@@ -115,8 +124,18 @@ class MesNode:
 
     # -- bus -> server ---------------------------------------------------------------------
     def _on_state(self, msg: Any) -> None:
-        values = Codec.values(msg)
-        self.loop.call_soon_threadsafe(self._publish, values)
+        self.latest = Codec.values(msg)
+        if self.supervisor_alive:
+            self.loop.call_soon_threadsafe(self._publish, self.latest)
+
+    def _check_supervisor(self) -> None:
+        """While the supervisor is gone the server shows state Undefined, not its last word."""
+        alive = self.supervisor.alive_publisher_count() > 0
+        if alive != self.supervisor_alive:
+            self.supervisor_alive = alive
+            self.log.warning("the supervisor %s", "is back" if alive else "is gone (no heartbeat liveliness)")
+            values = self.latest if alive else {**self.latest, **SUPERVISOR_GONE}
+            self.loop.call_soon_threadsafe(self._publish, values)
 
     def _publish(self, values: dict[str, str]) -> None:
         future = self._answers.pop(values.get("command_id", ""), None)
