@@ -6,6 +6,8 @@
   cellctl summary [--config FILE] [--shift ID]  a shift's figures from the production journal
   cellctl record  [-o DIR] [--namespace NS] [--duration S] [TOPIC ...]
                                                 record topics of a running cell to a rosbag2 (MCAP) bag
+  cellctl users add NAME --role operator|viewer --file FILE
+                                                add an account to the northbound server's accounts file
   cellctl weld-plot [--seed N] [--out PNG] ...  weld one seeded joint in the twin and draw it
   cellctl train weld|feed [...]                 train a policy in the twin (PPO, zoo-style YAML)
   cellctl evaluate weld|feed [...]              evaluate policies on held-out seeds against the baselines
@@ -315,6 +317,22 @@ def cmd_summary(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_users(args: argparse.Namespace) -> int:
+    """Add (or replace) an account: its password from the terminal, or the first line of stdin."""
+    import getpass
+
+    from cell_controller.opcua.users import Role, add_account
+
+    if not args.name.isidentifier():
+        raise BadInput(f"users add: account name {args.name!r} must be a letter followed by letters, digits or _")
+    password = getpass.getpass(f"password for {args.name}: ") if sys.stdin.isatty() else sys.stdin.readline().rstrip("\n")
+    if len(password) < 8:
+        raise BadInput("users add: a password needs at least 8 characters")
+    add_account(args.file, args.name, Role(args.role), password)
+    print(f"{args.file}: {args.name} ({args.role}) added; the file is mode 0600")
+    return 0
+
+
 #: subcommands with a parser of their own: words -> "module:function" called with the rest of argv
 DELEGATED = {
     ("record",): "cell_controller.bus.record:main_record",
@@ -354,6 +372,12 @@ def main(argv: list[str] | None = None) -> int:
     summary.add_argument("--shift", type=int, default=0, help="shift id (default: the last)")
     for p in (shift, sub.choices["check"], summary):
         p.add_argument("--config", type=Path, default=default_config(), help="the cell description (YAML)")
+    users = sub.add_parser("users", help="accounts of the northbound OPC UA server")
+    users_sub = users.add_subparsers(dest="users_command", required=True)
+    add = users_sub.add_parser("add", help="add or replace an account (password from the terminal or stdin)")
+    add.add_argument("name")
+    add.add_argument("--role", choices=("operator", "viewer"), required=True)
+    add.add_argument("--file", type=Path, required=True, help="the accounts file (created with mode 0600)")
     sub.add_parser("record", help="record topics of a running cell to a rosbag2 bag (MCAP)", add_help=False)
     sub.add_parser("weld-plot", help="weld one seeded joint in the twin and write a PNG of it", add_help=False)
     sub.add_parser("train", help="train a policy in the twin: train weld|feed --help", add_help=False)
@@ -364,7 +388,7 @@ def main(argv: list[str] | None = None) -> int:
         if delegated is not None:
             return delegated
         args = parser.parse_args(argv)
-        commands = {"shift": cmd_shift, "check": cmd_check, "summary": cmd_summary}
+        commands = {"shift": cmd_shift, "check": cmd_check, "summary": cmd_summary, "users": cmd_users}
         return commands[args.command](args)
     except (ConfigError, BadInput) as error:
         print(f"cellctl: {error}", file=sys.stderr)

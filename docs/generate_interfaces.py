@@ -30,7 +30,8 @@ from cell_controller.bus.names import dds_topic_name, resolve_topic
 from cell_controller.core.config import load_cell
 from cell_controller.nodes import topics
 from cell_controller.opcua.address_space import (DataType, DeviceSpec, EnumSpec, MethodSpec, VariableSpec,
-                                                 feeder_spec, machine_spec, robot_spec, welder_spec)
+                                                 feeder_spec, machine_spec, packml_spec, robot_spec,
+                                                 twin_control_methods, welder_spec)
 from cell_controller.sim.devices import twin_server
 
 REPO = Path(__file__).resolve().parents[1]
@@ -115,15 +116,22 @@ def opcua_section() -> str:
     differ = [v.path for v, w in zip(press.variables, cnc.variables) if v.default != w.default]
     builders: list[tuple[str, Callable[[], DeviceSpec]]] = [
         ("robot", robot_spec), ("welder", welder_spec), ("machine (press; cnc alike)", machine_spec),
-        ("feeder", feeder_spec)]
+        ("feeder", feeder_spec), ("the cell, northbound to the MES (`mes` node)", packml_spec)]
+    twin_rows = [(role, *method_row(m)) for role in ("robot", "machine", "feeder") for m in twin_control_methods(role)]
     return "\n\n".join([
         "## OPC UA address spaces",
         "Declared in `cell_controller/opcua/address_space.py`; the twin serves them and a real device must "
         "pass `cell_controller/opcua/checker.py` against them. Units are UNECE Rec. 20 codes "
         "(EUInformation), ranges are EURange. Every method returns `Status` (CommandStatus: 0 Accepted, "
-        f"else why the device refused). A cnc has the press's address space; only the initial values of "
-        f"{', '.join(f'`{p}`' for p in differ)} differ.",
+        "else why the device refused) and `Reason` (the device's words, empty when accepted). Every device "
+        "serves the `Watchdog` object (its life-sign; the controller heartbeat its bridge writes; the "
+        f"timeout after which it goes to its safe state). A cnc has the press's address space; only the "
+        f"initial values of {', '.join(f'`{p}`' for p in differ)} differ.",
         *(device_section(title, build(), build.__doc__) for title, build in builders),
+        "### TwinControl (the twin only)",
+        "The twin's servers also have a `TwinControl` object standing for what happens on the shop floor; "
+        "real devices have none and bridges never use it.",
+        table(("device", "method", "inputs", "outputs", "description"), twin_rows),
     ])
 
 
@@ -186,15 +194,17 @@ def commands_section(namespace: str) -> str:
         fenced(help_text(twin_server.main, ["--help"])),
         "### Node console scripts",
         "Each runs one ROS 2 node; `cellctl shift` and `launch/cell.launch.py` start them as "
-        f"`SCRIPT --ros-args -r __ns:={namespace} -p cell_config:=FILE` (the supervisor also `-p parts:=N`), "
+        f"`SCRIPT --ros-args -r __ns:={namespace} -p cell_config:=FILE` (the supervisor also `-p parts:=N "
+        "-p auto_start:=true|false`), "
         "or give them `--params-file config/params.yaml`.",
         table(("console script", "node"), nodes),
         "### ROS 2 parameters",
         "A misspelt or mistyped parameter stops the node at start-up with an error naming it.",
         parameters_section(),
         "### Launch file",
-        "`ros2 launch cell_controller cell.launch.py [cell_config:=FILE] [parts:=N]` starts the same "
-        "processes as `cellctl shift` (plan: `cell_controller/launch_plan.py`).",
+        "`ros2 launch cell_controller cell.launch.py [cell_config:=FILE] [parts:=N] [auto_start:=true|false]` "
+        "starts the same processes as `cellctl shift` (plan: `cell_controller/launch_plan.py`); "
+        "`auto_start:=false` is `cellctl shift --manual-start`.",
     ])
 
 

@@ -97,12 +97,14 @@ class Supervisor:
         self.started_once = False
         self.shift_open = False
         self._reset_planned = False
+        self._rest_since: float | None = None
         self.statuses: dict[str, DeviceStatus] = {}
         self.status_seen_at: dict[str, float] = {}
         self.last_command: dict[str, str] = {}
         self._command_times: deque[float] = deque()
         self._commands_not_journaled = 0
         now = node.monotonic_s()
+        self.started_at_s = now
         self._wall_s, self.active_s, self.state_entered_active_s, self.state_entered_wall_s = now, 0.0, 0.0, now
         self.state_times: dict[State, float] = {}
         self._published: dict[str, str] = {}
@@ -310,6 +312,8 @@ class Supervisor:
                 self._fault(Command.ABORT, problems[0][0], f"reset: {problems[0][1]} after "
                             f"{DEVICES_READY_TIMEOUT_S:.0f} s")
             return
+        if not self._view_settled():
+            return
         self._recover()
         p = self.production
         if not self._reset_planned:  # the first pass with every device usable and at rest: plan the clean-out
@@ -329,9 +333,23 @@ class Supervisor:
 
     def _at_rest(self) -> bool:
         """No handling step runs and the robot's program does not (what the devices hold is final)."""
-        feeder = self.statuses.get("feeder")
-        return feeder is not None and feeder.state is not DeviceState.BUSY and \
-            self.statuses["robot"].values.get("execution") != "running" and self.production.cancel is None
+        feeder, robot = self.statuses.get("feeder"), self.statuses.get("robot")
+        return feeder is not None and robot is not None and feeder.state is not DeviceState.BUSY and \
+            robot.values.get("execution") != "running" and self.production.cancel is None
+
+    def _view_settled(self) -> bool:
+        """At rest, and every bridge has published since the cell came to rest: the statuses of different
+        devices arrive apart (a transfer empties the fixture before the machine reports the part), so only
+        then is what they say together consistent. Bridges publish at >= 2 Hz: this takes <= 0.5 s."""
+        if not self._at_rest():
+            self._rest_since = None
+            return False
+        if self._rest_since is None:
+            self._rest_since = self.node.monotonic_s()
+        return self._all_reported_since(self._rest_since)
+
+    def _all_reported_since(self, since_s: float) -> bool:
+        return all(self.status_seen_at.get(role, -1.0) > since_s for role in topics.ROLES)
 
     def _in_idle(self) -> None:
         if self.auto_start and not self.started_once and self.packml.mode is UnitMode.PRODUCTION:
@@ -384,8 +402,11 @@ class Supervisor:
         self._run(may_send=False)
 
     def _in_unholding(self) -> None:
-        self.production.reconcile(self.statuses)
-        self.packml.state_complete()
+        if self._view_settled():
+            self.production.reconcile(self.statuses)
+            self.packml.state_complete()
+        elif self.in_state_s > DEVICES_READY_TIMEOUT_S:
+            self._fault(Command.ABORT, StopCode.DEVICE_OFFLINE, "unhold: the devices did not all report at rest")
 
     def _in_suspending(self) -> None:
         self._apply(self._run(may_send=False))
@@ -433,7 +454,7 @@ class Supervisor:
 
     def _recover(self) -> None:
         """Once every device reports after a restart: record the parts the last run left (interrupted)."""
-        if not self.recovering or self._unusable():
+        if not self.recovering or self._unusable() or not self._all_reported_since(self.started_at_s):
             return
         self.recovering = False
         self.production.recover(self.journal.open_parts(), self.statuses)
@@ -474,7 +495,7 @@ class Supervisor:
 
     def _on_transition(self, old: State, new: State, cause: str) -> None:
         self.state_entered_wall_s, self.state_entered_active_s = self._wall_s, self.active_s
-        self._reset_planned = False
+        self._reset_planned, self._rest_since = False, None
         if new is State.EXECUTE:
             self.stop_reason, self.suspended_by = NO_STOP_REASON, None
         self.log.info("PackML %s -> %s (%s)", old.value, new.value, cause)

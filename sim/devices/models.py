@@ -503,8 +503,17 @@ class TwinCell:
         if role == "machine":
             self.machine.tripped = False
 
-    def step(self, dt_s: float) -> None:
+    def step(self, dt_s: float) -> bool:
+        """Advance cell time by `dt_s`; True when a device finished something the cell controller
+        may act on (a handling step, a jam cleared, a blank in the buffer, a program, a cycle)."""
+        before = self.awaited()
         self.time_s += dt_s
         self.feeder.step(dt_s)
         self.robot.step(dt_s)
         self.machine.step(dt_s)
+        return self.awaited() != before
+
+    def awaited(self) -> tuple:
+        """What the part sequence waits for on the devices: a change of it is an event."""
+        f = self.feeder
+        return f.busy_s > 0.0, f.jammed_s > 0.0, len(f.buffer), self.robot.state, self.machine.state

@@ -5,6 +5,13 @@ with the same address space as the real device. The loop advances the twin by
 `time_scale` x wall time in steps of `PHYSICS_DT_S` of cell time and publishes each
 device's values at its publishing rate, stamped with cell time (SourceTimestamp).
 
+Reaction windows keep the cell's timing the devices' at any time scale: when a device finishes
+something the controller acts on (`TwinCell.step` says so), the twin stops that tick there and
+runs at real time until the next method call arrives (the controller's reaction) or
+`REACTION_WINDOW_S` passes. The controller's wall-clock latency (subscriptions, DDS, Python) then
+costs the same cell time as it would on a real cell, instead of `time_scale` times more, so cycle
+times do not depend on how fast the twin runs.
+
 Run: `cell-twin --config config/cell.yaml`. SIGINT/SIGTERM stop it cleanly.
 """
 from __future__ import annotations
@@ -36,6 +43,8 @@ from .models import TwinCell
 PHYSICS_DT_S = 0.02
 #: how long a device's controller heartbeat may stay unchanged before it goes to its safe state, s (wall)
 WATCHDOG_TIMEOUT_S = 0.5
+#: the longest the twin runs at real time waiting for the controller's reaction to an event, s (wall)
+REACTION_WINDOW_S = 0.3
 
 _log = logging.getLogger("cell_twin")
 
@@ -224,6 +233,8 @@ class TwinServer:
         self.heartbeats: dict[str, int] = {}
         self.epoch_s = time.time()
         self._stop = asyncio.Event()
+        self.window_since: float | None = None  # wall time a reaction window opened, None: none open
+        self.windows = 0
 
     async def start(self) -> None:
         try:
@@ -258,6 +269,7 @@ class TwinServer:
 
     def _method(self, role: str, path: str, method: Callable[..., str]) -> Callable[..., tuple[str, str]]:
         def call(*args: Any) -> tuple[str, str]:
+            self.window_since = None  # the controller reacted: full speed again
             result = method(self.cell, *args)
             status, _, reason = result.partition(": ")
             _log.info("%s %s%s: %s", role, path.rsplit("/", 1)[-1], tuple(str(a)[:40] for a in args), result)
@@ -284,12 +296,17 @@ class TwinServer:
         # time even when a late tick is caught up at once (a wall-clock rate limit would drop it)
         ticks_per_publish = {role: max(1, round(1.0 / (rate * period_s))) for role, rate in rates.items()}
         steps_per_tick = max(1, round(period_s * self.config.time_scale / PHYSICS_DT_S))
+        real_time_steps = max(1, round(period_s / PHYSICS_DT_S))
         next_tick = time.monotonic()
         tick = 0
         while not self._stop.is_set():
             self.check_watchdogs()
-            for _ in range(steps_per_tick):
-                self.cell.step(PHYSICS_DT_S)
+            if self.window_since is not None and time.monotonic() - self.window_since > REACTION_WINDOW_S:
+                self.window_since = None
+            for _ in range(real_time_steps if self.window_since is not None else steps_per_tick):
+                if self.cell.step(PHYSICS_DT_S) and self.config.time_scale > 1.0:
+                    self.window_since, self.windows = time.monotonic(), self.windows + 1
+                    break
             for role in self.servers:
                 if tick % ticks_per_publish[role] == 0:
                     self.heartbeats[role] = (self.heartbeats[role] + 1) % 2**32

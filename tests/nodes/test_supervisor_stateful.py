@@ -31,7 +31,8 @@ STEPS = 12
 #: the longest each acting state may last, s of cell time (Execute runs production and is not bounded)
 BOUNDS_S = {
     State.RESETTING: supervisor_module.DEVICES_READY_TIMEOUT_S + 400.0,  # devices, rest, then the clean-out
-    State.STARTING: 1.0, State.COMPLETING: 1.0, State.UNHOLDING: 1.0, State.UNSUSPENDING: 1.0, State.ABORTING: 1.0,
+    State.STARTING: 1.0, State.COMPLETING: 1.0, State.UNSUSPENDING: 1.0, State.ABORTING: 1.0,
+    State.UNHOLDING: supervisor_module.DEVICES_READY_TIMEOUT_S + 1.0,  # a fresh status from every device
     State.HOLDING: supervisor_module.SETTLE_TIMEOUT_S + 5.0, State.STOPPING: supervisor_module.SETTLE_TIMEOUT_S + 5.0,
     State.CLEARING: supervisor_module.DEVICES_READY_TIMEOUT_S + 5.0,
     State.SUSPENDING: 400.0,  # the step under way finishes (a slow weld), or its timeout holds the cell
