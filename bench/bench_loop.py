@@ -40,7 +40,7 @@ from cell_controller.core.journal import Journal, PartRecord
 from cell_controller.nodes import topics
 from cell_controller.policies import registry
 from cell_controller.policies.evaluate import run_policy
-from cell_controller.testing import private_cell_file
+from cell_controller.testing import learned_policies, private_cell_file
 
 CELLCTL = str(Path(sys.executable).with_name("cellctl"))
 TIMEOUT_PER_PART_S = 60.0
@@ -108,9 +108,7 @@ class Observer:
 
 def shift(parts: int, folder: Path, env: dict[str, str]) -> tuple[Trace, list[PartRecord], CellConfig]:
     """Ours: a shift with the shipped policies, observed; the trace, the journal's parts and the cell."""
-    def learned(data: dict) -> None:
-        data["policies"]["weld"], data["policies"]["feed"] = "learned_weld", "learned_feed"
-    config = private_cell_file(folder, "bench_loop", learned)
+    config = private_cell_file(folder, "bench_loop", learned_policies)
     cell = load_cell(config)
     observer = Observer(cell.namespace)
     run = subprocess.run([CELLCTL, "shift", "--parts", str(parts), "--config", str(config)], env=env,

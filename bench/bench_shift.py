@@ -3,8 +3,10 @@
 Runs `cellctl shift --parts N` on a private copy of config/cell.yaml (journal and logs in a
 temporary folder, free loopback ports, a namespace and ROS_DOMAIN_ID of its own), then reads
 the production journal and reports wall time per part, the twin's real-time factor
-(cell time / wall time over the parts' span, s/s) against the configured twin.time_scale,
-and parts good / defective. Cycle times are in cell time (the twin's clock).
+(cell time / wall time over the parts' span, s/s) against the configured twin.time_scale
+(below it by the reaction windows, in which the twin runs at real time while the controller
+reacts: sim/devices/twin_server.py), and parts good / defective. Cycle times are in cell time
+(the twin's clock).
 
     python bench/bench_shift.py              # 5 parts
     python bench/bench_shift.py --parts 10

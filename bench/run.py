@@ -41,6 +41,8 @@ BENCHES = (
     Bench("Twin weld step vs panda-gym PandaReach-v3", "bench_twin.py", quick_args=("--quick",)),
     Bench("Gym envs and PPO training fps vs Pendulum-v1", "bench_envs.py", quick_args=("--quick",)),
     Bench("Whole shift across processes: twin speed vs time_scale", "bench_shift.py"),
+    Bench("Cycle time at time scales 1, 5, 10, 20: the devices' timing, not the supervisor's", "bench_timescale.py",
+          quick_args=("--scales", "1", "5", "20", "--parts-at-1", "5", "--parts", "5")),
     Bench("Welding loop over a shift: sense-to-actuate vs raw echo, loop vs in-process quality", "bench_loop.py",
           quick_args=("--parts", "10")),
 )

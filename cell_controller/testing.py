@@ -28,7 +28,7 @@ def free_ports(n: int) -> list[int]:
 def private_cell_file(folder: Path, prefix: str, edit: Callable[[dict[str, Any]], None] | None = None,
                       name: str = "cell.yaml") -> Path:
     """config/cell.yaml rewritten into `folder` with free ports (devices and the northbound server),
-    namespace /<prefix>_<pid>_<n> and its journal in `folder`; `edit(data)` may change the parsed YAML
+    namespace /<prefix>_<pid>_<n> and its journal and logs in `folder`; `edit(data)` may change the parsed YAML
     before it is written."""
     data = yaml.safe_load((REPO / "config/cell.yaml").read_text())
     ports = free_ports(len(data["devices"]) + 1)
@@ -37,8 +37,20 @@ def private_cell_file(folder: Path, prefix: str, edit: Callable[[dict[str, Any]]
     data["mes"]["endpoint"] = f"opc.tcp://127.0.0.1:{ports[-1]}"
     data["cell"]["namespace"] = f"/{prefix}_{os.getpid()}_{random.randrange(10**6)}"
     data["cell"]["journal"] = str(folder / "journal.sqlite")
+    data["cell"]["logs"] = str(folder / "logs")
     if edit is not None:
         edit(data)
     path = folder / name
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
+
+
+def learned_policies(data: dict[str, Any]) -> None:
+    """Edit for `private_cell_file`: the shipped learned policies, at the twin time scale that gives the
+    welding policy the control step it was trained at (the in-process evaluation's)."""
+    from cell_controller.core.units import to_canonical
+    from cell_controller.sim.envs.weld_env import loop_time_scale
+
+    data["policies"]["weld"], data["policies"]["feed"] = "learned_weld", "learned_feed"
+    rate = data["devices"]["welder"]["publishing_rate"]
+    data["twin"]["time_scale"] = loop_time_scale(to_canonical(rate["value"], rate["unit"], "frequency"))

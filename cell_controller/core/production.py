@@ -6,9 +6,11 @@ that leaves the cell to the journal. It knows nothing of PackML states: the supe
 whether it may send (`run(..., may_send=...)`) and it answers with a `Verdict` when the cell
 should hold, suspend or abort, with the reason.
 
-Time here is the supervisor's active clock (s, wall time that runs only while the cell acts, so
-time spent Held or Suspended never counts against a step); step bounds are declared in cell time
-and divided by the twin's time scale.
+Time here is the supervisor's two active clocks (`Clocks`; they run only while the cell acts, so
+time spent Held or Suspended never counts against a step): wall time for goals (acknowledgements,
+retries), and the devices' own clock, cell time, for every bound declared in cell time (steps,
+ready-waits, starvation). The twin's cell time runs faster than wall time, and at real time while
+the controller reacts (its reaction windows), so only the devices' clock gives a bound its meaning.
 
 Why no step is lost or sent twice: a step is done when its level-triggered `done` condition holds
 on the devices, whoever made it so, and only then does the sequence move on; every attempt is a
@@ -49,6 +51,14 @@ GOOD_LEVELS = ("B", "C")
 
 
 @dataclass(frozen=True)
+class Clocks:
+    """The supervisor's active clocks, s: wall time, and the devices' clock (cell time)."""
+
+    wall_s: float
+    cell_s: float
+
+
+@dataclass(frozen=True)
 class Verdict:
     """What the sequence asks of the cell: hold, suspend or abort, and why."""
 
@@ -58,13 +68,14 @@ class Verdict:
 
 @dataclass
 class ActiveStep:
-    """The step in progress; times on the active clock, s."""
+    """The step in progress: since when it is current and since when its command is out (cell s),
+    when a refused command may be sent again (wall s)."""
 
     part: PartInCell | None
     step: Step
-    since_s: float
+    since_cell_s: float
     goal: Goal | None = None
-    sent_s: float | None = None
+    sent_cell_s: float | None = None
     rejections: int = 0
     retry_at_s: float = 0.0
 
@@ -152,37 +163,34 @@ class Production:
 
     # -- the sequence ------------------------------------------------------------------------
 
-    def _wall_s(self, cell_s: float) -> float:
-        return cell_s / self.config.time_scale
-
-    def run(self, statuses: Statuses, now_s: float, may_send: bool, may_start: bool) -> Verdict | None:
+    def run(self, statuses: Statuses, now: Clocks, may_send: bool, may_start: bool) -> Verdict | None:
         """Advance the current step on the latest statuses; pick and send the next one when `may_send`."""
         if self.cancel is not None:
-            return self._resend_or_fail(self.cancel, now_s)
+            return self._resend_or_fail(self.cancel, now.wall_s)
         if self.active is None:
             if not may_send:
                 return None
             pick = next_step(self.parts, may_start and self.may_start_part())
             if pick is None:
                 return None
-            self.active = ActiveStep(pick[0], pick[1], now_s)
+            self.active = ActiveStep(pick[0], pick[1], now.cell_s)
         a = self.active
         if a.part is not None and a.step.done(a.part.part_id, statuses):
             return self._step_done(a, statuses)
         if a.goal is not None and a.goal.state is not GoalState.CANCELED:
-            verdict = self._follow(a, statuses, now_s)
+            verdict = self._follow(a, now)
             if verdict is not None or a.goal is not None:
                 return verdict
         if a.step.command == "":
-            if now_s - a.since_s > self._wall_s(a.step.timeout_s):
+            if now.cell_s - a.since_cell_s > a.step.timeout_s:
                 return self._timeout(a, "did not end")
             return None
-        if not may_send or now_s < a.retry_at_s:
+        if not may_send or now.wall_s < a.retry_at_s:
             return None
         if not a.step.ready(a.part.part_id if a.part else "", statuses):
-            if a.step is FEED and a.part is None and self._take_other_step(statuses, now_s):
-                return self.run(statuses, now_s, may_send, may_start)
-            return self._not_ready(a, statuses, now_s)
+            if a.step is FEED and a.part is None and self._take_other_step(statuses, now):
+                return self.run(statuses, now, may_send, may_start)
+            return self._not_ready(a, statuses, now.cell_s)
         self.starved_since_s = self.blocked_since_s = None
         if a.part is None:
             try:
@@ -191,23 +199,23 @@ class Production:
                 return Verdict(Command.HOLD, StopReason(StopCode.JOURNAL, f"no part id for the next part: {error}"))
             a.part = PartInCell(part_id, Stage.ENTERED, time.time(), _stamp(statuses, "feeder"), shift_id=self.shift_id)
             self.parts.append(a.part)
-        a.goal = self.send(a.step.device, a.step.command, a.step.args(a.part.part_id), now_s)
-        a.sent_s = a.sent_s if a.sent_s is not None else now_s
+        a.goal = self.send(a.step.device, a.step.command, a.step.args(a.part.part_id), now.wall_s)
+        a.sent_cell_s = a.sent_cell_s if a.sent_cell_s is not None else now.cell_s
         return None
 
-    def _take_other_step(self, statuses: Statuses, now_s: float) -> bool:
+    def _take_other_step(self, statuses: Statuses, now: Clocks) -> bool:
         """While no new part can enter (no blank yet), let the part in the machine go on instead."""
         other = next_step(self.parts, may_start_part=False)
         if other is None or other[0] is None or not other[1].ready(other[0].part_id, statuses):
             return False
-        self.active = ActiveStep(other[0], other[1], now_s)
+        self.active = ActiveStep(other[0], other[1], now.cell_s)
         return True
 
-    def _follow(self, a: ActiveStep, statuses: Statuses, now_s: float) -> Verdict | None:
+    def _follow(self, a: ActiveStep, now: Clocks) -> Verdict | None:
         goal = a.goal
         assert goal is not None
         if goal.state is GoalState.SENT:
-            return self._resend_or_fail(goal, now_s)
+            return self._resend_or_fail(goal, now.wall_s)
         if goal.state is GoalState.FAILED:
             return None  # the cell holds; Unholding re-plans
         if goal.state is GoalState.REJECTED:
@@ -215,11 +223,11 @@ class Production:
             part = a.part.part_id if a.part else "the next part"
             if goal.retryable and a.rejections < MAX_REJECTIONS:
                 self._event("info", goal.device, f"{a.step.name} {part}: {goal.answer}; asking again")
-                a.goal, a.retry_at_s = None, now_s + RETRY_S
+                a.goal, a.retry_at_s = None, now.wall_s + RETRY_S
                 return None
             return Verdict(Command.HOLD, StopReason(StopCode.COMMAND_REFUSED,
                            f"{a.step.name} {part} refused by the {goal.device} {a.rejections} times: {goal.answer}"))
-        if a.sent_s is not None and now_s - a.sent_s > self._wall_s(a.step.timeout_s):
+        if a.sent_cell_s is not None and now.cell_s - a.sent_cell_s > a.step.timeout_s:
             return self._timeout(a, "did not complete")
         return None
 
@@ -229,26 +237,27 @@ class Production:
                        f"{a.step.name} {part} {what} within {a.step.timeout_s:.0f} s of cell time"))
 
     def _not_ready(self, a: ActiveStep, statuses: Statuses, now_s: float) -> Verdict | None:
+        """`now_s`: the active cell clock, s."""
         """A step waiting for its device: starved and blocked suspend the cell, anything else holds it in time."""
         starved = a.step is FEED and a.part is None and idle(statuses, "feeder") \
             and not value(statuses, "feeder", "fixture_part") and int(value(statuses, "feeder", "buffer_count") or 0) == 0
         blocked = a.step in (TRANSFER, PRESS) and not machine_available(statuses)
         if starved:
             self.starved_since_s = self.starved_since_s if self.starved_since_s is not None else now_s
-            if now_s - self.starved_since_s > self._wall_s(self.config.supervisor.starved_after_s):
+            if now_s - self.starved_since_s > self.config.supervisor.starved_after_s:
                 return Verdict(Command.SUSPEND, StopReason(StopCode.STARVED,
                                f"no blank in the buffer for {self.config.supervisor.starved_after_s:.0f} s"))
             return None
         if blocked:
             self.blocked_since_s = self.blocked_since_s if self.blocked_since_s is not None else now_s
-            if now_s - self.blocked_since_s > self._wall_s(self.config.supervisor.blocked_after_s):
+            if now_s - self.blocked_since_s > self.config.supervisor.blocked_after_s:
                 mode = value(statuses, "machine", "mode") or "unknown"
                 return Verdict(Command.SUSPEND, StopReason(StopCode.BLOCKED,
                                f"the machine does not take parts (mode {mode}) for "
                                f"{self.config.supervisor.blocked_after_s:.0f} s"))
             return None
         self.starved_since_s = self.blocked_since_s = None
-        if now_s - a.since_s > self._wall_s(READY_TIMEOUT_S):
+        if now_s - a.since_cell_s > READY_TIMEOUT_S:
             part = a.part.part_id if a.part else "the next part"
             state = statuses.get(a.step.device)
             return Verdict(Command.HOLD, StopReason(StopCode.STEP_TIMEOUT,

@@ -10,8 +10,12 @@ synchronizer pairs them — and the arc burns, the policy acts once on the pair 
 setpoints are published at once. A reading is never paired with another tick's: at arc
 start the tracker still holds the last seam's end. The policy's step `dt_s` is the cell
 time between the stamps of the ticks acted on, so a tick the bridges never saw lengthens
-the step instead of shifting the policy's idea of where the torch is. Feeding runs on a
-timer at the cell's control rate.
+the step instead of shifting the policy's idea of where the torch is.
+
+Feeding runs on the feeder's statuses too, at most `policies.control_rate` times per second of cell
+time, its step the cell time between the feeder's stamps; after a release it waits until the feeder
+counts the blank (or `RELEASE_SETTLE_S` of cell time). Nothing here runs on the wall clock, so the
+feeding is the same at any twin time scale (up to the feeder's publishing period in cell time).
 """
 from __future__ import annotations
 
@@ -28,8 +32,8 @@ from . import topics
 from .codec import OK, WARN, Codec
 from .runtime import spin_until_signal, start_node
 
-#: after releasing a blank, wait for the feeder to report it before deciding again (wall s)
-RELEASE_SETTLE_S = 0.5
+#: after releasing a blank, wait at most this long (s of cell time) for the feeder to count it
+RELEASE_SETTLE_S = 2.0
 STATUS_PERIOD_S = 1.0
 #: the supervisor's states in which blanks are released (production runs or waits for blanks)
 FEEDING_STATES = frozenset({State.STARTING, State.EXECUTE, State.SUSPENDING, State.SUSPENDED, State.UNSUSPENDING,
@@ -52,8 +56,10 @@ class PolicyNode:
         self.tick_s = config.time_scale / config.device("welder").publishing_rate_Hz
         self.feeder: dict[str, str] = {}
         self.arc_was_on = False
-        self.released_at = 0.0
-        self.period_s = 1.0 / config.policies.control_rate_Hz
+        #: the feeding's decisions: at most one per this much cell time, s
+        self.feed_period_s = 1.0 / config.policies.control_rate_Hz
+        self.fed_stamp_s: float | None = None  # the feeder stamp of the last feeding tick, cell time
+        self.release: tuple[int, float] | None = None  # (blanks released before it, stamp) of a release in flight
         self.setpoints = node.create_publisher(topics.WELD_SETPOINTS.type, topics.WELD_SETPOINTS.name,
                                                topics.WELD_SETPOINTS.qos)
         self.infeed = node.create_publisher(topics.INFEED.type, topics.INFEED.name, topics.INFEED.qos)
@@ -65,7 +71,7 @@ class PolicyNode:
                                  topics.WELD_PROCESS.qos)
         self.busy: dict[str, bool] = {"robot": False, "machine": False}
         t = topics.device_status("feeder")
-        node.create_subscription(t.type, t.name, lambda msg: setattr(self, "feeder", self.codec.values(msg)), t.qos)
+        node.create_subscription(t.type, t.name, self._on_feeder, t.qos)
         for role in self.busy:
             t = topics.device_status(role)
             node.create_subscription(t.type, t.name, lambda msg, role=role: self._on_busy(role, msg), t.qos)
@@ -74,7 +80,6 @@ class PolicyNode:
                                  lambda msg: setattr(self, "cell_state", msg.message), topics.CELL_STATE.qos)
         self.supervisor = node.create_subscription(topics.HEARTBEAT.type, topics.HEARTBEAT.name, lambda msg: None,
                                                    topics.HEARTBEAT.qos)
-        node.create_timer(self.period_s, self.tick_feed)
         node.create_timer(STATUS_PERIOD_S, self.publish_status)
         self.publish_status()
 
@@ -99,11 +104,6 @@ class PolicyNode:
 
     def _on_busy(self, role: str, msg) -> None:
         self.busy[role] = self.codec.read_device_status(msg).state is DeviceState.BUSY
-
-    @property
-    def dt_s(self) -> float:
-        """One feeding control period in cell time, s."""
-        return self.period_s * self.config.time_scale
 
     def tick_weld(self) -> None:
         """Act once per device tick whose welder sample and tracker reading are both in, while the arc burns."""
@@ -135,9 +135,25 @@ class PolicyNode:
         """Blanks are released only while the supervisor lives (its heartbeat's liveliness) and produces."""
         return self.supervisor.alive_publisher_count() > 0 and self.cell_state in {s.value for s in FEEDING_STATES}
 
+    def _on_feeder(self, msg) -> None:
+        self.feeder = self.codec.values(msg)
+        self.tick_feed()
+
     def tick_feed(self) -> None:
+        """One feeding decision on the feeder's latest status, if its cell time has come."""
         f = self.feeder
-        if not f or not self.feeding or self.node.monotonic_s() - self.released_at < RELEASE_SETTLE_S:
+        stamp_s = float(f.get("stamp_s", 0.0) or 0.0)
+        if stamp_s <= 0.0 or (self.fed_stamp_s is not None and stamp_s - self.fed_stamp_s < self.feed_period_s):
+            return
+        dt_s = self.feed_period_s if self.fed_stamp_s is None else stamp_s - self.fed_stamp_s
+        self.fed_stamp_s = stamp_s
+        released = int(f.get("blanks_released", 0) or 0)
+        if self.release is not None:
+            before, at_s = self.release
+            if released <= before and stamp_s - at_s < RELEASE_SETTLE_S:
+                return
+            self.release = None
+        if not self.feeding:
             return
         observation = FeedObservation(
             buffer_count=int(f.get("buffer_count", 0)), buffer_capacity=int(f.get("buffer_capacity", 0)),
@@ -146,9 +162,9 @@ class PolicyNode:
             conveyor_speed_mm_s=float(f.get("conveyor_speed_mm_s", 0.0)),
             time_since_last_feed_s=float(f.get("time_since_release_s", "inf")),
         )
-        action = self.feed.act(observation, self.dt_s)
+        action = self.feed.act(observation, dt_s)
         if action.release_blank:
-            self.released_at = self.node.monotonic_s()
+            self.release = (released, stamp_s)
         self.infeed.publish(self.codec.array(topics.INFEED, (action.conveyor_speed_mm_s, float(action.release_blank))))
 
     def publish_status(self) -> None:

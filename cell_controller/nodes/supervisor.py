@@ -33,13 +33,13 @@ from typing import Any
 from cell_controller.bridges import MAPPINGS
 from cell_controller.bus.api import Node
 from cell_controller.core.config import CellConfig
-from cell_controller.core.goals import Goal, GoalState
+from cell_controller.core.goals import Goal
 from cell_controller.core.journal import Journal, JournalError
 from cell_controller.core.operator import DEVICE_VERB, MODE_VERB, CommandError, OperatorCommand, parse, shorten
 from cell_controller.core.packml import (
     NO_STOP_REASON, STATE_COMPLETE, Command, IllegalCommand, PackMLMachine, State, StopCode, StopReason, UnitMode,
 )
-from cell_controller.core.production import Production, Verdict
+from cell_controller.core.production import Clocks, Production, Verdict
 from cell_controller.core.types import DeviceState, DeviceStatus
 
 from . import topics
@@ -54,7 +54,8 @@ WATCHDOG_PERIOD_S = 0.02
 HEARTBEAT_PERIOD_S = 0.1
 #: how long Resetting and Clearing wait for every device to be usable, s (wall: bridges connect in wall time)
 DEVICES_READY_TIMEOUT_S = 30.0
-#: how long Holding and Stopping may wait for the weld stop and the handling step, s of cell time
+#: how long Holding and Stopping may wait for the weld stop and the handling step, s of cell time (and of
+#: wall time, for devices whose clock stopped with them)
 SETTLE_TIMEOUT_S = 60.0
 #: the cell state is published on change and at least this often, s (wall)
 STATE_REFRESH_S = 1.0
@@ -105,7 +106,10 @@ class Supervisor:
         self._commands_not_journaled = 0
         now = node.monotonic_s()
         self.started_at_s = now
-        self._wall_s, self.active_s, self.state_entered_active_s, self.state_entered_wall_s = now, 0.0, 0.0, now
+        self._wall_s, self.state_entered_wall_s = now, now
+        self._cell_seen_s: float | None = None  # the devices' clock at the last reading, cell s
+        self.active = Clocks(0.0, 0.0)  # wall and cell time spent in acting states, s
+        self.state_entered = self.active
         self.state_times: dict[State, float] = {}
         self._published: dict[str, str] = {}
         self._published_at = -1e9
@@ -178,7 +182,7 @@ class Supervisor:
             self.packml.set_unit_mode(command.args[0])
         elif command.verb == DEVICE_VERB:
             role, verb, *args = command.args
-            self.production.manual = self.production.send(role, verb, tuple(args), self.active_s)
+            self.production.manual = self.production.send(role, verb, tuple(args), self.active.wall_s)
         else:
             self._command(Command(command.verb), f"by {who}", StopReason(StopCode.OPERATOR, f"{command.verb} by {who}"))
 
@@ -204,21 +208,25 @@ class Supervisor:
     # -- the PackML loop ------------------------------------------------------------------
 
     def _tick_clock(self) -> None:
+        """Advance the active clocks: wall time, and the devices' clock (the newest stamp of the latest
+        statuses, cell time; a clock that goes back, a twin restarted, starts again from there)."""
         now = self.node.monotonic_s()
         elapsed, self._wall_s = now - self._wall_s, now
+        stamps = [float(s.values.get("stamp_s") or 0.0) for s in self.statuses.values()]
+        cell = max(stamps, default=0.0) or None
+        cell_elapsed = cell - self._cell_seen_s if cell is not None and self._cell_seen_s is not None \
+            and cell > self._cell_seen_s else 0.0
+        if cell is not None:
+            self._cell_seen_s = cell
         state = self.packml.state
         self.state_times[state] = self.state_times.get(state, 0.0) + elapsed
         if state in ACTIVE:
-            self.active_s += elapsed
+            self.active = Clocks(self.active.wall_s + elapsed, self.active.cell_s + cell_elapsed)
 
     @property
     def in_state_s(self) -> float:
         """Wall time in the current state, s."""
         return self._wall_s - self.state_entered_wall_s
-
-    @property
-    def in_state_active_s(self) -> float:
-        return self.active_s - self.state_entered_active_s
 
     def evaluate(self) -> None:
         """React to the latest statuses: watchdog, then the current state's work (SC chains run at once)."""
@@ -293,7 +301,7 @@ class Supervisor:
             self._fault(verdict.command, verdict.reason.code, verdict.reason.text)
 
     def _run(self, may_send: bool, may_start: bool = False) -> Verdict | None:
-        return self.production.run(self.statuses, self.active_s, may_send, may_start)
+        return self.production.run(self.statuses, self.active, may_send, may_start)
 
     # -- what each state does --------------------------------------------------------------
 
@@ -305,7 +313,7 @@ class Supervisor:
     def _in_resetting(self) -> None:
         problems = self._unusable() + self._safety()
         if not problems and not self._at_rest():
-            self.production.stop_robot(self.statuses, self.active_s)
+            self.production.stop_robot(self.statuses, self.active.wall_s)
             problems = [(StopCode.STEP_TIMEOUT, "the devices did not come to rest (a handling step or a program runs)")]
         if problems:
             if self.in_state_s > DEVICES_READY_TIMEOUT_S:
@@ -382,12 +390,13 @@ class Supervisor:
     def _settle(self) -> bool:
         """Holding and Stopping: stop the robot, let the handling step end; True when the cell is at rest."""
         p = self.production
-        p.stop_robot(self.statuses, self.active_s)
+        p.stop_robot(self.statuses, self.active.wall_s)
         if p.settle_cancel(self.statuses):
             self._run(may_send=False)
         if not p.busy:
             return True
-        if self.in_state_active_s > SETTLE_TIMEOUT_S / self.config.time_scale:
+        in_cell_s = self.active.cell_s - self.state_entered.cell_s
+        if in_cell_s > SETTLE_TIMEOUT_S or self.in_state_s > SETTLE_TIMEOUT_S:  # wall too: devices that died
             p.drop_active()
             self._event("fault", "supervisor", f"{self.packml.state.value}: the devices did not come to rest "
                         f"within {SETTLE_TIMEOUT_S:.0f} s")
@@ -432,7 +441,7 @@ class Supervisor:
 
     def _in_aborting(self) -> None:
         p = self.production
-        p.stop_robot(self.statuses, self.active_s)
+        p.stop_robot(self.statuses, self.active.wall_s)
         p.drop_active()
         self._end_shift("aborted")
         self.packml.state_complete()
@@ -494,7 +503,7 @@ class Supervisor:
                 self._fault(Command.HOLD, StopCode.JOURNAL, f"events not journaled: {error}")
 
     def _on_transition(self, old: State, new: State, cause: str) -> None:
-        self.state_entered_wall_s, self.state_entered_active_s = self._wall_s, self.active_s
+        self.state_entered_wall_s, self.state_entered = self._wall_s, self.active
         self._reset_planned, self._rest_since = False, None
         if new is State.EXECUTE:
             self.stop_reason, self.suspended_by = NO_STOP_REASON, None

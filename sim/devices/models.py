@@ -56,6 +56,30 @@ def part_id_problem(part_id: object) -> str | None:
     return None
 
 
+@dataclass
+class SafetyChain:
+    """A device's hard-wired safety chain: the emergency stop and its guard (a fence or a door).
+
+    `guard` names the second contact in messages ("protective stop", "guard door open")."""
+
+    guard: str
+    emergency_stop: bool = False
+    guard_open: bool = False
+
+    @property
+    def open(self) -> str:
+        """What holds the chain open ('' when it is closed)."""
+        return "emergency stop" if self.emergency_stop else self.guard if self.guard_open else ""
+
+    def set(self, emergency_stop: bool | None = None, guard_open: bool | None = None) -> bool:
+        """Press or release a contact; True when the chain is open afterwards."""
+        if emergency_stop is not None:
+            self.emergency_stop = emergency_stop
+        if guard_open is not None:
+            self.guard_open = guard_open
+        return bool(self.open)
+
+
 class WelderModel:
     """A constant-voltage GMAW power source; its arc is started and ended by the robot.
 
@@ -136,21 +160,11 @@ class RobotModel:
         self.tracker_seam_offset_mm = 0.0
         self.joint_velocities_rad_s = np.zeros(6)
         self._targets: list[np.ndarray] = []
-        self.emergency_stop = False
-        self.protective_stop = False
-
-    @property
-    def safety_open(self) -> str:
-        """The open safety chain ('' when closed): emergency stop or protective stop (fence door)."""
-        return "emergency stop" if self.emergency_stop else "protective stop" if self.protective_stop else ""
+        self.safety = SafetyChain("protective stop")
 
     def set_safety(self, emergency_stop: bool | None = None, protective_stop: bool | None = None) -> str:
         """The hard-wired chain opens: the program stops at once (arc off); it stays refused while open."""
-        if emergency_stop is not None:
-            self.emergency_stop = emergency_stop
-        if protective_stop is not None:
-            self.protective_stop = protective_stop
-        if self.safety_open:
+        if self.safety.set(emergency_stop, protective_stop):
             self.stop_program()
         return ACCEPTED
 
@@ -164,8 +178,8 @@ class RobotModel:
         problem = part_id_problem(part_id)
         if problem:
             return problem
-        if self.safety_open:
-            return _not_ready(f"the robot's {self.safety_open} is active")
+        if self.safety.open:
+            return _not_ready(f"the robot's {self.safety.open} is active")
         if "robot" in self.cell.tripped:
             return _not_ready("the robot's watchdog tripped: no heartbeat from the cell")
         if self.state == "running":
@@ -235,21 +249,12 @@ class MachineModel:
         self.parts_completed = 0
         self._remaining_s = 0.0
         self.operation_mode = "Automatic"
-        self.emergency_stop = False
-        self.door_open = False
+        self.safety = SafetyChain("guard door open")
         self.tripped = False
-
-    @property
-    def safety_open(self) -> str:
-        return "emergency stop" if self.emergency_stop else "guard door open" if self.door_open else ""
 
     def set_safety(self, emergency_stop: bool | None = None, door_open: bool | None = None) -> str:
         """The guard chain opens: a running cycle stops where it is (the part stays, its program Aborted)."""
-        if emergency_stop is not None:
-            self.emergency_stop = emergency_stop
-        if door_open is not None:
-            self.door_open = door_open
-        if self.safety_open and self.state == "running":
+        if self.safety.set(emergency_stop, door_open) and self.state == "running":
             self.state, self.program_state = "idle", "Aborted"
         return ACCEPTED
 
@@ -263,8 +268,8 @@ class MachineModel:
         problem = part_id_problem(part_id)
         if problem:
             return problem
-        if self.safety_open:
-            return _not_ready(f"the machine's {self.safety_open}")
+        if self.safety.open:
+            return _not_ready(f"the machine's {self.safety.open}")
         if self.operation_mode != "Automatic" or self.tripped:
             return _not_ready(f"the machine is in {self.operation_mode} mode" if not self.tripped
                               else "the machine's watchdog tripped: no heartbeat from the cell")

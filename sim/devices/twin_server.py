@@ -6,11 +6,12 @@ with the same address space as the real device. The loop advances the twin by
 device's values at its publishing rate, stamped with cell time (SourceTimestamp).
 
 Reaction windows keep the cell's timing the devices' at any time scale: when a device finishes
-something the controller acts on (`TwinCell.step` says so), the twin stops that tick there and
-runs at real time until the next method call arrives (the controller's reaction) or
-`REACTION_WINDOW_S` passes. The controller's wall-clock latency (subscriptions, DDS, Python) then
-costs the same cell time as it would on a real cell, instead of `time_scale` times more, so cycle
-times do not depend on how fast the twin runs.
+something the controller acts on (`TwinCell.step` says so) or takes a command of the part sequence
+(`SEQUENCE_METHODS`: its effect is the next thing the controller waits for), the twin stops that
+tick there and runs at real time until `REACTION_WINDOW_S` of wall time pass without another. The
+controller's wall-clock latency (subscriptions, DDS, Python) then costs the same cell time as it
+would on a real cell, instead of `time_scale` times more, so cycle times do not depend on how fast
+the twin runs; the windows cost only wall time.
 
 Run: `cell-twin --config config/cell.yaml`. SIGINT/SIGTERM stop it cleanly.
 """
@@ -43,8 +44,15 @@ from .models import TwinCell
 PHYSICS_DT_S = 0.02
 #: how long a device's controller heartbeat may stay unchanged before it goes to its safe state, s (wall)
 WATCHDOG_TIMEOUT_S = 0.5
-#: the longest the twin runs at real time waiting for the controller's reaction to an event, s (wall)
+#: how long the twin runs at real time after an event or a command, waiting for the controller's reaction, s
+#: (wall): longer than the controller's reaction through a 10 Hz device (publishing, subscription, DDS)
 REACTION_WINDOW_S = 0.3
+#: the method calls that are the part sequence's commands (each opens a reaction window); a blank's
+#: release (the feeding policy's, on its own clock) and the TwinControl methods do not
+SEQUENCE_METHODS = frozenset({f"{TASK}/MethodSet/StartProgram", f"{TASK}/MethodSet/StopProgram",
+                              f"{MACHINE_ROOT}/MethodSet/StartCycle", f"{F}/MethodSet/FeedPart", f"{F}/MethodSet/Clamp",
+                              f"{F}/MethodSet/Unclamp", f"{F}/MethodSet/TransferToMachine", f"{F}/MethodSet/Release",
+                              f"{F}/MethodSet/RejectPart"})
 
 _log = logging.getLogger("cell_twin")
 
@@ -85,8 +93,8 @@ def _robot_values(cell: TwinCell) -> dict[str, Any]:
         f"{WELD}/SeamTracker/SeamOffset": robot.tracker_seam_offset_mm,
         f"{WELD}/WeldProgress": robot.progress,
         f"{WELD}/PartId": robot.part_id,
-        f"{ROBOT_SAFETY}/EmergencyStop": robot.emergency_stop,
-        f"{ROBOT_SAFETY}/ProtectiveStop": robot.protective_stop,
+        f"{ROBOT_SAFETY}/EmergencyStop": robot.safety.emergency_stop,
+        f"{ROBOT_SAFETY}/ProtectiveStop": robot.safety.guard_open,
     })
     return values
 
@@ -131,8 +139,8 @@ def _machine_values(cell: TwinCell) -> dict[str, Any]:
     m = cell.machine
     return {
         f"{MACHINE_ROOT}/Monitoring/OperationMode": m.operation_mode,
-        f"{MACHINE_ROOT}/Safety/EmergencyStop": m.emergency_stop,
-        f"{MACHINE_ROOT}/Safety/DoorOpen": m.door_open,
+        f"{MACHINE_ROOT}/Safety/EmergencyStop": m.safety.emergency_stop,
+        f"{MACHINE_ROOT}/Safety/DoorOpen": m.safety.guard_open,
         f"{MACHINE_ROOT}/Monitoring/MachineState": MACHINE_STATES[m.state],
         f"{PROGRAM}/Name": "press_cycle" if m.part_id else "",
         f"{PROGRAM}/State": m.program_state,
@@ -234,7 +242,7 @@ class TwinServer:
         self.epoch_s = time.time()
         self._stop = asyncio.Event()
         self.window_since: float | None = None  # wall time a reaction window opened, None: none open
-        self.windows = 0
+        self.windows = {"opened": 0, "commands": 0, "expired": 0}
 
     async def start(self) -> None:
         try:
@@ -269,7 +277,9 @@ class TwinServer:
 
     def _method(self, role: str, path: str, method: Callable[..., str]) -> Callable[..., tuple[str, str]]:
         def call(*args: Any) -> tuple[str, str]:
-            self.window_since = None  # the controller reacted: full speed again
+            if path in SEQUENCE_METHODS:  # a command's effect is an event the controller waits on too
+                self.windows["commands"] += 1
+                self.window_since = time.monotonic()
             result = method(self.cell, *args)
             status, _, reason = result.partition(": ")
             _log.info("%s %s%s: %s", role, path.rsplit("/", 1)[-1], tuple(str(a)[:40] for a in args), result)
@@ -303,9 +313,11 @@ class TwinServer:
             self.check_watchdogs()
             if self.window_since is not None and time.monotonic() - self.window_since > REACTION_WINDOW_S:
                 self.window_since = None
+                self.windows["expired"] += 1
             for _ in range(real_time_steps if self.window_since is not None else steps_per_tick):
                 if self.cell.step(PHYSICS_DT_S) and self.config.time_scale > 1.0:
-                    self.window_since, self.windows = time.monotonic(), self.windows + 1
+                    self.window_since = time.monotonic()
+                    self.windows["opened"] += 1
                     break
             for role in self.servers:
                 if tick % ticks_per_publish[role] == 0:
@@ -366,6 +378,7 @@ async def serve(config: CellConfig) -> None:
         try:
             await twin.run()
         finally:
+            _log.info("reaction windows: %s", twin.windows)
             await twin.stop_servers()
 
 

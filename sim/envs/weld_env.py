@@ -7,7 +7,8 @@ Registered as ``cell_controller/Weld-v0`` (see ``cell_controller.sim.envs``).
   draws the joint seed from ``joint_seeds`` (a half-open range, disjoint from the
   evaluation seeds ``EVAL_SEED_BASE`` and up); ``reset(options={"joint_seed": k})`` welds
   joint ``k``.  Same seed → same joint, same sensor noise, same episode.
-* Control step: ``dt_s`` of cell time (default 0.1 s = the policy node's 50 Hz × time_scale 5).
+* Control step: ``dt_s`` of cell time (default ``CONTROL_DT_S`` 0.1 s: in the loop, the welder's
+  50 Hz samples at twin time scale 5, ``loop_time_scale``).
   The arc starts on the procedure's setpoints for the first step (as in the twin), then
   every action sets the next ``dt_s``.
 * Observation / action: ``weld_spaces`` (sensor readings only, normalised; 4 adjustments of
@@ -49,6 +50,14 @@ __all__ = ["WeldEnv", "WeldReward", "EVAL_SEED_BASE", "TRAIN_SEEDS", "ENV_VERSIO
 EVAL_SEED_BASE = 1_000_000
 TRAIN_SEEDS = (0, EVAL_SEED_BASE)
 ENV_VERSION = "Weld-v0"
+#: the cell time between the policy's actions the shipped welding policies were trained at, s
+CONTROL_DT_S = 0.1
+
+
+def loop_time_scale(welder_publishing_rate_Hz: float, dt_s: float = CONTROL_DT_S) -> float:
+    """The twin time scale at which the policy node acts every `dt_s` of cell time: it acts once per
+    welder sample, and the twin publishes at its rate in wall time."""
+    return dt_s * welder_publishing_rate_Hz
 
 
 @dataclass(frozen=True)
@@ -122,7 +131,7 @@ class WeldEnv(gym.Env):
 
     metadata = {"render_modes": []}
 
-    def __init__(self, config: CellConfig | str | None = None, dt_s: float = 0.1,
+    def __init__(self, config: CellConfig | str | None = None, dt_s: float = CONTROL_DT_S,
                  joint_seeds: tuple[int, int] = TRAIN_SEEDS, reward: WeldReward | dict | None = None,
                  length_mm: float = 200.0, sensor_noise: bool = True, thickness_quantum_mm: float = 0.0,
                  render_mode: str | None = None):

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from cell_controller.core.config import CellConfig, ConfigError, load_cell
-from cell_controller.core.types import Backend, DeviceKind
+from cell_controller.core.types import Backend
 
 REAL = Path(__file__).resolve().parents[2] / "config" / "cell.yaml"
 
@@ -237,6 +237,15 @@ BAD: list[tuple[str, Callable[[dict[str, Any]], None], str, str]] = [
     ("seed-not-integer", _set("cell.seed", "seven"), "cell.seed", "integer"),
     ("buffer-capacity-fraction", _set("feeding.buffer_capacity", {"value": 2.5, "unit": "parts"}),
      "feeding.buffer_capacity", "whole number"),
+    ("starved-after-zero", _set("supervisor.starved_after", {"value": 0, "unit": "s"}), "supervisor.starved_after",
+     "expected 0 < starved_after <= 3600 s"),
+    ("ideal-cycle-no-unit", _set("supervisor.ideal_cycle", 30), "supervisor.ideal_cycle", "needs a unit"),
+    ("supervisor-unknown-key", _set("supervisor.patience", 3), "supervisor.patience", "unknown key"),
+    ("mes-endpoint-not-opc", _set("mes.endpoint", "http://127.0.0.1:80"), "mes.endpoint", "opc.tcp://host:port"),
+    ("mes-endpoint-of-a-device", _set("mes.endpoint", "opc.tcp://127.0.0.1:48410"), "mes.endpoint",
+     "already used by devices.robot"),
+    ("mes-open-without-accounts", _set("mes.endpoint", "opc.tcp://10.0.0.5:4840"), "mes.accounts",
+     "needs an accounts file"),
 ]
 
 

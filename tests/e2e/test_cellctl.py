@@ -77,11 +77,12 @@ def test_a_dead_process_ends_the_shift_within_2_s_in_any_state(cell_file, cell_e
     assert noticed_s < 2.0 + 5.0  # noticed within 2 s; the rest is stopping the others (grace 4 s)
 
 
-def test_a_shift_past_its_deadline_is_stopped_and_fails_with_the_reason(cell_file, cell_env) -> None:
+def test_a_shift_past_its_deadline_is_stopped_and_fails_with_the_reason(cell_file, cell_env, tmp_path) -> None:
     config = load_cell(cell_file())
+    logs = tmp_path / "other-disk" / "logs"
     started = time.monotonic()
-    done = run_cellctl(["shift", "--parts", "50", "--timeout", "30", "--config", str(config.path)], cell_env,
-                       timeout_s=120)
+    done = run_cellctl(["shift", "--parts", "50", "--timeout", "30", "--log-dir", str(logs),
+                        "--config", str(config.path)], cell_env, timeout_s=120)
     took_s = time.monotonic() - started
     assert done.returncode == 1, done.stdout + done.stderr
     assert "did not end before its deadline" in done.stderr
@@ -90,6 +91,8 @@ def test_a_shift_past_its_deadline_is_stopped_and_fails_with_the_reason(cell_fil
         summary = journal.summary(journal.last_shift_id())
     assert summary.status == "stopped" and summary.good + summary.defective < 50
     assert f"Shift {summary.shift_id}: stopped" in done.stdout
+    (run_logs,) = logs.iterdir()  # the logs went where they were told, not beside the journal
+    assert (run_logs / "supervisor.log").exists() and not (config.journal_path.parent / "logs").exists()
 
 
 def test_bad_timeout_is_refused_before_anything_starts(cell_file, cell_env) -> None:

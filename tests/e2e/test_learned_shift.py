@@ -7,6 +7,7 @@ from cell_controller.core.config import load_cell
 from cell_controller.core.journal import Journal
 from cell_controller.policies import registry
 from cell_controller.policies.evaluate import run_policy
+from cell_controller.testing import learned_policies
 
 from .conftest import run_cellctl
 
@@ -14,12 +15,8 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 PARTS = 4
 
 
-def learned(data: dict) -> None:
-    data["policies"]["weld"], data["policies"]["feed"] = "learned_weld", "learned_feed"
-
-
 def test_learned_policies_weld_the_shift_as_they_do_in_process(cell_file, cell_env) -> None:
-    config = load_cell(cell_file(learned))
+    config = load_cell(cell_file(learned_policies))
     done = run_cellctl(["shift", "--parts", str(PARTS), "--config", str(config.path)], cell_env, timeout_s=300)
     assert done.returncode == 0, done.stdout + done.stderr
     with Journal(config.journal_path, writer=False) as journal:

@@ -12,7 +12,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-from cell_controller.bus.memory import MemoryBus, MemoryNode
+from cell_controller.bus.memory import MemoryBus
 from cell_controller.core.goals import ACCEPTED, GoalHistory
 from cell_controller.core.types import DeviceState, DeviceStatus
 from cell_controller.nodes import topics

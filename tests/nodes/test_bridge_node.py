@@ -84,7 +84,8 @@ class Device:
 
 @pytest.fixture
 def config(tmp_path: Path) -> CellConfig:
-    return load_cell(private_cell_file(tmp_path, "bridge"))
+    """At time scale 5 (one device tick: 0.1 s of cell time), as the setpoint guard's figures below are."""
+    return load_cell(private_cell_file(tmp_path, "bridge", lambda d: d["twin"].update(time_scale=5)))
 
 
 @pytest.fixture

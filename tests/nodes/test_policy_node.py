@@ -13,7 +13,7 @@ from cell_controller.nodes.codec import Codec
 from cell_controller.nodes.policy import PolicyNode
 from cell_controller.policies import registry
 from cell_controller.policies.baselines import FixedRecipeWeldPolicy
-from cell_controller.testing import REPO
+from cell_controller.testing import private_cell_file
 
 STAMP_S = 1_790_000_000.0  # a device stamp, Unix s
 
@@ -43,8 +43,9 @@ class RecordingPublisher:
 
 
 @pytest.fixture
-def config() -> CellConfig:
-    return load_cell(REPO / "config/cell.yaml")
+def config(tmp_path) -> CellConfig:
+    """The shipped description at time scale 5: the welder's samples 0.1 s of cell time apart."""
+    return load_cell(private_cell_file(tmp_path, "policy", lambda d: d["twin"].update(time_scale=5)))
 
 
 @pytest.fixture
@@ -137,7 +138,11 @@ def _memory_policy_node(config: CellConfig, weld=None):
                               lambda m: releases.append(Codec.read_array(topics.INFEED, m)), topics.INFEED.qos)
     feeder = probe.create_publisher(topics.device_status("feeder").type, topics.device_status("feeder").name,
                                     topics.device_status("feeder").qos)
-    feeder.publish(codec.status("feeder", "Idle", 0, {"buffer_count": "0", "buffer_capacity": "3"}))
+
+    def feeder_status() -> None:  # the feeder's bridge, 10 Hz, stamped with cell time
+        feeder.publish(codec.status("feeder", "Idle", 0, {"buffer_count": "0", "buffer_capacity": "3",
+                                                          "stamp_s": f"{bus.time_s:.3f}"}))
+    probe.create_timer(0.1, feeder_status)
     return bus, probe, codec, node, releases
 
 

@@ -336,6 +336,7 @@ def test_an_open_machine_door_interrupts_the_cycle_and_a_mode_switch_blocks_it(c
     assert machine.start_cycle("p1") == ACCEPTED
     machine.set_safety(door_open=True)
     assert machine.state == "idle" and machine.program_state == "Aborted" and machine.part_id == "p1"
+    assert machine.safety.open == "guard door open"
     assert "door" in machine.start_cycle("p1")
     machine.set_safety(door_open=False)
     assert machine.set_operation_mode("Setup") == ACCEPTED

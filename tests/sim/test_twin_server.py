@@ -67,7 +67,8 @@ class Twin:
 
 @pytest.fixture(scope="module")
 def twin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Twin]:
-    harness = Twin(load_cell(private_cell_file(tmp_path_factory.mktemp("twin"), "twin")))
+    harness = Twin(load_cell(private_cell_file(tmp_path_factory.mktemp("twin"), "twin",
+                                               lambda d: d["twin"].update(time_scale=5))))
     try:
         yield harness
     finally:
@@ -300,14 +301,14 @@ def test_twin_control_methods_stand_for_the_shop_floor(twin: Twin, config: CellC
             clients[role] = await DeviceClient.connect(device.endpoint, with_twin_control(spec_for(device.kind.value), role))
         try:
             assert await clients["robot"].call("TwinControl/SetEmergencyStop", True) == (0, "")
-            assert twin.cell.robot.emergency_stop
+            assert twin.cell.robot.safety.emergency_stop
             await twin.publish("robot")
             assert twin.servers["robot"].get_value(
                 "MotionDeviceSystem/SafetyStates/SafetyState_1/ParameterSet/EmergencyStop") is True
             await clients["machine"].call("TwinControl/SetOperationMode", 3)
             assert twin.cell.machine.operation_mode == "Setup"
             await clients["machine"].call("TwinControl/SetDoorOpen", True)
-            assert twin.cell.machine.door_open
+            assert twin.cell.machine.safety.guard_open
             await clients["feeder"].call("TwinControl/SetSupply", False)
             assert not twin.cell.feeder.supply
             plain = await connect(config, "feeder")  # a bridge's client sees no TwinControl
@@ -320,3 +321,36 @@ def test_twin_control_methods_stand_for_the_shop_floor(twin: Twin, config: CellC
                 await client.disconnect()
 
     run_twin(twin, body)
+
+
+def test_a_command_or_an_event_runs_the_twin_at_real_time_until_the_controller_could_have_reacted(
+        twin: Twin, config: CellConfig) -> None:
+    from cell_controller.sim.devices.twin_server import REACTION_WINDOW_S
+
+    async def rate_over(twin: TwinServer, wall_s: float) -> float:
+        start_cell, start = twin.cell.time_s, time.monotonic()
+        await asyncio.sleep(wall_s)
+        return (twin.cell.time_s - start_cell) / (time.monotonic() - start)
+
+    async def body(twin: TwinServer) -> tuple[float, float, float, float]:
+        client = await connect(config, "feeder")
+        run = asyncio.create_task(twin.run())
+        try:
+            await asyncio.sleep(0.5)
+            fast = await rate_over(twin, 0.5)
+            await client.call(f"{FEEDER_METHODS}/Clamp")  # a command of the part sequence (refused, even)
+            window = await rate_over(twin, REACTION_WINDOW_S * 0.6)
+            await asyncio.sleep(REACTION_WINDOW_S)
+            after = await rate_over(twin, 0.5)
+            await client.call(f"{FEEDER_METHODS}/ReleaseBlank")  # the feeding policy's, not the sequence's
+            release = await rate_over(twin, REACTION_WINDOW_S * 0.6)
+        finally:
+            twin.stop()
+            await asyncio.wait_for(run, 5.0)
+            await client.disconnect()
+        return fast, window, after, release
+
+    fast, window, after, release = run_twin(twin, body)
+    scale = config.time_scale
+    assert fast > 0.6 * scale and after > 0.6 * scale and release > 0.6 * scale
+    assert window < 1.5, f"cell s per wall s in a reaction window: {window:.2f}"
