@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -27,11 +26,11 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlparse
 
-from cell_controller.core.config import Backend, CellConfig, ConfigError, load_cell
+from cell_controller.core.config import CellConfig, ConfigError, load_cell
 from cell_controller.core.journal import Journal, JournalError, ShiftSummary
 from cell_controller.launch_plan import LaunchPlan, launch_plan
+from cell_controller.preflight import PreflightError, port_open, preflight
 
 EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 1, 2, 130
 #: how long the twin's servers may take to listen, s
@@ -56,32 +55,6 @@ def default_config() -> Path:
 
 class BadInput(Exception):
     """Input that stops a command before it starts anything."""
-
-
-def _port_open(host: str, port: int, timeout_s: float) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=timeout_s):
-            return True
-    except OSError:
-        return False
-
-
-def preflight(config: CellConfig) -> None:
-    """Check every endpoint before anything starts: real ones must answer, the cell's own must be free."""
-    if config.mes is not None:
-        host, port = urlparse(config.mes.endpoint).hostname or "", urlparse(config.mes.endpoint).port or 4840
-        if _port_open(host, port, 0.2):
-            raise BadInput(f"{config.path}: mes.endpoint: port {port} is already in use (another cell running?)")
-    for device in config.devices.values():
-        key = f"{config.path}: devices.{device.name}.endpoint"
-        host, port = device.host_port
-        if device.backend is Backend.REAL:
-            if not _port_open(host, port, 2.0):
-                raise BadInput(f"{key}: {device.endpoint} is unreachable (no OPC UA server answers)")
-        elif host not in ("127.0.0.1", "localhost", "::1"):
-            raise BadInput(f"{key}: a twin device serves on loopback only, got host {host!r}")
-        elif _port_open(host, port, 0.2):
-            raise BadInput(f"{key}: port {port} is already in use (another shift or twin running?)")
 
 
 def _executable(script: str) -> str:
@@ -112,7 +85,7 @@ class Cell:
         self._spawn("twin", [_executable(twin.executable), *twin.arguments])
         deadline = time.monotonic() + TWIN_START_TIMEOUT_S
         endpoints = [self.plan.config.devices[name].host_port for name in twin.devices]
-        while not all(_port_open(host, port, 0.2) for host, port in endpoints):
+        while not all(port_open(host, port, 0.2) for host, port in endpoints):
             if self.processes["twin"].poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"the twin did not start: see {self.log_dir / 'twin.log'}")
             time.sleep(0.2)
@@ -390,7 +363,7 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
         commands = {"shift": cmd_shift, "check": cmd_check, "summary": cmd_summary, "users": cmd_users}
         return commands[args.command](args)
-    except (ConfigError, BadInput) as error:
+    except (ConfigError, BadInput, PreflightError) as error:
         print(f"cellctl: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except (JournalError, sqlite3.Error, OSError) as error:  # a full disk, an unreadable journal: one line

@@ -23,7 +23,7 @@ from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 from launch_ros.substitutions import ExecutableInPackage
 
-from cell_controller.cli import preflight
+from cell_controller.preflight import preflight
 from cell_controller.launch_plan import PACKAGE, launch_plan, parse_auto_start, parse_parts
 
 

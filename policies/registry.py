@@ -1,10 +1,32 @@
 """Policies by name, as the cell description's `policies.weld` and `policies.feed` name them."""
 from __future__ import annotations
 
+import zipfile
+from pathlib import Path
+
 from cell_controller.core.config import CellConfig, ConfigError
 from cell_controller.core.policy import FeedPolicy, WeldPolicy
 
 from .baselines import FixedRateFeedPolicy, FixedRecipeWeldPolicy
+from .feed_learned import SHIPPED as FEED_SHIPPED
+from .learned import SHIPPED_MODEL
+
+
+#: policy name -> the model file it loads (None: nothing to load)
+WELD_POLICIES: dict[str, Path | None] = {"fixed_recipe": None, "pid_weld": None, "learned_weld": SHIPPED_MODEL}
+FEED_POLICIES: dict[str, Path | None] = {"fixed_rate": None, "learned_feed": FEED_SHIPPED}
+
+
+def check_policies(config: CellConfig) -> None:
+    """Refuse unknown policy names and model files that are missing or not a model archive (ConfigError),
+    before any node starts."""
+    for key, name, known in (("policies.weld", config.policies.weld, WELD_POLICIES),
+                             ("policies.feed", config.policies.feed, FEED_POLICIES)):
+        if name not in known:
+            raise ConfigError(config.path, key, f"unknown policy {name!r} (known: {', '.join(known)})")
+        model = known[name]
+        if model is not None and not zipfile.is_zipfile(model):
+            raise ConfigError(config.path, key, f"{model}: missing or not a model archive (a zip)")
 
 
 def weld_policy(config: CellConfig) -> WeldPolicy:
@@ -15,7 +37,7 @@ def weld_policy(config: CellConfig) -> WeldPolicy:
         from .pid import PidWeldPolicy
         return PidWeldPolicy(config)
     if name == "learned_weld":  # the shipped PPO welding policy (policies/shipped/weld_ppo.md)
-        from .learned import SHIPPED_MODEL, LearnedWeldPolicy
+        from .learned import LearnedWeldPolicy
         return LearnedWeldPolicy(config, SHIPPED_MODEL)
     raise ConfigError(config.path, "policies.weld",
                       f"unknown welding policy {name!r} (known: fixed_recipe, pid_weld, learned_weld)")

@@ -15,6 +15,7 @@ class WelderMapping(DeviceMapping):
     role = "welder"
     voltage = f"{JS}/ProcessParameters/VoltageSetpoint"
     wire_feed = f"{JS}/ProcessParameters/WireFeedSpeedSetpoint"
+    gas_flow = f"{JS}/ProcessParameters/GasFlowSetpoint"
     process_paths = (f"{ACTUAL}/Current", f"{ACTUAL}/Voltage", f"{ACTUAL}/WireFeedSpeed", f"{ACTUAL}/ArcPower",
                      f"{ACTUAL}/PoolWidth", f"{ACTUAL}/ArcOn")
 

@@ -146,6 +146,8 @@ LIMIT_DIMENSIONS: dict[str, dict[str, str]] = {
 }
 ROLES = ("robot", "welder", "machine", "feeder")
 RATE_LIMIT_DIMENSIONS = {"voltage": "voltage", "wire_feed": "speed", "travel_speed": "speed", "torch_offset": "length"}
+#: the publishing rates the bridges (subscriptions at twice the rate) and the twin's loop can serve, Hz
+PUBLISHING_RATE_HZ = (1.0, 100.0)
 
 
 def _is_wire_feed(key: str) -> bool:
@@ -193,6 +195,12 @@ class _Reader:
         number = self.number(self.get(value, key, "value"), f"{key}.value")
         return self._convert(number, value["unit"], key, dim)
 
+    def within(self, number: float, key: str, low: float, high: float, unit: str) -> float:
+        """`number` when low <= number <= high; ConfigError naming the key and the range otherwise."""
+        if not low <= number <= high:
+            raise self.fail(key, f"expected {low:g}..{high:g} {unit}, got {number:g} {unit}")
+        return number
+
     def limit(self, value: Any, key: str, dim: str) -> Limit:
         """`{min: a, max: b, unit: u}` converted to canonical units."""
         if not isinstance(value, dict) or "unit" not in value:
@@ -235,8 +243,8 @@ def load_cell(path: str | Path) -> CellConfig:
     if not namespace.startswith("/"):
         raise r.fail("cell.namespace", f"must start with '/', got {namespace!r}")
     parts = r.get(cell, "cell", "parts_per_shift", 20)
-    if not isinstance(parts, int) or isinstance(parts, bool) or parts < 1:
-        raise r.fail("cell.parts_per_shift", f"expected a positive integer, got {parts!r}")
+    if not isinstance(parts, int) or isinstance(parts, bool) or not 1 <= parts <= 1_000_000:
+        raise r.fail("cell.parts_per_shift", f"expected a positive integer up to 1000000, got {parts!r}")
     domain_id = r.get(cell, "cell", "domain_id", 0)
     if not isinstance(domain_id, int) or isinstance(domain_id, bool) or not 0 <= domain_id <= 232:
         raise r.fail("cell.domain_id", f"expected an integer 0..232, got {domain_id!r}")
@@ -251,8 +259,8 @@ def load_cell(path: str | Path) -> CellConfig:
     time_scale = r.number(r.get(twin, "twin", "time_scale", 1.0), "twin.time_scale")
     if not 0.1 <= time_scale <= 100:
         raise r.fail("twin.time_scale", f"expected 0.1..100 twin seconds per wall second, got {time_scale}")
-    machine_cycle_s = r.quantity(r.get(twin, "twin", "machine_cycle", {"value": 6, "unit": "s"}),
-                                 "twin.machine_cycle", "time")
+    machine_cycle_s = r.within(r.quantity(r.get(twin, "twin", "machine_cycle", {"value": 6, "unit": "s"}),
+                                          "twin.machine_cycle", "time"), "twin.machine_cycle", 0.5, 3600.0, "s")
 
     devices = _devices(r, r.section(r.get(data, "", "devices"), "devices"))
     if time_scale != 1.0 and any(d.backend is Backend.REAL for d in devices.values()):
@@ -346,8 +354,9 @@ def _devices(r: _Reader, section: dict[str, Any]) -> dict[str, DeviceConfig]:
         if host_port in endpoints:
             raise r.fail(f"{key}.endpoint", f"{endpoint} is already used by devices.{endpoints[host_port]}")
         endpoints[host_port] = name
-        rate = r.quantity(r.get(raw, key, "publishing_rate", {"value": 50, "unit": "Hz"}),
-                          f"{key}.publishing_rate", "frequency")
+        rate = r.within(r.quantity(r.get(raw, key, "publishing_rate", {"value": 50, "unit": "Hz"}),
+                                   f"{key}.publishing_rate", "frequency"), f"{key}.publishing_rate",
+                        *PUBLISHING_RATE_HZ, "Hz")
         allowed = LIMIT_DIMENSIONS[kind.role]
         limits_raw = r.section(r.get(raw, key, "limits", {}), f"{key}.limits")
         r.reject_unknown(limits_raw, f"{key}.limits", set(allowed))
@@ -378,14 +387,17 @@ def _policies(r: _Reader, raw: dict[str, Any]) -> PolicyConfig:
     limits_raw = r.section(r.get(raw, "policies", "rate_limits", {}), "policies.rate_limits")
     r.reject_unknown(limits_raw, "policies.rate_limits", {f"{k}_per_s" for k in RATE_LIMIT_DIMENSIONS})
     rate_limits = {
-        k.removesuffix("_per_s"): r.quantity(v, f"policies.rate_limits.{k}", RATE_LIMIT_DIMENSIONS[k.removesuffix("_per_s")])
+        k.removesuffix("_per_s"): r.within(
+            r.quantity(v, f"policies.rate_limits.{k}", RATE_LIMIT_DIMENSIONS[k.removesuffix("_per_s")]),
+            f"policies.rate_limits.{k}", 1e-6, 1e4, "per s")
         for k, v in limits_raw.items()
     }
     return PolicyConfig(
         weld=str(r.get(raw, "policies", "weld", "fixed_recipe")),
         feed=str(r.get(raw, "policies", "feed", "fixed_rate")),
-        control_rate_Hz=r.quantity(r.get(raw, "policies", "control_rate", {"value": 20, "unit": "Hz"}),
-                                   "policies.control_rate", "frequency"),
+        control_rate_Hz=r.within(r.quantity(r.get(raw, "policies", "control_rate", {"value": 20, "unit": "Hz"}),
+                                            "policies.control_rate", "frequency"), "policies.control_rate",
+                                 1.0, 1000.0, "Hz"),
         rate_limits_per_s=rate_limits,
     )
 
@@ -394,14 +406,15 @@ def _feeding(r: _Reader, raw: dict[str, Any]) -> FeedingConfig:
     r.reject_unknown(raw, "feeding", {"feed_interval", "buffer_capacity", "conveyor_speed"})
     capacity = r.quantity(r.get(raw, "feeding", "buffer_capacity", {"value": 3, "unit": "parts"}),
                           "feeding.buffer_capacity", "count")
-    if capacity != int(capacity) or capacity < 1:
-        raise r.fail("feeding.buffer_capacity", f"expected a whole number of parts >= 1, got {capacity}")
+    if capacity != int(capacity) or not 1 <= capacity <= 50:
+        raise r.fail("feeding.buffer_capacity", f"expected a whole number of parts, 1..50, got {capacity}")
     return FeedingConfig(
-        feed_interval_s=r.quantity(r.get(raw, "feeding", "feed_interval", {"value": 40, "unit": "s"}),
-                                   "feeding.feed_interval", "time"),
+        feed_interval_s=r.within(r.quantity(r.get(raw, "feeding", "feed_interval", {"value": 40, "unit": "s"}),
+                                            "feeding.feed_interval", "time"), "feeding.feed_interval", 0.5, 3600.0, "s"),
         buffer_capacity=int(capacity),
-        conveyor_speed_mm_s=r.quantity(r.get(raw, "feeding", "conveyor_speed", {"value": 250, "unit": "mm/s"}),
-                                       "feeding.conveyor_speed", "speed"),
+        conveyor_speed_mm_s=r.within(
+            r.quantity(r.get(raw, "feeding", "conveyor_speed", {"value": 250, "unit": "mm/s"}),
+                       "feeding.conveyor_speed", "speed"), "feeding.conveyor_speed", 0.0, 1000.0, "mm/s"),
     )
 
 
@@ -410,7 +423,5 @@ def _supervisor(r: _Reader, raw: dict[str, Any]) -> SupervisorConfig:
     bounds = {}
     for key, default in (("starved_after", 60.0), ("blocked_after", 10.0), ("ideal_cycle", 30.0)):
         seconds = r.quantity(r.get(raw, "supervisor", key, {"value": default, "unit": "s"}), f"supervisor.{key}", "time")
-        if not 0.0 < seconds <= 3600.0:
-            raise r.fail(f"supervisor.{key}", f"expected 0 < {key} <= 3600 s, got {seconds} s")
-        bounds[f"{key}_s"] = seconds
+        bounds[f"{key}_s"] = r.within(seconds, f"supervisor.{key}", 0.1, 3600.0, "s")
     return SupervisorConfig(**bounds)

@@ -22,9 +22,8 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any, Callable
 
-from cell_controller.bridges import MAPPINGS
+from cell_controller.bridges import MAPPINGS, SETPOINTS
 from cell_controller.bridges.base import Snapshot
-from cell_controller.bridges.feeder import FeederMapping
 from cell_controller.bridges.robot import JOINT_NAMES, RobotMapping
 from cell_controller.bridges.welder import WelderMapping
 from cell_controller.bus.api import Node
@@ -49,20 +48,6 @@ RECONNECT_DELAY_S = 1.0
 COMMAND_TIMEOUT_S = 3.0
 #: status values that change with every sample: a change of only these does not publish the status
 _VOLATILE = ("stamp_s", "data_age_s")
-#: bus setpoint field -> (role, limit name in the cell description)
-SETPOINT_FIELDS = {
-    "voltage_V": ("welder", "voltage"), "wire_feed_m_min": ("welder", "wire_feed"),
-    "travel_speed_mm_s": ("robot", "travel_speed"), "torch_offset_mm": ("robot", "torch_offset"),
-    "conveyor_speed_mm_s": ("feeder", "conveyor_speed"),
-}
-#: bus setpoint field -> the device variable it is written to
-SETPOINT_PATHS = {
-    "voltage_V": WelderMapping.voltage, "wire_feed_m_min": WelderMapping.wire_feed,
-    "travel_speed_mm_s": RobotMapping.travel_speed, "torch_offset_mm": RobotMapping.torch_offset,
-    "conveyor_speed_mm_s": FeederMapping.conveyor_speed,
-}
-
-
 class BridgeNode:
     def __init__(self, node: Node, config: CellConfig, role: str):
         self.node, self.role, self.config = node, role, config
@@ -78,11 +63,11 @@ class BridgeNode:
         self.client: DeviceClient | None = None
         self.goals = GoalHistory()
         self.last_status: DeviceStatus | None = None
-        self.fields = [f for f, (r, _) in SETPOINT_FIELDS.items() if r == role]
+        self.fields = [f for f, s in SETPOINTS.items() if s.role == role]
         self.guard = SetpointGuard(
-            {f: self.device.limits[SETPOINT_FIELDS[f][1]] for f in self.fields if SETPOINT_FIELDS[f][1] in self.device.limits},
-            {f: config.policies.rate_limits_per_s[SETPOINT_FIELDS[f][1]] for f in self.fields
-             if SETPOINT_FIELDS[f][1] in config.policies.rate_limits_per_s},
+            {f: self.device.limits[SETPOINTS[f].limit] for f in self.fields if SETPOINTS[f].limit in self.device.limits},
+            {f: config.policies.rate_limits_per_s[SETPOINTS[f].limit] for f in self.fields
+             if SETPOINTS[f].limit in config.policies.rate_limits_per_s},
             tick_s=config.time_scale * self.period_s)
         self.pending_writes: dict[str, Any] = {}
         self.write_errors = 0
@@ -293,7 +278,7 @@ class BridgeNode:
             writes = {}
             for name in self.fields:
                 if name in fields:
-                    path = SETPOINT_PATHS[name]
+                    path = SETPOINTS[name].path
                     device_value = self.snapshot.get(path) if self.snapshot.good(path) else None
                     writes[path] = self.guard.guard(name, fields[name], device_value)
             if writes:

@@ -34,6 +34,7 @@ from urllib.parse import urlparse
 from asyncua import Server, ua
 from asyncua.common.callback import CallbackType, ServerItemCallback
 from asyncua.common.connection import TransportLimits
+from asyncua.crypto.permission_rules import UserRole
 from asyncua.crypto.truststore import TrustStore
 from asyncua.crypto.validator import CertificateValidator, CertificateValidatorOptions
 
@@ -124,6 +125,8 @@ class DeviceServer:
         ns = await server.register_namespace(spec.namespace_uri)
         self = cls(spec, server, ns, endpoint)
         await self._build()
+        server.iserver.allow_remote_admin = False  # no client may log in as asyncua's "admin"
+        self._check_client_writes()
         server.subscribe_server_callback(CallbackType.PostWrite, self._post_write)
         await server.start()
         _log.info("%s server %s listening on %s", spec.kind, name, endpoint)
@@ -332,6 +335,43 @@ class DeviceServer:
         if len(outputs) != len(meth.outputs):
             raise ValueError(f"{meth.path}: callable returned {len(outputs)} outputs, spec has {len(meth.outputs)}")
         return [_ua.encode(f"{meth.path}:{a.name}", a.data_type, v) for a, v in zip(meth.outputs, outputs)]
+
+    def _check_client_writes(self) -> None:
+        """Refuse a client's write that no real device would take, before it reaches the address space:
+        BadTypeMismatch for a value of another type, BadOutOfRange for NaN, +-Inf or a value outside the
+        variable's EURange. The server's own writes (`set_values`, its internal Admin session) pass."""
+        service = self._server.iserver.attribute_service
+        write = service.write
+
+        async def checked(params: ua.WriteParameters, user: Any = None) -> list[ua.StatusCode]:
+            if user is None or user.role is UserRole.Admin:
+                return await write(params, user) if user is not None else await write(params)
+            results: list[ua.StatusCode | None] = []
+            accepted = []
+            for wv in params.NodesToWrite:
+                refusal = self._refusal(wv)
+                results.append(refusal)
+                if refusal is None:
+                    accepted.append(wv)
+            written = iter(await write(ua.WriteParameters(NodesToWrite=accepted), user) if accepted else [])
+            return [r if r is not None else next(written) for r in results]
+        service.write = checked
+
+    def _refusal(self, wv: ua.WriteValue) -> ua.StatusCode | None:
+        """Why a client's write of `wv` is refused (None: let the address space decide)."""
+        path = self._writable.get(wv.NodeId)
+        if path is None or wv.AttributeId != ua.AttributeIds.Value:
+            return None
+        var = self._vars[path]
+        variant = wv.Value.Value if wv.Value is not None else None
+        if variant is None or variant.VariantType != _ua.variant_type(var.data_type):
+            return ua.StatusCode(ua.StatusCodes.BadTypeMismatch)
+        value = variant.Value
+        if var.data_type == "Double" and (not math.isfinite(value) or (var.range and not var.range.contains(value))):
+            return ua.StatusCode(ua.StatusCodes.BadOutOfRange)
+        if isinstance(var.data_type, EnumSpec) and not 0 <= value < len(var.data_type.values):
+            return ua.StatusCode(ua.StatusCodes.BadOutOfRange)
+        return None
 
     async def _post_write(self, event: ServerItemCallback, _dispatcher: Any) -> None:
         if not event.is_external:

@@ -35,6 +35,7 @@ from cell_controller.opcua.address_space import (
     WATCHDOG_TRIPPED, WELDER_ROOT as JS, spec_for, with_twin_control,
 )
 from cell_controller.opcua.server import DeviceServer
+from cell_controller.preflight import check_description
 from cell_controller.sim.physics.weld import NOMINAL_PROCEDURE, WeldProcess, generate_joint
 from cell_controller.sim.twin.world import CellWorld
 
@@ -390,6 +391,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("asyncua").setLevel(logging.WARNING)
     try:
         config = load_cell(args.config)
+        check_description(config)  # before any server listens: nothing starts half-way
     except ConfigError as error:
         print(f"cell-twin: {error}", file=sys.stderr)
         return 2

@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 import pytest
+from asyncua import ua
 
 from cell_controller.opcua.address_space import COMMAND_STATUS, robot_spec, spec_for
 from cell_controller.opcua.checker import check_device_server
@@ -96,7 +97,7 @@ def test_write_rejects_nan_inf_out_of_range_and_read_only(run_with_server) -> No
             await client.write(TRAVEL, "fast")
         with pytest.raises(PermissionError):
             await client.write(GAP, 1.0)
-        assert (await client.read([TRAVEL]))[TRAVEL] == 0.0
+        assert (await client.read([TRAVEL]))[TRAVEL] == server.spec.variable(TRAVEL).default
         await client.disconnect()
 
     run_with_server(robot_spec(), body)
@@ -133,3 +134,31 @@ def test_server_restart_gives_bad_then_fresh_values(endpoint: str) -> None:
         await server.stop()
 
     asyncio.run(main())
+
+
+def test_a_client_write_no_real_device_would_take_is_refused_by_the_server(run_with_server) -> None:
+    """Whatever client writes: NaN, +-Inf, out of EURange, another type: BadOutOfRange / BadTypeMismatch,
+    the value stays, no setpoint callback runs; the server's own writes are not checked."""
+    async def body(server: DeviceServer) -> list[tuple[str, Any]]:
+        written: list[tuple[str, Any]] = []
+        server.on_setpoint_written(lambda path, value: written.append((path, value)))
+        client = await DeviceClient.connect(server.endpoint, server.spec)
+        node = client._client.get_node(client._nodeids[TRAVEL])
+        try:
+            for bad, code in [(ua.Variant(math.nan, ua.VariantType.Double), ua.StatusCodes.BadOutOfRange),
+                              (ua.Variant(math.inf, ua.VariantType.Double), ua.StatusCodes.BadOutOfRange),
+                              (ua.Variant(-math.inf, ua.VariantType.Double), ua.StatusCodes.BadOutOfRange),
+                              (ua.Variant(1e9, ua.VariantType.Double), ua.StatusCodes.BadOutOfRange),
+                              (ua.Variant("fast", ua.VariantType.String), ua.StatusCodes.BadTypeMismatch),
+                              (ua.Variant(12, ua.VariantType.Int32), ua.StatusCodes.BadTypeMismatch)]:
+                with pytest.raises(ua.UaStatusCodeError) as refused:
+                    await node.write_value(ua.DataValue(bad))
+                assert refused.value.code == code, bad
+            await node.write_value(ua.DataValue(ua.Variant(12.5, ua.VariantType.Double)))
+            assert (await client.read([TRAVEL]))[TRAVEL] == 12.5
+        finally:
+            await client.disconnect()
+        await server.set_values({GAP: 9.5})  # the device's own value, unchecked on its way in
+        return written
+
+    assert run_with_server(robot_spec(), body) == [(TRAVEL, 12.5)]

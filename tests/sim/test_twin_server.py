@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -354,3 +355,46 @@ def test_a_command_or_an_event_runs_the_twin_at_real_time_until_the_controller_c
     scale = config.time_scale
     assert fast > 0.6 * scale and after > 0.6 * scale and release > 0.6 * scale
     assert window < 1.5, f"cell s per wall s in a reaction window: {window:.2f}"
+
+
+def test_every_setpoint_range_the_devices_take_is_one_the_twin_physics_takes() -> None:
+    from cell_controller.sim.physics.weld import PARAMETER_LIMITS
+
+    pairs = {"JoiningSystem/ProcessParameters/VoltageSetpoint": "voltage_V",
+             "JoiningSystem/ProcessParameters/WireFeedSpeedSetpoint": "wire_feed_m_min",
+             "JoiningSystem/ProcessParameters/GasFlowSetpoint": "gas_flow_l_min",
+             "MotionDeviceSystem/WeldProcess/TravelSpeedSetpoint": "travel_speed_mm_s",
+             "MotionDeviceSystem/WeldProcess/TorchOffsetSetpoint": "torch_offset_mm"}
+    for path, name in pairs.items():
+        spec = spec_for("welder" if path.startswith("Joining") else "robot")
+        low, high = PARAMETER_LIMITS[name]
+        var = spec.variable(path)
+        assert var.range is not None and low <= var.range.low and var.range.high <= high, path
+
+
+def test_a_stranger_writing_nan_or_1e9_volts_during_a_weld_is_refused_and_the_twin_welds_on(
+        twin: Twin, config: CellConfig) -> None:
+    from asyncua import ua
+
+    async def body(twin: TwinServer) -> tuple[list[int], float, bool]:
+        client = await connect(config, "welder")
+        node = client._client.get_node(client._nodeids[VOLTAGE])
+        run = asyncio.create_task(twin.run())
+        codes = []
+        try:
+            for bad in (math.nan, math.inf, 1e9, -1e9, 39.0):
+                try:
+                    await node.write_value(ua.DataValue(ua.Variant(bad, ua.VariantType.Double)))
+                except ua.UaStatusCodeError as error:
+                    codes.append(error.code)
+            await asyncio.sleep(0.3)
+            alive = not run.done()
+        finally:
+            twin.stop()
+            await asyncio.wait_for(run, 5.0)
+            await client.disconnect()
+        return codes, twin.cell.welder.voltage_setpoint_V, alive
+
+    codes, voltage, alive = run_twin(twin, body)
+    assert codes == [ua.StatusCodes.BadOutOfRange] * 5
+    assert voltage == config.procedure.voltage_V and alive
