@@ -6,6 +6,8 @@
   cellctl summary [--config FILE] [--shift ID]  a shift's figures from the production journal
   cellctl record  [-o DIR] [--namespace NS] [--duration S] [TOPIC ...]
                                                 record topics of a running cell to a rosbag2 (MCAP) bag
+  cellctl keys [-o DIR] [--name CELL] [--host NAME ...]
+                                                create the cell's OPC UA key (mode 0600) and certificate
   cellctl users add NAME --role operator|viewer --file FILE
                                                 add an account to the northbound server's accounts file
   cellctl weld-plot [--seed N] [--out PNG] ...  weld one seeded joint in the twin and draw it
@@ -290,6 +292,18 @@ def cmd_summary(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_keys(args: argparse.Namespace) -> int:
+    """The cell's application key and self-signed certificate (its URI names the cell)."""
+    from cell_controller.opcua.security import application_uri, make_keys
+
+    name = args.name or load_cell(args.config).name
+    folder = args.output or load_cell(args.config).journal_path.parent / "pki"
+    key, certificate = make_keys(folder, name, args.host or None)
+    print(f"{key} (mode 0600, never commit it)\n{certificate} ({application_uri(name)}): copy it into each "
+          "device's trust list, and the devices' certificates into the folder devices.<name>.security.trust names")
+    return 0
+
+
 def cmd_users(args: argparse.Namespace) -> int:
     """Add (or replace) an account: its password from the terminal, or the first line of stdin."""
     import getpass
@@ -345,6 +359,11 @@ def main(argv: list[str] | None = None) -> int:
     summary.add_argument("--shift", type=int, default=0, help="shift id (default: the last)")
     for p in (shift, sub.choices["check"], summary):
         p.add_argument("--config", type=Path, default=default_config(), help="the cell description (YAML)")
+    keys = sub.add_parser("keys", help="create the cell's OPC UA application key and certificate")
+    keys.add_argument("-o", "--output", type=Path, default=None, help="folder (default: pki beside the journal)")
+    keys.add_argument("--name", default="", help="the cell's name (default: cell.name of the description)")
+    keys.add_argument("--host", action="append", help="a host name or address of the cell PC (default: this host)")
+    keys.add_argument("--config", type=Path, default=default_config(), help="the cell description (YAML)")
     users = sub.add_parser("users", help="accounts of the northbound OPC UA server")
     users_sub = users.add_subparsers(dest="users_command", required=True)
     add = users_sub.add_parser("add", help="add or replace an account (password from the terminal or stdin)")
@@ -361,7 +380,8 @@ def main(argv: list[str] | None = None) -> int:
         if delegated is not None:
             return delegated
         args = parser.parse_args(argv)
-        commands = {"shift": cmd_shift, "check": cmd_check, "summary": cmd_summary, "users": cmd_users}
+        commands = {"shift": cmd_shift, "check": cmd_check, "summary": cmd_summary, "users": cmd_users,
+                    "keys": cmd_keys}
         return commands[args.command](args)
     except (ConfigError, BadInput, PreflightError) as error:
         print(f"cellctl: {error}", file=sys.stderr)

@@ -7,7 +7,7 @@ the welding procedure and the feeding inside the device limits (and so inside wh
 physics takes), the machine's cycle inside its limit, the policies known and their model files
 readable, and endpoints compared after resolving host
 names (`localhost` and `127.0.0.1` are one endpoint), unsecured twin and northbound endpoints on
-loopback only. `preflight` adds the network: real devices must answer, the cell's own ports free.
+loopback only, every certificate, key and trust list readable and the cell's certificate valid now. `preflight` adds the network: real devices must answer, the cell's own ports free.
 """
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from urllib.parse import urlparse
 from cell_controller.bridges import SETPOINTS
 from cell_controller.core.config import Backend, CellConfig, ConfigError, Limit
 from cell_controller.opcua.address_space import spec_for
+from cell_controller.opcua.security import SecurityFileError, check_files
 from cell_controller.policies.registry import check_policies
 
 #: procedure field -> (its key in the description, the setpoint it loads or None, (role, limit) otherwise)
@@ -75,6 +76,20 @@ def check_description(config: CellConfig) -> None:
     _inside(fail, "twin.machine_cycle", config.machine_cycle_s, machine.limits.get("cycle_time"),
             f"devices.{machine.name}.limits.cycle_time")
     _check_endpoints(config, fail)
+    _check_security(config, fail)
+
+
+def _check_security(config: CellConfig, fail) -> None:
+    """Every certificate, key and trust list parses now and the cell's certificate is valid today."""
+    sections = [(f"devices.{d.name}.security", d.security) for d in config.devices.values()]
+    if config.mes is not None:
+        sections.append(("mes.security", config.mes.security))
+    for key, security in sections:
+        if security is not None:
+            try:
+                check_files(security)
+            except SecurityFileError as error:
+                raise fail(key, str(error)) from None
 
 
 def _inside(fail, key: str, value: float, limit: Limit | None, limit_key: str) -> None:
@@ -86,7 +101,8 @@ def _check_endpoints(config: CellConfig, fail) -> None:
     seen: dict[tuple[str, int], str] = {}
     endpoints = [(f"devices.{d.name}.endpoint", d.endpoint, d.backend is Backend.TWIN) for d in config.devices.values()]
     if config.mes is not None:
-        endpoints.append(("mes.endpoint", config.mes.endpoint, config.mes.accounts_path is None))
+        anonymous_or_open = config.mes.accounts_path is None or config.mes.security is None
+        endpoints.append(("mes.endpoint", config.mes.endpoint, anonymous_or_open))
     for key, endpoint, must_be_loopback in endpoints:
         url = urlparse(endpoint)
         host, port = url.hostname or "", url.port or 4840

@@ -54,3 +54,22 @@ def learned_policies(data: dict[str, Any]) -> None:
     data["policies"]["weld"], data["policies"]["feed"] = "learned_weld", "learned_feed"
     rate = data["devices"]["welder"]["publishing_rate"]
     data["twin"]["time_scale"] = loop_time_scale(to_canonical(rate["value"], rate["unit"], "frequency"))
+
+
+def real_device_security(folder: Path) -> dict[str, Any]:
+    """A `security` section for a real device in a description: the cell's keys made in `folder/pki`,
+    a trust list holding the device's certificate (made there too) and a password file (mode 0600)."""
+    from cell_controller.opcua.security import make_keys
+
+    pki = folder / "pki"
+    if not (pki / "cell").is_dir():
+        make_keys(pki / "cell", "cell")
+        _, device_certificate = make_keys(pki / "device", "device")
+        (pki / "trusted").mkdir()
+        (pki / "trusted" / device_certificate.name).write_bytes(device_certificate.read_bytes())
+        fd = os.open(pki / "password", os.O_WRONLY | os.O_CREAT, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write("correct horse\n")
+    return {"policy": "Basic256Sha256", "certificate": str(pki / "cell" / "cell_cert.der"),
+            "private_key": str(pki / "cell" / "cell_key.pem"), "trust": str(pki / "trusted"),
+            "user": {"username": "cell", "password_file": str(pki / "password")}}

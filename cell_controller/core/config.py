@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,46 @@ class Limit:
         return self.low <= value <= self.high
 
 
+#: OPC UA security policies the cell speaks (SignAndEncrypt only): IEC 62541-7:2020 deprecates
+#: Basic128Rsa15 and Basic256 (SHA-1), and None is for the twin on loopback alone
+SECURITY_POLICIES = ("Basic256Sha256", "Aes128_Sha256_RsaOaep", "Aes256_Sha256_RsaPss")
+DEPRECATED_POLICIES = ("None", "Basic128Rsa15", "Basic256")
+
+
+@dataclass(frozen=True)
+class UserToken:
+    """How the cell logs in to a device: a username with its password from an environment variable
+    or a file (never in the description), or an X.509 user certificate and its key."""
+
+    username: str | None = None
+    password_env: str | None = None
+    password_file: Path | None = None
+    certificate: Path | None = None
+    private_key: Path | None = None
+
+    def password(self) -> str | None:
+        """The password, read now from its variable or file (None for a certificate token)."""
+
+        if self.password_env is not None:
+            return os.environ.get(self.password_env)
+        if self.password_file is not None:
+            return self.password_file.read_text().strip()
+        return None
+
+
+@dataclass(frozen=True)
+class SecurityConfig:
+    """An endpoint's OPC UA security: the policy (SignAndEncrypt), the cell's application certificate and
+    key, the trust list (a folder of trusted certificates, CRLs in its `crl` subfolder) and, for a
+    device, the user token the cell logs in with."""
+
+    policy: str
+    certificate: Path
+    private_key: Path
+    trust: Path | None
+    user: UserToken | None
+
+
 @dataclass(frozen=True)
 class DeviceConfig:
     name: str
@@ -51,6 +92,7 @@ class DeviceConfig:
     endpoint: str
     publishing_rate_Hz: float
     limits: dict[str, Limit]
+    security: SecurityConfig | None = None
 
     @property
     def host_port(self) -> tuple[str, int]:
@@ -103,10 +145,12 @@ class MesConfig:
     """The cell's northbound OPC UA server (PackML, OPC 30050) for MES and SCADA.
 
     accounts_path: the accounts file (roles, Argon2 hashes; `opcua/users.py`); None: anonymous
-    sessions, all operators, allowed on a loopback endpoint only."""
+    sessions, all operators, allowed on a loopback endpoint only. security: None serves the None
+    policy, allowed on loopback only."""
 
     endpoint: str
     accounts_path: Path | None
+    security: SecurityConfig | None = None
 
 
 @dataclass(frozen=True)
@@ -262,7 +306,7 @@ def load_cell(path: str | Path) -> CellConfig:
     machine_cycle_s = r.within(r.quantity(r.get(twin, "twin", "machine_cycle", {"value": 6, "unit": "s"}),
                                           "twin.machine_cycle", "time"), "twin.machine_cycle", 0.5, 3600.0, "s")
 
-    devices = _devices(r, r.section(r.get(data, "", "devices"), "devices"))
+    devices = _devices(r, file, r.section(r.get(data, "", "devices"), "devices"))
     if time_scale != 1.0 and any(d.backend is Backend.REAL for d in devices.values()):
         real = [d.name for d in devices.values() if d.backend is Backend.REAL]
         raise r.fail("twin.time_scale", f"must be 1 when a device is real ({', '.join(real)}): "
@@ -317,27 +361,96 @@ def is_loopback(host: str) -> bool:
     return host in ("localhost", "127.0.0.1", "::1") or host.startswith("127.")
 
 
+def _file(r: _Reader, file: Path, key: str, value: Any) -> Path:
+    """A file the description names, which must exist and be readable."""
+    path = _path(file, value)
+    if not path.is_file():
+        raise r.fail(key, f"{path}: no such file")
+    try:
+        path.open("rb").close()
+    except OSError as error:
+        raise r.fail(key, f"{path}: cannot read: {error.strerror}") from None
+    return path
+
+
+def _private_key(r: _Reader, file: Path, key: str, value: Any) -> Path:
+    """A private key file, which must be readable by its owner alone (mode 0600 or stricter)."""
+    path = _file(r, file, key, value)
+    mode = path.stat().st_mode & 0o777
+    if mode & 0o077:
+        raise r.fail(key, f"{path}: a private key readable by others (mode {mode:04o}): chmod 600 {path}")
+    return path
+
+
+def _security(r: _Reader, file: Path, key: str, raw: Any, device: bool) -> SecurityConfig:
+    raw = r.section(raw, key)
+    r.reject_unknown(raw, key, {"policy", "certificate", "private_key", "trust", "user"} if device
+                     else {"policy", "certificate", "private_key", "trust"})
+    policy = str(r.get(raw, key, "policy"))
+    if policy in DEPRECATED_POLICIES:
+        raise r.fail(f"{key}.policy", f"{policy} is not allowed (deprecated or unsecured); use one of "
+                     f"{', '.join(SECURITY_POLICIES)}")
+    if policy not in SECURITY_POLICIES:
+        raise r.fail(f"{key}.policy", f"unknown security policy {policy!r} (known: {', '.join(SECURITY_POLICIES)})")
+    trust = None
+    if raw.get("trust") is not None:
+        trust = _path(file, raw["trust"])
+        if not trust.is_dir():
+            raise r.fail(f"{key}.trust", f"{trust}: not a folder (trusted certificates, CRLs in crl/)")
+    return SecurityConfig(policy, _file(r, file, f"{key}.certificate", r.get(raw, key, "certificate")),
+                          _private_key(r, file, f"{key}.private_key", r.get(raw, key, "private_key")), trust,
+                          _user(r, file, f"{key}.user", raw["user"]) if raw.get("user") is not None else None)
+
+
+def _user(r: _Reader, file: Path, key: str, raw: Any) -> UserToken:
+    raw = r.section(raw, key)
+    r.reject_unknown(raw, key, {"username", "password", "password_env", "password_file", "certificate", "private_key"})
+    if "password" in raw:
+        raise r.fail(f"{key}.password", "a password is never written in the description: "
+                     "use password_env (an environment variable) or password_file (outside the repository)")
+    if "certificate" in raw:
+        return UserToken(certificate=_file(r, file, f"{key}.certificate", raw["certificate"]),
+                         private_key=_private_key(r, file, f"{key}.private_key", r.get(raw, key, "private_key")))
+    username = r.get(raw, key, "username")
+    if not isinstance(username, str) or not username:
+        raise r.fail(f"{key}.username", f"expected a user name, got {username!r}")
+    if ("password_env" in raw) == ("password_file" in raw):
+        raise r.fail(key, "give the password as exactly one of password_env or password_file")
+    if "password_env" in raw:
+        name = str(raw["password_env"])
+        if name not in os.environ:
+            raise r.fail(f"{key}.password_env", f"the environment variable {name} is not set")
+        return UserToken(username=username, password_env=name)
+    return UserToken(username=username, password_file=_private_key(r, file, f"{key}.password_file",
+                                                                   raw["password_file"]))
+
+
 def _mes(r: _Reader, file: Path, raw: dict[str, Any], devices: dict[str, DeviceConfig]) -> MesConfig:
-    r.reject_unknown(raw, "mes", {"endpoint", "accounts"})
+    r.reject_unknown(raw, "mes", {"endpoint", "accounts", "security"})
     endpoint = r.get(raw, "mes", "endpoint")
     host, port = _endpoint(r, "mes.endpoint", endpoint)
     for device in devices.values():
         if device.host_port == (host, port):
             raise r.fail("mes.endpoint", f"{endpoint} is already used by devices.{device.name}")
     accounts = _path(file, raw["accounts"]) if raw.get("accounts") else None
-    if accounts is None and not is_loopback(host):
-        raise r.fail("mes.accounts", f"a northbound server on {host} (not loopback) needs an accounts file: "
-                     "anonymous operators are allowed on loopback only")
-    return MesConfig(str(endpoint), accounts)
+    security = _security(r, file, "mes.security", raw["security"], device=False) if raw.get("security") else None
+    if not is_loopback(host):
+        if accounts is None:
+            raise r.fail("mes.accounts", f"a northbound server on {host} (not loopback) needs an accounts file: "
+                         "anonymous operators are allowed on loopback only")
+        if security is None:
+            raise r.fail("mes.security", f"a northbound server on {host} (not loopback) needs security: "
+                         "the None policy is allowed on loopback only")
+    return MesConfig(str(endpoint), accounts, security)
 
 
-def _devices(r: _Reader, section: dict[str, Any]) -> dict[str, DeviceConfig]:
+def _devices(r: _Reader, file: Path, section: dict[str, Any]) -> dict[str, DeviceConfig]:
     devices: dict[str, DeviceConfig] = {}
     endpoints: dict[tuple[str, int], str] = {}
     for name, raw in section.items():
         key = f"devices.{name}"
         raw = r.section(raw, key)
-        r.reject_unknown(raw, key, {"kind", "backend", "endpoint", "publishing_rate", "limits"})
+        r.reject_unknown(raw, key, {"kind", "backend", "endpoint", "publishing_rate", "limits", "security"})
         kind_name = r.get(raw, key, "kind")
         try:
             kind = DeviceKind(kind_name)
@@ -361,7 +474,16 @@ def _devices(r: _Reader, section: dict[str, Any]) -> dict[str, DeviceConfig]:
         limits_raw = r.section(r.get(raw, key, "limits", {}), f"{key}.limits")
         r.reject_unknown(limits_raw, f"{key}.limits", set(allowed))
         limits = {k: r.limit(v, f"{key}.limits.{k}", allowed[k]) for k, v in limits_raw.items()}
-        devices[name] = DeviceConfig(name, kind, backend, str(endpoint), rate, limits)
+        security = None
+        if backend is Backend.REAL:
+            if raw.get("security") is None:
+                raise r.fail(f"{key}.security", "missing: a real device is connected with SignAndEncrypt security "
+                             "only (policy, the cell's certificate and key, trust, user)")
+            security = _security(r, file, f"{key}.security", raw["security"], device=True)
+        elif raw.get("security") is not None:
+            raise r.fail(f"{key}.security", "a twin device serves on loopback without security; "
+                         "security is for real devices")
+        devices[name] = DeviceConfig(name, kind, backend, str(endpoint), rate, limits, security)
     for role in ROLES:
         holders = [d.name for d in devices.values() if d.kind.role == role]
         if len(holders) != 1:

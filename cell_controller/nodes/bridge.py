@@ -32,7 +32,7 @@ from cell_controller.core.goals import ACCEPTED, GoalHistory
 from cell_controller.core.shield import SetpointGuard
 from cell_controller.core.types import DeviceStatus
 from cell_controller.opcua.address_space import COMMAND_STATUS, CONTROLLER_HEARTBEAT, spec_for
-from cell_controller.opcua.client import DeviceClient, DeviceSpecMismatchError, DeviceUnreachableError
+from cell_controller.opcua.client import ClientSecurity, DeviceClient, DeviceSpecMismatchError, DeviceUnreachableError
 
 from . import topics
 from .codec import Codec
@@ -107,7 +107,9 @@ class BridgeNode:
         reported = ""
         while not self._stopping:
             try:
-                self.client = await DeviceClient.connect(self.device.endpoint, self.spec, CONNECT_TIMEOUT_S)
+                security = ClientSecurity.from_config(self.device.security) if self.device.security else None
+                self.client = await DeviceClient.connect(self.device.endpoint, self.spec, CONNECT_TIMEOUT_S,
+                                                         security=security)
                 break
             except (DeviceUnreachableError, DeviceSpecMismatchError) as error:
                 if str(error) != reported:  # one line per new reason, not one per attempt

@@ -21,7 +21,7 @@ from cell_controller.core.packml import State, UnitMode
 from cell_controller.opcua.address_space import (
     PACKML_ADMIN, PACKML_COMMANDS, PACKML_SET_UNIT_MODE, PACKML_STATUS, PACKML_UNIT_MODE, packml_spec,
 )
-from cell_controller.opcua.server import DeviceServer
+from cell_controller.opcua.server import DeviceServer, ServerSecurity
 from cell_controller.opcua.users import Account, AccountsError, current_user, load_accounts
 
 from . import topics
@@ -108,8 +108,10 @@ class MesNode:
         self.server = asyncio.run_coroutine_threadsafe(self._serve(), self.loop).result(SERVER_START_TIMEOUT_S)
 
     async def _serve(self) -> DeviceServer:
+        security = self.config.mes.security
         server = await DeviceServer.start(packml_spec(), self.endpoint, f"cell-{self.config.name}",
-                                          accounts=self.accounts)
+                                          accounts=self.accounts,
+                                          security=ServerSecurity.from_config(security) if security else None)
         for command in ("Reset", "Start", "Stop", "Hold", "Unhold", "Suspend", "Unsuspend", "Abort", "Clear"):
             server.bind_method(f"{PACKML_COMMANDS}/{command}", lambda c=command.lower(): self._command(c))
         server.bind_method(PACKML_SET_UNIT_MODE, self._set_unit_mode)

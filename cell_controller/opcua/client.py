@@ -30,10 +30,12 @@ from typing import Any
 from asyncua import Client, Node, ua
 from asyncua.client.ua_client import UaClientState
 from asyncua.common.subscription import DataChangeNotif, Subscription
-from asyncua.crypto.security_policies import SecurityPolicyBasic256Sha256
+
+from cell_controller.core.config import SecurityConfig
 
 from . import _ua
 from .address_space import DeviceSpec
+from .security import POLICIES, certificate_uri, validator
 
 _log = logging.getLogger(__name__)
 
@@ -53,17 +55,47 @@ class DeviceSpecMismatchError(LookupError):
 
 @dataclass(frozen=True)
 class ClientSecurity:
-    """Basic256Sha256 SignAndEncrypt with our application certificate, and optionally a user.
-
-    server_certificate pins the server's certificate (recommended); username/password come
-    from a secrets store, never from the cell description.
+    """A secured session: SignAndEncrypt with `policy` (`core.config.SECURITY_POLICIES`), the cell's
+    application certificate and key; `trust`, a folder of trusted server certificates (CRLs in `crl/`),
+    or `server_certificate`, one pinned certificate; and a user: username and password, or an X.509
+    user certificate and its key. Built from the cell description by `from_config`.
     """
 
+    policy: str
     certificate: Path
     private_key: Path
+    trust: Path | None = None
     server_certificate: Path | None = None
     username: str | None = None
     password: str | None = None
+    user_certificate: Path | None = None
+    user_private_key: Path | None = None
+
+    @classmethod
+    def from_config(cls, security: SecurityConfig) -> ClientSecurity:
+        user = security.user
+        return cls(security.policy, security.certificate, security.private_key, security.trust,
+                   username=user.username if user else None, password=user.password() if user else None,
+                   user_certificate=user.certificate if user else None,
+                   user_private_key=user.private_key if user else None)
+
+
+async def _secure(client: Client, security: ClientSecurity) -> None:
+    """Set SignAndEncrypt with the cell's certificate, the server's trust check and the user token."""
+    uri = certificate_uri(security.certificate)
+    if uri is not None:
+        client.application_uri = uri  # a server checks that the certificate names the application
+    await client.set_security(POLICIES[security.policy][0], str(security.certificate), str(security.private_key),
+                              server_certificate=str(security.server_certificate) if security.server_certificate
+                              else None, mode=ua.MessageSecurityMode.SignAndEncrypt)
+    if security.trust is not None:
+        client.certificate_validator = (await validator(security.trust, peer_is_server=True)).validate
+    if security.user_certificate is not None:
+        await client.load_client_certificate(str(security.user_certificate))
+        await client.load_private_key(str(security.user_private_key))
+    elif security.username is not None:
+        client.set_user(security.username)
+        client.set_password(security.password or "")
 
 
 async def resolve_paths(client: Client, paths: Iterable[str], ns: int,
@@ -107,18 +139,12 @@ async def open_client(endpoint: str, spec: DeviceSpec, timeout_s: float, securit
                     reconnect_request_timeout=request_timeout_s)
     client.name = client.description = f"cell-controller {spec.kind} client"
     client.application_uri = f"urn:cell-controller:client:{spec.kind}"
-    if security is not None:
-        await client.set_security(SecurityPolicyBasic256Sha256, str(security.certificate), str(security.private_key),
-                                  server_certificate=str(security.server_certificate)
-                                  if security.server_certificate else None,
-                                  mode=ua.MessageSecurityMode.SignAndEncrypt)
-        if security.username is not None:
-            client.set_user(security.username)
-            client.set_password(security.password or "")
-    elif username is not None:
-        client.set_user(username)
-        client.set_password(password or "")
     try:
+        if security is not None:
+            await asyncio.wait_for(_secure(client, security), timeout_s)
+        elif username is not None:
+            client.set_user(username)
+            client.set_password(password or "")
         await asyncio.wait_for(client.connect(), timeout_s)
     except (OSError, asyncio.TimeoutError, ua.UaError) as exc:
         await close_client(client)

@@ -10,9 +10,8 @@ Security. asyncua's defaults are insecure (reliability.md): a None endpoint,
 anonymous logins, every client certificate accepted. Without a `ServerSecurity`
 a DeviceServer offers only the None policy, which is acceptable only on loopback;
 `start` refuses a non-loopback endpoint without security unless `allow_insecure=True`.
-With a `ServerSecurity` the server offers only Basic256Sha256 SignAndEncrypt and (when
-`trusted_certificates` is given) accepts only client application certificates found in
-that trust store. With `accounts` (`opcua/users.py`) it takes only username logins checked
+With a `ServerSecurity` the server offers only SignAndEncrypt with the policies named and (with a
+`trust` folder) accepts only client application certificates found there, not revoked, valid now. With `accounts` (`opcua/users.py`) it takes only username logins checked
 against their Argon2 hashes, and enforces the accounts' roles: a viewer's method call or
 write is answered BadUserAccessDenied; without accounts, sessions are anonymous.
 
@@ -25,7 +24,7 @@ import ipaddress
 import logging
 import math
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -35,11 +34,13 @@ from asyncua import Server, ua
 from asyncua.common.callback import CallbackType, ServerItemCallback
 from asyncua.common.connection import TransportLimits
 from asyncua.crypto.permission_rules import UserRole
-from asyncua.crypto.truststore import TrustStore
 from asyncua.crypto.validator import CertificateValidator, CertificateValidatorOptions
+
+from cell_controller.core.config import SecurityConfig
 
 from . import _ua
 from .address_space import UNECE_NAMESPACE, DeviceSpec, EnumSpec, MethodSpec, VariableSpec
+from .security import POLICIES, certificate_uri, validator
 from .users import Account, AccountUsers, RolePermissions
 
 _log = logging.getLogger(__name__)
@@ -57,17 +58,22 @@ MethodCallable = Callable[..., Any]
 
 @dataclass(frozen=True)
 class ServerSecurity:
-    """A secured endpoint: Basic256Sha256 SignAndEncrypt only.
+    """A secured endpoint: SignAndEncrypt only, with the policies named (`core.config.SECURITY_POLICIES`).
 
-    certificate / private_key: the server's application certificate and key (DER or PEM; keep the
-    key mode 0600, never committed). trusted_certificates: folders or files of trusted client
-    application certificates; empty accepts any client certificate that is time-valid and names its
-    application URI.
+    certificate / private_key: the server's application certificate and key (keep the key mode 0600,
+    never committed); the server's application URI is the one its certificate names. trust: a folder
+    of trusted client application certificates (CRLs in its `crl` subfolder); a client whose
+    certificate is not there, revoked or not valid now is refused. None: any time-valid certificate.
     """
 
     certificate: Path
     private_key: Path
-    trusted_certificates: tuple[Path, ...] = field(default=())
+    policies: tuple[str, ...] = ("Basic256Sha256",)
+    trust: Path | None = None
+
+    @classmethod
+    def from_config(cls, security: SecurityConfig) -> ServerSecurity:
+        return cls(security.certificate, security.private_key, (security.policy,), security.trust)
 
 
 def _is_loopback(endpoint: str) -> bool:
@@ -387,13 +393,15 @@ class DeviceServer:
 
 
 async def _secure(server: Server, security: ServerSecurity, permissions: RolePermissions | None) -> None:
-    """Basic256Sha256 SignAndEncrypt only, optional client trust store."""
+    """SignAndEncrypt with the policies named, the server's certificate, the clients' trust list."""
     await server.load_certificate(str(security.certificate))
     await server.load_private_key(str(security.private_key))
-    server.set_security_policy([ua.SecurityPolicyType.Basic256Sha256_SignAndEncrypt], permission_ruleset=permissions)
-    if security.trusted_certificates:
-        store = TrustStore(list(security.trusted_certificates), [])
-        await store.load()
-        options = CertificateValidatorOptions.BASIC_VALIDATION | CertificateValidatorOptions.TRUSTED \
-            | CertificateValidatorOptions.PEER_CLIENT
-        server.set_certificate_validator(CertificateValidator(options, store).validate)
+    uri = certificate_uri(security.certificate)
+    if uri is not None:
+        await server.set_application_uri(uri)
+    server.set_security_policy([POLICIES[p][1] for p in security.policies], permission_ruleset=permissions)
+    if security.trust is not None:
+        server.set_certificate_validator((await validator(security.trust, peer_is_server=False)).validate)
+    else:
+        options = CertificateValidatorOptions.BASIC_VALIDATION | CertificateValidatorOptions.PEER_CLIENT
+        server.set_certificate_validator(CertificateValidator(options).validate)

@@ -14,6 +14,7 @@ import yaml
 
 from cell_controller.core.config import CellConfig, ConfigError, load_cell
 from cell_controller.core.types import Backend
+from cell_controller.testing import real_device_security
 
 REAL = Path(__file__).resolve().parents[2] / "config" / "cell.yaml"
 
@@ -119,10 +120,15 @@ def test_real_devices_load_in_real_time(tmp_path: Path) -> None:
     def mutate(d: dict[str, Any]) -> None:
         d["twin"]["time_scale"] = 1
         d["devices"]["welder"]["backend"] = "real"
+        d["devices"]["welder"]["security"] = real_device_security(tmp_path)
 
     config = load_cell(edited(tmp_path, mutate))
-    assert config.device("welder").backend is Backend.REAL
+    welder = config.device("welder")
+    assert welder.backend is Backend.REAL
     assert config.time_scale == 1
+    assert welder.security is not None and welder.security.policy == "Basic256Sha256"
+    assert welder.security.user is not None and welder.security.user.password() == "correct horse"
+    assert config.device("robot").security is None
 
 
 # --------------------------------------------------------------------------- bad input
@@ -154,10 +160,6 @@ def _second_robot(d: dict[str, Any]) -> None:
     robot2 = copy.deepcopy(d["devices"]["robot"])
     robot2["endpoint"] = "opc.tcp://127.0.0.1:48419"
     d["devices"]["robot2"] = robot2
-
-
-def _real_robot(d: dict[str, Any]) -> None:
-    d["devices"]["robot"]["backend"] = "real"  # twin.time_scale stays 5
 
 
 BAD: list[tuple[str, Callable[[dict[str, Any]], None], str, str]] = [
@@ -228,7 +230,6 @@ BAD: list[tuple[str, Callable[[dict[str, Any]], None], str, str]] = [
     ("no-welder", _del("devices.welder"), "devices (welder)", "exactly one welder"),
     ("no-machine", _del("devices.machine"), "devices (machine)", "exactly one machine"),
     ("two-robots", _second_robot, "devices (robot)", "several devices"),
-    ("real-device-scaled-time", _real_robot, "twin.time_scale", "must be 1"),
     ("time-scale-zero", _set("twin.time_scale", 0), "twin.time_scale", "0.1..100"),
     ("namespace-relative", _set("cell.namespace", "cell"), "cell.namespace", "must start with '/'"),
     ("parts-per-shift-zero", _set("cell.parts_per_shift", 0), "cell.parts_per_shift", "positive integer"),
@@ -261,6 +262,9 @@ BAD: list[tuple[str, Callable[[dict[str, Any]], None], str, str]] = [
      "already used by devices.robot"),
     ("mes-open-without-accounts", _set("mes.endpoint", "opc.tcp://10.0.0.5:4840"), "mes.accounts",
      "needs an accounts file"),
+    ("real-device-without-security", _set("devices.robot.backend", "real"), "devices.robot.security", "missing"),
+    ("twin-device-with-security", _set("devices.robot.security", {"policy": "Basic256Sha256"}),
+     "devices.robot.security", "security is for real devices"),
 ]
 
 
@@ -276,6 +280,68 @@ def test_bad_input_names_file_key_and_reason(tmp_path: Path, mutate, key: str, r
     message = str(error)
     assert message.startswith(f"{path}: {key}: "), message
     assert reason in message
+
+
+# --------------------------------------------------------------------------- security
+
+
+def _real_welder(folder: Path, edit: Callable[[dict[str, Any]], None] | None = None,
+                 time_scale: float = 1) -> Callable[[dict[str, Any]], None]:
+    """A mutation: the welder real, secured with keys made in `folder`, then `edit(security)`."""
+    def mutate(d: dict[str, Any]) -> None:
+        d["twin"]["time_scale"] = time_scale
+        welder = d["devices"]["welder"]
+        welder["backend"], welder["security"] = "real", real_device_security(folder)
+        if edit is not None:
+            edit(welder["security"])
+    return mutate
+
+
+def _key_readable_by_all(security: dict[str, Any]) -> None:
+    Path(security["private_key"]).chmod(0o644)
+
+
+def _open_mes(folder: Path) -> Callable[[dict[str, Any]], None]:
+    def mutate(d: dict[str, Any]) -> None:
+        (folder / "accounts.yaml").write_text("{}\n")
+        d["mes"] = {"endpoint": "opc.tcp://10.0.0.5:4840", "accounts": str(folder / "accounts.yaml")}
+    return mutate
+
+
+SECURITY_BAD: list[tuple[str, Callable[[Path], Callable[[dict[str, Any]], None]], str, str]] = [
+    ("real-device-scaled-time", lambda f: _real_welder(f, time_scale=5), "twin.time_scale", "must be 1"),
+    ("deprecated-policy", lambda f: _real_welder(f, lambda s: s.update(policy="Basic256")),
+     "devices.welder.security.policy", "Basic256 is not allowed"),
+    ("none-policy", lambda f: _real_welder(f, lambda s: s.update(policy="None")),
+     "devices.welder.security.policy", "None is not allowed"),
+    ("unknown-policy", lambda f: _real_welder(f, lambda s: s.update(policy="Rot13")),
+     "devices.welder.security.policy", "unknown security policy 'Rot13'"),
+    ("inline-password", lambda f: _real_welder(f, lambda s: s["user"].update(password="hunter2")),
+     "devices.welder.security.user.password", "never written in the description"),
+    ("password-env-unset", lambda f: _real_welder(
+        f, lambda s: s.update(user={"username": "cell", "password_env": "CELL_CONTROLLER_UNSET_PASSWORD"})),
+     "devices.welder.security.user.password_env", "CELL_CONTROLLER_UNSET_PASSWORD is not set"),
+    ("two-passwords", lambda f: _real_welder(f, lambda s: s["user"].update(password_env="HOME")),
+     "devices.welder.security.user", "exactly one of password_env or password_file"),
+    ("key-readable-by-others", lambda f: _real_welder(f, _key_readable_by_all),
+     "devices.welder.security.private_key", "readable by others (mode 0644)"),
+    ("certificate-missing", lambda f: _real_welder(f, lambda s: s.update(certificate=str(f / "nope.der"))),
+     "devices.welder.security.certificate", "no such file"),
+    ("trust-not-a-folder", lambda f: _real_welder(f, lambda s: s.update(trust=s["certificate"])),
+     "devices.welder.security.trust", "not a folder"),
+    ("unknown-security-key", lambda f: _real_welder(f, lambda s: s.update(cipher="rc4")),
+     "devices.welder.security.cipher", "unknown key"),
+    ("mes-open-without-security", _open_mes, "mes.security", "needs security"),
+]
+
+
+@pytest.mark.parametrize(("make", "key", "reason"), [b[1:] for b in SECURITY_BAD], ids=[b[0] for b in SECURITY_BAD])
+def test_bad_security_names_file_key_and_reason(tmp_path: Path, make, key: str, reason: str) -> None:
+    path = edited(tmp_path, make(tmp_path))
+    with pytest.raises(ConfigError) as info:
+        load_cell(path)
+    assert (info.value.file, info.value.key) == (str(path), key)
+    assert reason in info.value.reason, info.value.reason
 
 
 def test_each_bad_case_differs_from_a_valid_file(tmp_path: Path) -> None:

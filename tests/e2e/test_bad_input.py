@@ -3,9 +3,12 @@ from __future__ import annotations
 
 import socket
 import subprocess
+from pathlib import Path
 from typing import Any, Callable
 
 import pytest
+
+from cell_controller.testing import real_device_security
 
 from .conftest import run_cellctl
 
@@ -66,13 +69,47 @@ def test_bad_description_names_file_and_key(cell_file, cell_env, tmp_path,
     assert not (tmp_path / "logs").exists(), "nothing may start on bad input"
     check = run_cellctl(["check", "--config", str(path)], cell_env, timeout_s=30)
     assert check.returncode == 2 and f"{key}: " in check.stderr, "cellctl check refuses it up front too"
-    ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    ps = subprocess.run(["ps", "-ww", "-eo", "args"], capture_output=True, text=True).stdout
     assert str(path) not in ps, "a process of the cell is running after a refused start"
+
+
+def _garbage_certificate(security: dict[str, Any]) -> None:
+    Path(security["certificate"]).write_bytes(b"not a certificate")
+
+
+def _garbage_key(security: dict[str, Any]) -> None:
+    Path(security["private_key"]).write_text("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n")
+
+
+def _empty_trust(security: dict[str, Any]) -> None:
+    for path in Path(security["trust"]).iterdir():
+        path.unlink()
+
+
+@pytest.mark.parametrize("spoil, reason", [
+    (_garbage_certificate, "cell_cert.der: not a certificate (PEM or DER)"),
+    (_garbage_key, "cell_key.pem: not an unencrypted PEM private key"),
+    (_empty_trust, "the trust list holds no certificate"),
+])
+def test_unusable_security_files_are_refused_before_anything_starts(cell_file, cell_env, tmp_path, spoil,
+                                                                    reason: str) -> None:
+    def real_welder(d: dict[str, Any]) -> None:
+        d["twin"]["time_scale"] = 1
+        d["devices"]["welder"]["backend"] = "real"
+        d["devices"]["welder"]["security"] = security = real_device_security(tmp_path)
+        spoil(security)
+    path = cell_file(real_welder)
+    for command in ("check", "shift"):
+        result = run_cellctl([command, "--config", str(path)], cell_env, timeout_s=30)
+        assert result.returncode == 2
+        assert f"{path}: devices.welder.security: " in result.stderr and reason in result.stderr, result.stderr
+        assert "Traceback" not in result.stderr
+    assert not (tmp_path / "logs").exists(), "nothing may start on bad input"
+    assert str(path) not in subprocess.run(["ps", "-ww", "-eo", "args"], capture_output=True, text=True).stdout
 
 
 def test_cell_twin_started_by_hand_refuses_a_description_before_any_server_listens(cell_file, cell_env) -> None:
     import sys
-    from pathlib import Path
 
     path = cell_file(_set("devices.feeder.endpoint", "opc.tcp://0.0.0.0:48999"))
     twin = Path(sys.executable).with_name("cell-twin")
@@ -90,6 +127,7 @@ def test_unreachable_real_device_is_refused_before_anything_starts(cell_file, ce
     def real_welder(d: dict[str, Any]) -> None:
         d["devices"]["welder"]["backend"] = "real"
         d["devices"]["welder"]["endpoint"] = f"opc.tcp://127.0.0.1:{port}"
+        d["devices"]["welder"]["security"] = real_device_security(tmp_path)
         d["twin"]["time_scale"] = 1
     path = cell_file(real_welder)
     result = run_cellctl(["shift", "--config", str(path)], cell_env, timeout_s=30)

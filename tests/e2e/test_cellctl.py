@@ -27,7 +27,7 @@ STATE = f"{PACKML_STATUS}/StateCurrent"
 
 def _pids_of(parent: int, name: str) -> list[int]:
     """Child processes of `parent` whose command line names `name` (a console script)."""
-    out = subprocess.run(["ps", "-o", "pid=,args=", "--ppid", str(parent)], capture_output=True, text=True).stdout
+    out = subprocess.run(["ps", "-ww", "-o", "pid=,args=", "--ppid", str(parent)], capture_output=True, text=True).stdout
     return [int(line.split()[0]) for line in out.splitlines() if name in line]
 
 

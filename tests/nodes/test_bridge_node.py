@@ -23,8 +23,10 @@ from cell_controller.nodes.codec import Codec
 from cell_controller.opcua.address_space import (
     COMMAND_STATUS, CONTROLLER_HEARTBEAT, DEVICE_HEARTBEAT, WELDER_ROOT, spec_for,
 )
-from cell_controller.opcua.server import DeviceServer
-from cell_controller.testing import private_cell_file
+from cell_controller.opcua.security import make_keys
+from cell_controller.opcua.server import DeviceServer, ServerSecurity
+from cell_controller.opcua.users import Role, add_account, load_accounts
+from cell_controller.testing import private_cell_file, real_device_security
 
 VOLTAGE = f"{WELDER_ROOT}/ProcessParameters/VoltageSetpoint"
 CURRENT = f"{WELDER_ROOT}/ActualValues/Current"
@@ -35,11 +37,12 @@ class Device:
 
     The feeder's Clamp is bound: it records each call and answers Accepted."""
 
-    def __init__(self, endpoint: str, kind: str = "welder"):
+    def __init__(self, endpoint: str, kind: str = "welder", **secured: Any):
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
         self.endpoint, self.kind = endpoint, kind
+        self.secured = secured  # DeviceServer.start's security and accounts
         self.calls: list[tuple[Any, ...]] = []
         self.written: list[tuple[str, Any]] = []
         self.beating = True
@@ -50,7 +53,7 @@ class Device:
         return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(30)
 
     async def _start(self) -> DeviceServer:
-        server = await DeviceServer.start(spec_for(self.kind), self.endpoint, f"test-{self.kind}")
+        server = await DeviceServer.start(spec_for(self.kind), self.endpoint, f"test-{self.kind}", **self.secured)
         server.on_setpoint_written(lambda path, value: self.written.append((path, value)))
         if self.kind == "feeder":
             server.bind_method("Feeder/MethodSet/Clamp", lambda: self.calls.append(("clamp",)) or (0, ""))
@@ -106,6 +109,7 @@ class Bus:
         self.codec = Codec(self.probe)
         self.status: dict[str, str] = {}
         self.state = ""
+        self.states: list[str] = []  # every state published, in order (a short offline is not missed)
         self.process: list[dict[str, float]] = []
         t = topics.device_status(role)
         self.probe.create_subscription(t.type, t.name, self._on_status, t.qos)
@@ -120,6 +124,7 @@ class Bus:
 
     def _on_status(self, msg: Any) -> None:
         self.status, self.state = Codec.values(msg), Codec.values(msg).get("state", "")
+        self.states.append(self.state)
 
     def until(self, condition, timeout_s: float = 10.0) -> bool:
         deadline = time.monotonic() + timeout_s
@@ -231,8 +236,9 @@ def test_the_supervisors_heartbeat_is_written_to_the_device_watchdog(cell, devic
 
 def test_a_lost_link_is_offline_and_nothing_from_before_it_is_written_after(cell, device: Device, config) -> None:
     bus, bridge = cell
+    seen = len(bus.states)
     device.close()
-    assert bus.until(lambda: bus.state == "offline", 5.0)
+    assert bus.until(lambda: "offline" in bus.states[seen:], 5.0), bus.states[seen:]
     bus.setpoints.publish(bus.codec.array(topics.WELD_SETPOINTS, (25.0, 8.0, 10.0, 0.0, 0.0)))
     bus.until(lambda: False, 0.3)
     assert bridge.pending_writes == {} or all(p != VOLTAGE for p in bridge.pending_writes)
@@ -243,6 +249,57 @@ def test_a_lost_link_is_offline_and_nothing_from_before_it_is_written_after(cell
     finally:
         bridge.stop()
         revived.close()
+
+
+def secured_welder(folder: Path) -> tuple[CellConfig, Device]:
+    """A real welder (a DeviceServer) behind SignAndEncrypt and accounts, trusting the cell's certificate,
+    and the description that connects to it with the cell's keys, trust list and password file."""
+    def real(d: dict[str, Any]) -> None:
+        d["twin"]["time_scale"] = 1
+        d["devices"]["welder"].update(backend="real", security=real_device_security(folder))
+    config = load_cell(private_cell_file(folder, "secured", real))
+    pki = folder / "pki"
+    (pki / "device-trusts").mkdir()
+    (pki / "device-trusts" / "cell_cert.der").write_bytes((pki / "cell" / "cell_cert.der").read_bytes())
+    add_account(pki / "accounts.yaml", "cell", Role.OPERATOR, "correct horse")
+    security = ServerSecurity(pki / "device" / "cell_cert.der", pki / "device" / "cell_key.pem",
+                              trust=pki / "device-trusts")
+    return config, Device(config.device("welder").endpoint, security=security,
+                          accounts=load_accounts(pki / "accounts.yaml"))
+
+
+def test_a_real_device_is_reached_over_sign_and_encrypt_with_the_descriptions_keys(tmp_path: Path) -> None:
+    config, device = secured_welder(tmp_path)
+    bus = Bus(config)
+    bridge = BridgeNode(bus.bus.node("welder_bridge", config.namespace), config, "welder")
+    bridge.start()
+    try:
+        assert bus.until(lambda: bus.state == "idle", 15.0), bus.status
+        device.set({VOLTAGE: 24.0})
+        assert bus.until(lambda: bridge.snapshot.get(VOLTAGE) == 24.0)
+        bus.setpoints.publish(bus.codec.array(topics.WELD_SETPOINTS, (24.5, 8.0, 10.0, 0.0, 0.0)))
+        assert bus.until(lambda: any(p == VOLTAGE for p, _ in device.written)), "the cell's operator account writes"
+    finally:
+        bridge.stop()
+        device.close()
+
+
+def test_a_device_whose_certificate_the_cell_does_not_trust_stays_offline(tmp_path: Path) -> None:
+    config, device = secured_welder(tmp_path)
+    trusted = Path(config.device("welder").security.trust)
+    for path in trusted.iterdir():  # the cell now trusts another device's certificate only
+        path.unlink()
+    make_keys(tmp_path / "other", "other")
+    (trusted / "other.der").write_bytes((tmp_path / "other" / "cell_cert.der").read_bytes())
+    bus = Bus(config)
+    bridge = BridgeNode(bus.bus.node("welder_bridge", config.namespace), config, "welder")
+    bridge.start()
+    try:
+        assert not bus.until(lambda: bus.state == "idle", 5.0)
+        assert bus.state == "offline" and device.written == []
+    finally:
+        bridge.stop()
+        device.close()
 
 
 def test_command_status_names_are_the_address_spaces() -> None:
