@@ -76,7 +76,7 @@ class Cell:
 
     def _spawn(self, name: str, argv: list[str]) -> None:
         env = {**self.environ, **self.plan.environment, "PYTHONUNBUFFERED": "1"}
-        log = open(self.log_dir / f"{name}.log", "w")
+        log = open(self.log_dir / f"{name}.log", "a")  # a restarted process continues its log
         self.processes[name] = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env,
                                                 stdin=subprocess.DEVNULL)
 

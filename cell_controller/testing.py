@@ -2,9 +2,11 @@
 free loopback ports, a namespace of its own and a journal in a given folder."""
 from __future__ import annotations
 
+import asyncio
 import os
 import random
 import socket
+import threading
 from pathlib import Path
 from typing import Any, Callable
 
@@ -73,3 +75,77 @@ def real_device_security(folder: Path) -> dict[str, Any]:
     return {"policy": "Basic256Sha256", "certificate": str(pki / "cell" / "cell_cert.der"),
             "private_key": str(pki / "cell" / "cell_key.pem"), "trust": str(pki / "trusted"),
             "user": {"username": "cell", "password_file": str(pki / "password")}}
+
+
+class LinkProxy:
+    """A TCP proxy from a loopback port to `target_port`, for link-fault tests: it passes traffic,
+    cuts the link (every connection reset, new ones refused), black-holes it (connections stay open and
+    nothing arrives either way: a cable pulled behind a switch; on `heal` what TCP held is delivered late,
+    as retransmission would) or delays every chunk by `delay_s`. Runs its own asyncio loop in a thread.
+    """
+
+    def __init__(self, target_port: int, delay_s: float = 0.0):
+        self.target_port, self.delay_s = target_port, delay_s
+        self.port = free_ports(1)[0]
+        self.refusing = False
+        self._loop = asyncio.new_event_loop()
+        self._passing = asyncio.Event()
+        self._passing.set()
+        self._writers: set[asyncio.StreamWriter] = set()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="link-proxy", daemon=True)
+        self._thread.start()
+        self._server = self._run(asyncio.start_server(self._accept, "127.0.0.1", self.port))
+
+    def _run(self, coroutine: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(5.0)
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            if self.refusing:
+                raise ConnectionRefusedError
+            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+        except OSError:
+            writer.transport.abort()
+            return
+        self._writers |= {writer, up_writer}
+        await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer), return_exceptions=True)
+        for w in (writer, up_writer):
+            self._writers.discard(w)
+            w.transport.abort()
+
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while data := await reader.read(65536):
+            await self._passing.wait()
+            if self.delay_s:
+                await asyncio.sleep(self.delay_s)
+            writer.write(data)
+            await writer.drain()
+        writer.transport.abort()
+
+    def cut(self) -> None:
+        """Reset every connection and refuse new ones, until `heal`."""
+        def cut_now() -> None:
+            self.refusing = True
+            for writer in list(self._writers):
+                writer.transport.abort()
+        self._loop.call_soon_threadsafe(cut_now)
+
+    def black_hole(self) -> None:
+        """Hold every byte either way from now on (new connections too), until `heal`."""
+        self._loop.call_soon_threadsafe(self._passing.clear)
+
+    def heal(self) -> None:
+        """Pass traffic again (held bytes first) and accept new connections."""
+        def heal_now() -> None:
+            self.refusing = False
+            self._passing.set()
+        self._loop.call_soon_threadsafe(heal_now)
+
+    def close(self) -> None:
+        async def close_all() -> None:
+            self._server.close()
+            for writer in list(self._writers):
+                writer.transport.abort()
+        self._run(close_all())
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(2.0)

@@ -32,7 +32,7 @@ from .journal import Journal, JournalError, OpenPart, Outcome, PartRecord
 from .packml import Command, StopCode, StopReason
 from .sequence import (
     FEED, PRESS, READY_TIMEOUT_S, TRANSFER, WELD, PartInCell, Stage, Statuses, Step, idle,
-    machine_available, next_step, reconcile, value,
+    machine_available, next_step, reachable, reconcile, value,
 )
 
 #: resend a goal nobody answered after this long (active clock, s wall) ...
@@ -307,7 +307,8 @@ class Production:
         """Once the stopped robot is at rest, decide what the stopped weld left; True when settled.
 
         By the robot's weld progress: nothing welded (0) -> the part is still to weld; the whole
-        seam -> welded (its result once the welder has it); part-way -> the part is scrap.
+        seam -> welded (its result once the welder has it); part-way, or a robot whose link is gone (the
+        stop did not reach it, its progress cannot be read) -> the part is scrap.
         """
         cancel = self.cancel
         if cancel is None:
@@ -316,20 +317,32 @@ class Production:
             return False
         a = self.active
         if a is not None and a.step is WELD and a.part is not None:
-            part = a.part
-            progress = float(value(statuses, "robot", "progress") or 0.0) \
-                if value(statuses, "robot", "part_id") == part.part_id else 0.0
-            if progress >= SEAM_COMPLETE:
-                if value(statuses, "welder", "last_part_id") != part.part_id:
-                    return False  # the welder's result for the finished seam is on its way
-                part.weld, part.stage = dict(statuses["welder"].values), Stage.WELDED
-            elif progress > 0.0:
-                part.stage = Stage.INTERRUPTED
-                part.remove(Outcome.SCRAPPED, f"weld stopped at {progress:.0%} of the seam")
-                self._event("info", "sequence", f"{part.part_id} interrupted: weld stopped at {progress:.0%}")
+            if not self._weld_stopped(a.part, statuses):
+                return False
             self.active = None
         self.goals.forget(cancel)
         self.cancel = None
+        return True
+
+    def _weld_stopped(self, part: PartInCell, statuses: Statuses) -> bool:
+        """Decide what a stopped weld left of `part`; False while the welder's result is on its way."""
+        if not reachable(statuses, "robot"):
+            # the stop never reached a robot whose link is gone (its watchdog stops it): how far the seam
+            # got cannot be read, so the part is not trusted; Unholding takes it out
+            part.stage = Stage.INTERRUPTED
+            part.remove(Outcome.SCRAPPED, "weld cut off: the link to the robot was lost mid-seam")
+            self._event("info", "sequence", f"{part.part_id} interrupted: the link to the robot was lost mid-weld")
+            return True
+        progress = float(value(statuses, "robot", "progress") or 0.0) \
+            if value(statuses, "robot", "part_id") == part.part_id else 0.0
+        if progress >= SEAM_COMPLETE:
+            if value(statuses, "welder", "last_part_id") != part.part_id:
+                return False
+            part.weld, part.stage = dict(statuses["welder"].values), Stage.WELDED
+        elif progress > 0.0:
+            part.stage = Stage.INTERRUPTED
+            part.remove(Outcome.SCRAPPED, f"weld stopped at {progress:.0%} of the seam")
+            self._event("info", "sequence", f"{part.part_id} interrupted: weld stopped at {progress:.0%}")
         return True
 
     def drop_active(self) -> None:

@@ -96,6 +96,12 @@ def value(statuses: Statuses, role: str, key: str) -> str:
     return status.values.get(key, "") if status else ""
 
 
+def reachable(statuses: Statuses, role: str) -> bool:
+    """The device's bridge reports it with live data (not offline, not stale)."""
+    status = statuses.get(role)
+    return status is not None and status.state not in (DeviceState.OFFLINE, DeviceState.STALE)
+
+
 def idle(statuses: Statuses, role: str) -> bool:
     status = statuses.get(role)
     return status is not None and status.state in (DeviceState.IDLE, DeviceState.DONE)

@@ -57,6 +57,9 @@ DEVICES_READY_TIMEOUT_S = 30.0
 #: how long Holding and Stopping may wait for the weld stop and the handling step, s of cell time (and of
 #: wall time, for devices whose clock stopped with them)
 SETTLE_TIMEOUT_S = 60.0
+#: how long every device must have been usable before Unhold is taken, s (wall): a link that just came
+#: back resubscribes and may flap; unholding into that would hold (or stop) the cell again at once
+DEVICES_STEADY_S = 2.0
 #: the cell state is published on change and at least this often, s (wall)
 STATE_REFRESH_S = 1.0
 #: operator commands journaled per second at most; beyond, they are counted in one event
@@ -99,6 +102,7 @@ class Supervisor:
         self.shift_open = False
         self._reset_planned = False
         self._rest_since: float | None = None
+        self._usable_since: float | None = None  # since when every device has been usable, s (monotonic)
         self.statuses: dict[str, DeviceStatus] = {}
         self.status_seen_at: dict[str, float] = {}
         self.last_command: dict[str, str] = {}
@@ -161,6 +165,10 @@ class Supervisor:
             problems = self._unusable() + self._safety()
             if problems:
                 return f"cannot unhold: {problems[0][1]}"
+            steady_s = self.node.monotonic_s() - self._usable_since if self._usable_since is not None else 0.0
+            if steady_s < DEVICES_STEADY_S:
+                return f"cannot unhold: the devices are back for {steady_s:.1f} s only (steady for " \
+                       f"{DEVICES_STEADY_S:.0f} s first)"
             try:
                 self.production.write_pending()
                 self.journal.flush_events()
@@ -242,13 +250,15 @@ class Supervisor:
 
     def _watch(self) -> None:
         state = self.packml.state
-        safety = self._safety()
+        safety, problems = self._safety(), self._unusable()
+        if problems:
+            self._usable_since = None
+        elif self._usable_since is None:
+            self._usable_since = self.node.monotonic_s()
         if safety and state not in (State.ABORTING, State.ABORTED, State.CLEARING):
             self._fault(Command.ABORT, *safety[0])
-        elif state in PRODUCING:
-            problems = self._unusable()
-            if problems:
-                self._fault(Command.HOLD, *problems[0])
+        elif state in PRODUCING and problems:
+            self._fault(Command.HOLD, *problems[0])
 
     def _unusable(self) -> list[tuple[StopCode, str]]:
         """Why devices cannot be used now: lost bridge, silent or stale status, offline, faulted."""
@@ -411,6 +421,9 @@ class Supervisor:
         self._run(may_send=False)
 
     def _in_unholding(self) -> None:
+        p = self.production
+        p.stop_robot(self.statuses, self.active.wall_s)  # a program that ran on while its link was down
+        p.settle_cancel(self.statuses)
         if self._view_settled():
             self.production.reconcile(self.statuses)
             self.packml.state_complete()

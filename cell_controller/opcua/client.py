@@ -5,8 +5,9 @@ with one TranslateBrowsePathsToNodeIds call (real devices choose their own NodeI
 
 Link supervision uses asyncua's connection supervisor (``auto_reconnect=True``): it probes
 ServerStatus every `watchdog_interval_s` with a timeout of the same length, so a dead or
-half-open link is detected within about 2 x `watchdog_interval_s` (default 0.5 s: ~1 s),
-and a closed socket at once. On loss every subscribed path is delivered once with
+half-open link is detected within about 2 x `watchdog_interval_s` (default 0.3 s: ~0.6 s,
+even on an idle link that carries no data change), and a closed socket at once. A loss is logged
+once, as one warning (asyncua's own records of it are lowered to DEBUG). On loss every subscribed path is delivered once with
 ``good=False``; the supervisor then reconnects with backoff (capped at
 `reconnect_max_delay_s`), re-activates the session or creates a new one and restores or
 re-creates the subscriptions with the same client handles. After the link is back every
@@ -38,6 +39,30 @@ from .address_space import DeviceSpec
 from .security import POLICIES, certificate_uri, validator
 
 _log = logging.getLogger(__name__)
+
+#: asyncua's client-side loggers. What they warn of is the link (a refused reconnect, a publish on a
+#: closed channel, a fault answered on a dead session): `DeviceClient` reports the link itself, once
+#: per loss, and raises every failed call to its caller, so their records are kept at DEBUG only.
+_ASYNCUA_CLIENT_LOGGERS = ("asyncua.client.client", "asyncua.client.ua_client.UASocketProtocol",
+                           "asyncua.client.ua_client.UaClient", "asyncua.client.ua_session",
+                           "asyncua.client.ua_session.UaSession", "asyncua.common.subscription",
+                           "asyncua.uaprotocol")
+
+
+class _AtDebug(logging.Filter):
+    """Lowers a record to DEBUG (its traceback kept, for whoever logs at DEBUG)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return True
+
+
+_AT_DEBUG = _AtDebug()
+
+
+def _quiet_asyncua_client() -> None:
+    for name in _ASYNCUA_CLIENT_LOGGERS:
+        logging.getLogger(name).addFilter(_AT_DEBUG)  # adding it twice adds it once
 
 ValueCallback = Callable[[str, Any, "datetime | None", bool], None]
 """callback(path, value, source_timestamp, good): value is plain Python (enums as Int32 index),
@@ -126,7 +151,7 @@ def _target(result: ua.BrowsePathResult) -> ua.NodeId | None:
 
 async def open_client(endpoint: str, spec: DeviceSpec, timeout_s: float, security: ClientSecurity | None = None,
                       *, username: str | None = None, password: str | None = None,
-                      watchdog_interval_s: float = 0.5, request_timeout_s: float = 2.0,
+                      watchdog_interval_s: float = 0.3, request_timeout_s: float = 2.0,
                       reconnect_max_delay_s: float = 2.0) -> Client:
     """A connected asyncua Client (auto-reconnecting) for `spec`'s device at `endpoint`.
 
@@ -134,6 +159,7 @@ async def open_client(endpoint: str, spec: DeviceSpec, timeout_s: float, securit
     travels in clear, so only there). Raises DeviceUnreachableError naming the endpoint when no
     session is up within timeout_s (the server refusing the login included).
     """
+    _quiet_asyncua_client()
     client = Client(endpoint, timeout=request_timeout_s, watchdog_intervall=watchdog_interval_s,
                     auto_reconnect=True, reconnect_max_delay=reconnect_max_delay_s,
                     reconnect_request_timeout=request_timeout_s)
@@ -189,7 +215,7 @@ class DeviceClient:
     @classmethod
     async def connect(cls, endpoint: str, spec: DeviceSpec, timeout_s: float = 3.0, *,
                       security: ClientSecurity | None = None, username: str | None = None,
-                      password: str | None = None, watchdog_interval_s: float = 0.5,
+                      password: str | None = None, watchdog_interval_s: float = 0.3,
                       request_timeout_s: float = 2.0, reconnect_max_delay_s: float = 2.0) -> DeviceClient:
         """Connect to `endpoint`, check the spec's namespace and resolve every spec path.
 

@@ -9,85 +9,20 @@ are recorded `interrupted` and Clear + Reset take them out; part ids are never h
 from __future__ import annotations
 
 import asyncio
-import os
 import random
-import signal
 import sqlite3
 import time
 from pathlib import Path
 
 import pytest
 
-from cell_controller.cli import Cell
-from cell_controller.core.config import CellConfig, load_cell
+from cell_controller.core.config import load_cell
 from cell_controller.core.packml import State
-from cell_controller.launch_plan import launch_plan
-from cell_controller.opcua.address_space import (
-    PACKML_ADMIN, PACKML_COMMANDS, PACKML_STATUS, WATCHDOG_TRIPPED, packml_spec, spec_for,
-)
-from cell_controller.opcua.client import DeviceClient
+from cell_controller.opcua.address_space import PACKML_COMMANDS, WATCHDOG_TRIPPED, packml_spec, spec_for
+
+from .running import STATE, RunningCell, connect, read, until_state
 
 pytestmark = pytest.mark.e2e
-
-STATE = f"{PACKML_STATUS}/StateCurrent"
-
-
-class RunningCell:
-    """The cell's processes as `cellctl shift` starts them, with the supervisor killable and restartable."""
-
-    def __init__(self, config: CellConfig, env: dict[str, str], log_dir: Path, parts: int):
-        self.config = config
-        self.plan = launch_plan(config.path, parts, env)
-        self.cell = Cell(self.plan, log_dir, env)
-        self.supervisor_argv = next([self._exe(n.executable), *n.ros_arguments] for n in self.plan.nodes
-                                    if n.name == "supervisor")
-        self.restarts = 0
-
-    @staticmethod
-    def _exe(script: str) -> str:
-        from cell_controller.cli import _executable
-        return _executable(script)
-
-    def start(self) -> None:
-        self.cell.start_twin()
-        self.cell.start_nodes()
-
-    def kill_supervisor(self) -> None:
-        process = self.cell.processes["supervisor"]
-        os.kill(process.pid, signal.SIGKILL)
-        process.wait(10)
-
-    def restart_supervisor(self) -> None:
-        self.restarts += 1
-        self.cell._spawn(f"supervisor-{self.restarts}", self.supervisor_argv)
-        self.cell.processes["supervisor"] = self.cell.processes.pop(f"supervisor-{self.restarts}")
-
-    def stop(self) -> None:
-        self.cell.stop()
-
-
-async def read(client: DeviceClient, path: str):
-    return (await client.read([path]))[path]
-
-
-async def until_state(mes: DeviceClient, states: set[int], timeout_s: float) -> int:
-    deadline = time.monotonic() + timeout_s
-    while (state := await read(mes, STATE)) not in states:
-        assert time.monotonic() < deadline, \
-            f"state {state} not in {states}: {await read(mes, f'{PACKML_ADMIN}/StopReason/Message')}"
-        await asyncio.sleep(0.05)
-    return state
-
-
-async def connect(endpoint: str, spec, timeout_s: float = 60.0) -> DeviceClient:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            return await DeviceClient.connect(endpoint, spec, 3.0)
-        except Exception:
-            if time.monotonic() > deadline:
-                raise
-            await asyncio.sleep(0.3)
 
 
 def _journal_rows(path: Path) -> tuple[list[tuple], list[tuple], str]:
@@ -109,14 +44,14 @@ async def _kill_and_recover(cell: RunningCell, kills: int, seed: int) -> dict[st
         for kill in range(kills):
             await asyncio.sleep(rng.uniform(0.5, 8.0))  # a random moment of production
             acknowledged = {row[0] for row in _journal_rows(config.journal_path)[0]}
-            cell.kill_supervisor()
+            cell.kill("supervisor")
             killed_at = time.monotonic()
             while not await read(robot, WATCHDOG_TRIPPED):
                 assert time.monotonic() - killed_at < 3.0, "the robot's watchdog did not trip"
                 await asyncio.sleep(0.02)
             figures["trip_s"].append(time.monotonic() - killed_at)
             await until_state(mes, {0}, 3.0)  # the northbound server says the supervisor is gone (Undefined)
-            cell.restart_supervisor()
+            cell.restart("supervisor")
             restarted_at = time.monotonic()
             seen: set[int] = set()
             while time.monotonic() - restarted_at < 60:  # until it is up and the devices untripped, then longer

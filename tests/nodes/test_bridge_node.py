@@ -26,7 +26,7 @@ from cell_controller.opcua.address_space import (
 from cell_controller.opcua.security import make_keys
 from cell_controller.opcua.server import DeviceServer, ServerSecurity
 from cell_controller.opcua.users import Role, add_account, load_accounts
-from cell_controller.testing import private_cell_file, real_device_security
+from cell_controller.testing import LinkProxy, free_ports, private_cell_file, real_device_security
 
 VOLTAGE = f"{WELDER_ROOT}/ProcessParameters/VoltageSetpoint"
 CURRENT = f"{WELDER_ROOT}/ActualValues/Current"
@@ -249,6 +249,33 @@ def test_a_lost_link_is_offline_and_nothing_from_before_it_is_written_after(cell
     finally:
         bridge.stop()
         revived.close()
+
+
+def test_a_black_holed_link_is_noticed_within_1_s_and_no_status_in_the_gap_says_the_device_is_up(
+        tmp_path: Path) -> None:
+    port = free_ports(1)[0]
+    device, proxy = Device(f"opc.tcp://127.0.0.1:{port}"), LinkProxy(port)
+    config = load_cell(private_cell_file(tmp_path, "blackhole", lambda d: d["devices"]["welder"].update(
+        endpoint=f"opc.tcp://127.0.0.1:{proxy.port}")))
+    bus = Bus(config)
+    bridge = BridgeNode(bus.bus.node("welder_bridge", config.namespace), config, "welder")
+    bridge.start()
+    try:
+        assert bus.until(lambda: bus.state == "idle", 15.0), bus.status
+        proxy.black_hole()
+        cut_at, seen = time.monotonic(), len(bus.states)
+        assert bus.until(lambda: bus.state in ("offline", "stale"), 1.0), bus.states[seen:]
+        noticed_s = time.monotonic() - cut_at
+        gone = len(bus.states)
+        bus.until(lambda: False, 3.0)  # the bridge keeps publishing its status: never up from stale data
+        assert len(bus.states) - gone >= 5 and set(bus.states[gone:]) <= {"offline", "stale"}, bus.states[gone:]
+        proxy.heal()
+        assert bus.until(lambda: bus.state == "idle", 35.0)
+        print(f"black hole noticed after {noticed_s:.2f} s")
+    finally:
+        bridge.stop()
+        device.close()
+        proxy.close()
 
 
 def secured_welder(folder: Path) -> tuple[CellConfig, Device]:

@@ -1,0 +1,84 @@
+"""The cell's processes as `cellctl shift` starts them, for tests that kill, restart or cut them, and the
+OPC UA reads those tests watch the cell with."""
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from pathlib import Path
+
+from cell_controller.cli import Cell, _executable
+from cell_controller.core.config import CellConfig
+from cell_controller.launch_plan import launch_plan
+from cell_controller.opcua.address_space import PACKML_ADMIN, PACKML_STATUS
+from cell_controller.opcua.client import DeviceClient
+
+STATE = f"{PACKML_STATUS}/StateCurrent"
+
+
+class RunningCell:
+    """The cell's processes as `cellctl shift` starts them; the supervisor and the twin can be killed and
+    restarted. With `twin_config` (the same description with other device endpoints) the twin serves the
+    devices where that one says, and the nodes reach them where `config` says: through a proxy."""
+
+    def __init__(self, config: CellConfig, env: dict[str, str], log_dir: Path, parts: int,
+                 twin_config: CellConfig | None = None):
+        self.config = config
+        self.plan = launch_plan(config.path, parts, env)
+        self.cell = Cell(self.plan, log_dir, env)
+        self.twin_cell = Cell(launch_plan(twin_config.path, parts, env), log_dir, env) if twin_config else self.cell
+        self.restarts = 0
+
+    def start(self) -> None:
+        self.twin_cell.start_twin()
+        self.cell.start_nodes()
+
+    def kill(self, name: str) -> None:
+        """kill -9 of the cell's process `name` ("supervisor", "twin", a bridge)."""
+        process = self._processes(name)[name]
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait(10)
+
+    def restart(self, name: str) -> None:
+        """Start `name` again as the plan says, under the same name."""
+        self.restarts += 1
+        if name == "twin":
+            del self.twin_cell.processes["twin"]
+            self.twin_cell.start_twin()
+            return
+        node = next(n for n in self.plan.nodes if n.name == name)
+        self.cell._spawn(f"{name}-{self.restarts}", [_executable(node.executable), *node.ros_arguments])
+        self.cell.processes[name] = self.cell.processes.pop(f"{name}-{self.restarts}")
+
+    def _processes(self, name: str) -> dict:
+        return self.twin_cell.processes if name == "twin" else self.cell.processes
+
+    def stop(self) -> None:
+        self.cell.stop()
+        if self.twin_cell is not self.cell:
+            self.twin_cell.stop()
+
+
+async def read(client: DeviceClient, path: str):
+    return (await client.read([path]))[path]
+
+
+async def until_state(mes: DeviceClient, states: set[int], timeout_s: float) -> int:
+    deadline = time.monotonic() + timeout_s
+    while (state := await read(mes, STATE)) not in states:
+        assert time.monotonic() < deadline, \
+            f"state {state} not in {states}: {await read(mes, f'{PACKML_ADMIN}/StopReason/Message')}"
+        await asyncio.sleep(0.05)
+    return state
+
+
+async def connect(endpoint: str, spec, timeout_s: float = 60.0) -> DeviceClient:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return await DeviceClient.connect(endpoint, spec, 3.0)
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.3)
