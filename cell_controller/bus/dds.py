@@ -16,7 +16,9 @@ readers and writers, so `ros2 node list` and `ros2 node info` show DDS-adapter n
 from __future__ import annotations
 
 import logging
+import math
 import os
+import struct
 import sys
 import threading
 import time
@@ -151,8 +153,11 @@ class DdsPublisher(api.Publisher):
 class DdsSubscription(api.Subscription):
     """A DataReader, its ReadCondition and the user callback."""
 
-    def __init__(self, reader: DataReader, callback: Callable[[Any], None], depth: int) -> None:
+    def __init__(self, reader: DataReader, callback: Callable[[Any], None], depth: int, topic: str,
+                 log: logging.Logger) -> None:
         self.reader: DataReader | None = reader
+        self.dropped = 0  # samples that did not decode
+        self._topic_name, self._log = topic, log
         self.condition: ReadCondition | None = ReadCondition(reader, _READ_MASK)
         self._callback = callback
         self._depth = depth
@@ -170,12 +175,28 @@ class DdsSubscription(api.Subscription):
         self.reader = self.condition = None
 
     def dispatch(self) -> bool:
-        """Take every waiting sample and call the callback on each valid one; True if any was taken."""
-        samples = self.reader.take(self._depth)
-        for sample in samples:
-            if sample.sample_info.valid_data:
-                self._callback(sample)
-        return bool(samples)
+        """Take every waiting sample and call the callback on each valid one; True if any was taken.
+
+        Samples are taken one at a time: one that does not decode (well-formed CDR carrying a string
+        that is not UTF-8, which any participant can write) is consumed, counted in `dropped` and
+        logged at its 1st, 10th, 100th... and never takes the node or the samples after it down.
+        """
+        taken = 0
+        while taken < self._depth:
+            try:
+                samples = self.reader.take(1)
+            except (UnicodeDecodeError, ValueError, struct.error) as error:
+                taken += 1
+                self.dropped += 1
+                if math.log10(self.dropped).is_integer():
+                    self._log.warning("%s: dropped %d samples that do not decode: %r", self._topic_name, self.dropped, error)
+                continue
+            if not samples:
+                break
+            taken += 1
+            if samples[0].sample_info.valid_data:
+                self._callback(samples[0])
+        return taken > 0
 
 
 class DdsTimer(api.Timer):
@@ -265,7 +286,7 @@ class DdsNode(api.Node):
     ) -> DdsSubscription:
         reader = DataReader(self._participant, self._dds_topic(type_name, topic), dds_qos(qos))
         self._entities.add_reader(self._entities_key, reader.guid)
-        subscription = DdsSubscription(reader, callback, qos.depth)
+        subscription = DdsSubscription(reader, callback, qos.depth, topic, self._logger)
         self._waitset.attach(subscription.condition)
         self._subscriptions += (subscription,)
         return subscription

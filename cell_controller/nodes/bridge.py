@@ -41,8 +41,11 @@ from .runtime import spin_until_signal, start_node
 HEARTBEAT_S = 0.5
 #: subscriptions publish this many times per period of the device's publishing rate
 SUBSCRIPTION_OVERSAMPLING = 2
-#: a device whose life-sign has not changed for this many publishing periods is stale
+#: a device whose life-sign has not changed for this many publishing periods is stale ...
 STALE_PERIODS = 3
+#: ... and for at least this long, s: tighter than the cell PC's scheduling jitter (a large message
+#: decoded on the bus thread), it would hold the cell for nothing
+STALE_MIN_S = 0.25
 CONNECT_TIMEOUT_S = 3.0
 RECONNECT_DELAY_S = 1.0
 COMMAND_TIMEOUT_S = 3.0
@@ -59,7 +62,7 @@ class BridgeNode:
         self.snapshot = Snapshot(self.spec)
         #: the device's publishing period, wall s (the twin publishes at its rate in wall time)
         self.period_s = 1.0 / self.device.publishing_rate_Hz
-        self.stale_after_s = STALE_PERIODS * self.period_s
+        self.stale_after_s = max(STALE_PERIODS * self.period_s, STALE_MIN_S)
         self.client: DeviceClient | None = None
         self.goals = GoalHistory()
         self.last_status: DeviceStatus | None = None
@@ -88,8 +91,8 @@ class BridgeNode:
             if any(f in topic.fields for f in self.fields):
                 node.create_subscription(topic.type, topic.name, self._setpoint_handler(topic), topic.qos)
         hb = topics.HEARTBEAT
-        node.create_subscription(hb.type, hb.name, lambda msg: self._queue({CONTROLLER_HEARTBEAT: int(msg.data)}),
-                                 hb.qos)
+        self.heartbeat_sub = node.create_subscription(hb.type, hb.name, self._on_heartbeat, hb.qos)
+        self.heartbeats_refused = 0
         if self.sensor_pubs:
             self._messages = {name: node.message(name) for name in (
                 "sensor_msgs/msg/JointState", "geometry_msgs/msg/PoseStamped", "geometry_msgs/msg/Pose",
@@ -293,6 +296,17 @@ class BridgeNode:
         assert self._commands is not None
         async with self._commands:
             await self._call("release_blank", ())
+
+    def _on_heartbeat(self, msg: Any) -> None:
+        """The supervisor's life-sign to the device's watchdog, only while it is the one heartbeat writer
+        (`topics.supervisor_alive`): a second writer must never keep a dead supervisor's devices running."""
+        if topics.supervisor_alive(self.heartbeat_sub):
+            self._queue({CONTROLLER_HEARTBEAT: int(msg.data)})
+            return
+        self.heartbeats_refused += 1
+        if math.log10(self.heartbeats_refused).is_integer():
+            self.log.warning("%d heartbeats not passed to the watchdog: %d writers of %s alive, not one",
+                             self.heartbeats_refused, self.heartbeat_sub.alive_publisher_count(), topics.HEARTBEAT.name)
 
     def _queue(self, writes: dict[str, Any]) -> None:
         """Hand setpoints to the writer (thread-safe): the latest value of each wins."""

@@ -132,10 +132,10 @@ class MesNode:
 
     def _check_supervisor(self) -> None:
         """While the supervisor is gone the server shows state Undefined, not its last word."""
-        alive = self.supervisor.alive_publisher_count() > 0
+        alive = topics.supervisor_alive(self.supervisor)
         if alive != self.supervisor_alive:
             self.supervisor_alive = alive
-            self.log.warning("the supervisor %s", "is back" if alive else "is gone (no heartbeat liveliness)")
+            self.log.warning("the supervisor %s", "is back" if alive else "is gone (not one heartbeat writer alive)")
             values = self.latest if alive else {**self.latest, **SUPERVISOR_GONE}
             self.loop.call_soon_threadsafe(self._publish, values)
 

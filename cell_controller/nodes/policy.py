@@ -133,7 +133,7 @@ class PolicyNode:
     @property
     def feeding(self) -> bool:
         """Blanks are released only while the supervisor lives (its heartbeat's liveliness) and produces."""
-        return self.supervisor.alive_publisher_count() > 0 and self.cell_state in {s.value for s in FEEDING_STATES}
+        return topics.supervisor_alive(self.supervisor) and self.cell_state in {s.value for s in FEEDING_STATES}
 
     def _on_feeder(self, msg) -> None:
         self.feeder = self.codec.values(msg)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cell_controller.bus.api import DEFAULT, LATCHED, SENSOR_DATA, QoS
+from cell_controller.bus.api import DEFAULT, LATCHED, SENSOR_DATA, QoS, Subscription
 
 ROLES = ("robot", "welder", "machine", "feeder")
 #: DDS liveliness lease of the supervisor's heartbeat and of each bridge's status, s: a node
@@ -53,6 +53,7 @@ CELL_COMMAND = Topic("command", "std_msgs/msg/String", DEFAULT, "operator",
                      "clear; mode <production|maintenance|manual>; device <role> <verb> [args]; options id=, user=")
 HEARTBEAT = Topic("heartbeat", "std_msgs/msg/UInt32", SENSOR_DATA.with_lease(LIVELINESS_LEASE_S), "supervisor",
                   "10 Hz", "the supervisor's life-sign counter; the bridges write it to each device's watchdog")
+
 POLICY_STATUS = Topic("policy/status", "diagnostic_msgs/msg/DiagnosticStatus", LATCHED, "policy",
                       "1 Hz and on intervention", "policy names and safety-shield intervention counts")
 
@@ -72,3 +73,10 @@ ALL_TOPICS: tuple[Topic, ...] = (
     JOINT_STATES, TCP_POSE, SEAM_TRACKER, WELD_PROCESS, WELD_SETPOINTS, INFEED, CELL_STATE, CELL_COMMAND,
     HEARTBEAT, POLICY_STATUS, *(device_status(r) for r in ROLES), *(device_command(r) for r in ROLES),
 )
+
+
+def supervisor_alive(heartbeat: Subscription) -> bool:
+    """The cell's one supervisor is alive: exactly one writer of `heartbeat` holds its liveliness. None: it
+    died. Two or more: a rogue participant or a second supervisor started by mistake, and nobody can tell
+    which is the cell's, so none is trusted (the devices' watchdogs are not fed and trip: fail-safe)."""
+    return heartbeat.alive_publisher_count() == 1

@@ -15,7 +15,10 @@ With a `ServerSecurity` the server offers only SignAndEncrypt with the policies 
 against their Argon2 hashes, and enforces the accounts' roles: a viewer's method call or
 write is answered BadUserAccessDenied; without accounts, sessions are anonymous.
 
-Transport limits are bounded (CVE-2022-25304): `MAX_MESSAGE_SIZE`, `MAX_CHUNK_COUNT`.
+Transport limits are bounded (CVE-2022-25304): `MAX_MESSAGE_SIZE`, `MAX_CHUNK_COUNT`. So is what a
+flood of clients can take (a device serves its cell and a few tools, not a thousand): `MAX_CONNECTIONS`
+connections, `MAX_SUBSCRIPTIONS` subscriptions, publishing no faster than `MIN_PUBLISHING_INTERVAL_MS`,
+and a connection that has not activated a session within `ACTIVATION_TIMEOUT_S` is closed.
 """
 from __future__ import annotations
 
@@ -48,6 +51,11 @@ _log = logging.getLogger(__name__)
 CHUNK_SIZE = 65535
 MAX_MESSAGE_SIZE = 4 * 1024 * 1024
 MAX_CHUNK_COUNT = math.ceil(MAX_MESSAGE_SIZE / CHUNK_SIZE)
+MAX_CONNECTIONS = 16
+MAX_SUBSCRIPTIONS = 32
+#: the bridges ask for half their device's period: 10 ms at the robot's 50 Hz
+MIN_PUBLISHING_INTERVAL_MS = 10.0
+ACTIVATION_TIMEOUT_S = 5.0
 
 SetpointCallback = Callable[[str, Any], "Awaitable[None] | None"]
 """callback(path, value): a client wrote `value` (plain Python) to the writable variable `path`."""
@@ -74,6 +82,21 @@ class ServerSecurity:
     @classmethod
     def from_config(cls, security: SecurityConfig) -> ServerSecurity:
         return cls(security.certificate, security.private_key, (security.policy,), security.trust)
+
+
+def _limit_clients(server: Server) -> None:
+    """Bound what any number of clients can take from the server (see the module docstring)."""
+    iserver = server.iserver
+    iserver.max_connections, iserver.max_subscriptions = MAX_CONNECTIONS, MAX_SUBSCRIPTIONS
+    iserver.max_pending_activation_seconds = ACTIVATION_TIMEOUT_S
+    service = iserver.subscription_service
+    create = service.create_subscription
+
+    async def create_at_most_this_fast(params: ua.CreateSubscriptionParameters, *args: Any, **kwargs: Any) -> Any:
+        params.RequestedPublishingInterval = max(params.RequestedPublishingInterval, MIN_PUBLISHING_INTERVAL_MS)
+        return await create(params, *args, **kwargs)
+
+    service.create_subscription = create_at_most_this_fast  # type: ignore[method-assign]
 
 
 def _is_loopback(endpoint: str) -> bool:
@@ -118,6 +141,7 @@ class DeviceServer:
         server.set_server_name(name)
         await server.set_application_uri(f"urn:cell-controller:{spec.kind}:{name}")
         server.limits = TransportLimits(CHUNK_SIZE, CHUNK_SIZE, MAX_CHUNK_COUNT, MAX_MESSAGE_SIZE)
+        _limit_clients(server)
         permissions = RolePermissions(accounts) if accounts is not None else None
         if security is None:
             server.set_security_policy([ua.SecurityPolicyType.NoSecurity], permission_ruleset=permissions)

@@ -184,3 +184,22 @@ def test_adapter_selection_and_lazy_imports() -> None:
     bad = subprocess.run([sys.executable, "-c", code], env={**env, "CELL_BUS": "zmq"},
                          capture_output=True, text=True, timeout=20)
     assert "CELL_BUS='zmq'" in bad.stderr
+
+
+def test_a_sample_that_does_not_decode_is_dropped_counted_and_the_next_one_arrives(node_factory) -> None:
+    """Well-formed CDR with a string that is not UTF-8 (no typed publisher sends it, any participant can):
+    the subscriber's spin survives, the sample is counted as dropped, the good sample after it arrives."""
+    from cyclonedds._clayer import ddspy_write
+
+    node, listener = node_factory("rogue"), node_factory("listener")
+    got = []
+    pub = node.create_publisher("std_msgs/msg/String", "/cell/command", DEFAULT)
+    sub = listener.create_subscription("std_msgs/msg/String", "/cell/command", got.append, DEFAULT)
+    spin_until(listener, lambda: pub.subscription_count() == 1)
+    String = node.message("std_msgs/msg/String")
+    raw = String(data="XXXX").serialize().replace(b"XXXX", b"\xff\xfe\xc3\x28")
+    for _ in range(3):
+        assert ddspy_write(pub._writer._ref, raw) >= 0
+    pub.publish(String(data="after"))
+    spin_until(listener, lambda: got)
+    assert [m.data for m in got] == ["after"] and sub.dropped == 3

@@ -106,6 +106,7 @@ class Bus:
     def __init__(self, config: CellConfig, role: str = "welder"):
         self.bus = MemoryBus()
         self.probe = self.bus.node("probe", config.namespace)
+        self.probe_namespace = config.namespace
         self.codec = Codec(self.probe)
         self.status: dict[str, str] = {}
         self.state = ""
@@ -232,6 +233,24 @@ def test_the_supervisors_heartbeat_is_written_to_the_device_watchdog(cell, devic
     for beat in (5, 6, 7):
         bus.heartbeat.publish(bus.probe.message(topics.HEARTBEAT.type)(data=beat))
         assert bus.until(lambda: device.value(CONTROLLER_HEARTBEAT) == beat, 2.0)
+
+
+def test_a_second_heartbeat_writer_feeds_no_watchdog_so_a_dead_supervisor_is_never_kept_alive(cell, device) -> None:
+    bus, bridge = cell
+    Heartbeat = bus.probe.message(topics.HEARTBEAT.type)
+    bus.heartbeat.publish(Heartbeat(data=5))
+    assert bus.until(lambda: device.value(CONTROLLER_HEARTBEAT) == 5, 2.0)
+    rogue = bus.bus.node("rogue", "/elsewhere")  # any participant: a stranger, or a second supervisor by mistake
+    rogue_heartbeat = rogue.create_publisher(topics.HEARTBEAT.type, f"{bus.probe_namespace}/heartbeat",
+                                             topics.HEARTBEAT.qos)
+    for beat in (6, 7, 8):
+        rogue_heartbeat.publish(Heartbeat(data=10**6 + beat))
+        bus.heartbeat.publish(Heartbeat(data=beat))
+    bus.until(lambda: False, 0.5)
+    assert device.value(CONTROLLER_HEARTBEAT) == 5 and bridge.heartbeats_refused == 6
+    rogue.shutdown()
+    bus.heartbeat.publish(Heartbeat(data=9))
+    assert bus.until(lambda: device.value(CONTROLLER_HEARTBEAT) == 9, 2.0)
 
 
 def test_a_lost_link_is_offline_and_nothing_from_before_it_is_written_after(cell, device: Device, config) -> None:
