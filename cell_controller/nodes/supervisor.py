@@ -261,7 +261,7 @@ class Supervisor:
             self._fault(Command.HOLD, *problems[0])
 
     def _unusable(self) -> list[tuple[StopCode, str]]:
-        """Why devices cannot be used now: lost bridge, silent or stale status, offline, faulted."""
+        """Why devices cannot be used now: lost bridge, silent or stale status, offline, faulted, watchdog tripped."""
         now = self.node.monotonic_s()
         problems = []
         for role in topics.ROLES:
@@ -277,6 +277,9 @@ class Supervisor:
                 problems.append((StopCode.DEVICE_OFFLINE, f"{role} {status.state.value}: {status.detail}"))
             elif status.state is DeviceState.FAULT:
                 problems.append((StopCode.DEVICE_FAULT, f"{role} fault: {status.detail}"))
+            elif status.values.get("watchdog") == "tripped":
+                problems.append((StopCode.DEVICE_FAULT, f"{role}: its watchdog tripped (the supervisor's "
+                                 "heartbeat does not reach it): it stopped itself"))
         return problems
 
     def _safety(self) -> list[tuple[StopCode, str]]:
