@@ -11,6 +11,7 @@ import yaml
 from cell_controller import cli, launch_plan as launch_plan_module
 from cell_controller.core.config import ConfigError, load_cell
 from cell_controller.launch_plan import LaunchArgumentError, LaunchPlan, launch_plan, parse_parts, parse_auto_start
+from cell_controller.testing import real_device_security
 
 REPO = Path(__file__).resolve().parents[1]
 CELL_YAML = REPO / "config/cell.yaml"
@@ -106,22 +107,22 @@ def test_domain_id_comes_from_the_description_unless_the_environment_has_one(cel
     assert launch_plan(path, 0, {"ROS_DOMAIN_ID": "7"}).environment == {}
 
 
-def _real(*names: str) -> Callable[[dict[str, Any]], None]:
+def _real(folder: Path, *names: str) -> Callable[[dict[str, Any]], None]:
     def edit(data: dict[str, Any]) -> None:
         data["twin"]["time_scale"] = 1  # real devices run in real time
         for name in names:
-            data["devices"][name]["backend"] = "real"
+            data["devices"][name].update(backend="real", security=real_device_security(folder))
     return edit
 
 
-def test_a_real_device_is_dropped_from_the_twin(cell_file) -> None:
-    plan = launch_plan(cell_file(_real("welder")), 0, {})
+def test_a_real_device_is_dropped_from_the_twin(cell_file, tmp_path: Path) -> None:
+    plan = launch_plan(cell_file(_real(tmp_path, "welder")), 0, {})
     assert plan.twin is not None and plan.twin.devices == ("robot", "machine", "feeder")
     assert [n.name for n in plan.nodes] == list(launch_plan_module.NODES)  # every bridge still runs
 
 
-def test_no_twin_when_every_device_is_real(cell_file) -> None:
-    assert launch_plan(cell_file(_real("robot", "welder", "machine", "feeder")), 0, {}).twin is None
+def test_no_twin_when_every_device_is_real(cell_file, tmp_path: Path) -> None:
+    assert launch_plan(cell_file(_real(tmp_path, "robot", "welder", "machine", "feeder")), 0, {}).twin is None
 
 
 def test_bad_description_names_file_and_key(cell_file) -> None:

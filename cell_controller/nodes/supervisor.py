@@ -57,8 +57,9 @@ DEVICES_READY_TIMEOUT_S = 30.0
 #: how long Holding and Stopping may wait for the weld stop and the handling step, s of cell time (and of
 #: wall time, for devices whose clock stopped with them)
 SETTLE_TIMEOUT_S = 60.0
-#: how long every device must have been usable before Unhold is taken, s (wall): a link that just came
-#: back resubscribes and may flap; unholding into that would hold (or stop) the cell again at once
+#: how long every device must have been usable before Unhold is taken, when one was not while the cell was
+#: held, s (wall): a link that just came back resubscribes and may flap; unholding into that would hold
+#: (or stop) the cell again at once
 DEVICES_STEADY_S = 2.0
 #: the cell state is published on change and at least this often, s (wall)
 STATE_REFRESH_S = 1.0
@@ -103,6 +104,7 @@ class Supervisor:
         self._reset_planned = False
         self._rest_since: float | None = None
         self._usable_since: float | None = None  # since when every device has been usable, s (monotonic)
+        self._lost_since_hold = False  # a device was unusable since the cell last began Holding
         self.statuses: dict[str, DeviceStatus] = {}
         self.status_seen_at: dict[str, float] = {}
         self.last_command: dict[str, str] = {}
@@ -166,7 +168,7 @@ class Supervisor:
             if problems:
                 return f"cannot unhold: {problems[0][1]}"
             steady_s = self.node.monotonic_s() - self._usable_since if self._usable_since is not None else 0.0
-            if steady_s < DEVICES_STEADY_S:
+            if self._lost_since_hold and steady_s < DEVICES_STEADY_S:
                 return f"cannot unhold: the devices are back for {steady_s:.1f} s only (steady for " \
                        f"{DEVICES_STEADY_S:.0f} s first)"
             try:
@@ -253,6 +255,7 @@ class Supervisor:
         safety, problems = self._safety(), self._unusable()
         if problems:
             self._usable_since = None
+            self._lost_since_hold = True
         elif self._usable_since is None:
             self._usable_since = self.node.monotonic_s()
         if safety and state not in (State.ABORTING, State.ABORTED, State.CLEARING):
@@ -521,6 +524,8 @@ class Supervisor:
     def _on_transition(self, old: State, new: State, cause: str) -> None:
         self.state_entered_wall_s, self.state_entered = self._wall_s, self.active
         self._reset_planned, self._rest_since = False, None
+        if new is State.HOLDING:
+            self._lost_since_hold = False
         if new is State.EXECUTE:
             self.stop_reason, self.suspended_by = NO_STOP_REASON, None
         self.log.info("PackML %s -> %s (%s)", old.value, new.value, cause)

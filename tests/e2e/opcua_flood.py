@@ -2,13 +2,16 @@
 
 Opens SESSIONS sessions (50 at a time), each subscribing to every variable of the device KIND at 1 ms,
 holds those it got until stdin closes, and prints one JSON line: sessions opened, refused,
-subscriptions created and refused.
+subscriptions created and refused. It runs at the lowest CPU priority: an attacker's own work runs on
+the attacker's machine, not on the cell PC whose server it floods (on one machine, the test would
+otherwise measure the flooder taking the server's CPU).
 """
 from __future__ import annotations
 
 import asyncio
 import json
 import logging
+import os
 import sys
 
 from asyncua import Client
@@ -42,6 +45,7 @@ async def _session(endpoint: str, kind: str, counts: dict[str, int], held: list[
 
 
 async def main(endpoint: str, kind: str, sessions: int) -> None:
+    os.nice(19)
     counts = dict.fromkeys(("sessions", "sessions_refused", "subscriptions", "subscriptions_refused"), 0)
     held: list[Client] = []
     for start in range(0, sessions, 50):
