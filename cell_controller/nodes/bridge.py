@@ -22,6 +22,8 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any, Callable
 
+from asyncua import ua
+
 from cell_controller.bridges import MAPPINGS, SETPOINTS
 from cell_controller.bridges.base import Snapshot
 from cell_controller.bridges.robot import JOINT_NAMES, RobotMapping
@@ -107,14 +109,16 @@ class BridgeNode:
 
     async def _run(self) -> None:
         self._wake_writer, self._commands = asyncio.Event(), asyncio.Lock()
+        # half the device's period: a server publishes on its own clock, so at the full period two of the
+        # device's samples now and then fall into one notification and the first is lost to the loop
+        interval_ms = 1000.0 * self.period_s / SUBSCRIPTION_OVERSAMPLING
         reported = ""
         while not self._stopping:
             try:
-                security = ClientSecurity.from_config(self.device.security) if self.device.security else None
-                self.client = await DeviceClient.connect(self.device.endpoint, self.spec, CONNECT_TIMEOUT_S,
-                                                         security=security)
+                self.client = await self._connect_and_subscribe(interval_ms)
                 break
-            except (DeviceUnreachableError, DeviceSpecMismatchError) as error:
+            except (DeviceUnreachableError, DeviceSpecMismatchError, ConnectionError, asyncio.TimeoutError,
+                    ua.UaError) as error:  # a link lost while subscribing too: start over
                 if str(error) != reported:  # one line per new reason, not one per attempt
                     self.log.warning("%s", error)
                     reported = str(error)
@@ -123,10 +127,6 @@ class BridgeNode:
         if self.client is None:
             return
         self.client.on_link_change(self._on_link)
-        # half the device's period: a server publishes on its own clock, so at the full period two of the
-        # device's samples now and then fall into one notification and the first is lost to the loop
-        interval_ms = 1000.0 * self.period_s / SUBSCRIPTION_OVERSAMPLING
-        await self.client.subscribe([v.path for v in self.spec.variables], interval_ms, self._on_value)
         self.log.info("connected to %s (%s), subscribed at %.0f ms", self.device.endpoint, self.spec.kind, interval_ms)
         writer = asyncio.ensure_future(self._writer())
         last_heartbeat = 0.0
@@ -139,6 +139,17 @@ class BridgeNode:
             else:
                 self._publish_if_changed()
         writer.cancel()
+
+    async def _connect_and_subscribe(self, interval_ms: float) -> DeviceClient:
+        security = ClientSecurity.from_config(self.device.security) if self.device.security else None
+        client = await DeviceClient.connect(self.device.endpoint, self.spec, CONNECT_TIMEOUT_S, security=security)
+        try:
+            await asyncio.wait_for(client.subscribe([v.path for v in self.spec.variables], interval_ms,
+                                                    self._on_value), CONNECT_TIMEOUT_S)
+        except BaseException:
+            await client.disconnect()
+            raise
+        return client
 
     def stop(self) -> None:
         """Leave the device safe (the robot's program stopped, so the arc is off) and disconnect."""
