@@ -14,8 +14,9 @@ What is shown, for each of the first three phases:
   changes, sampled at 10 ms) is finite and inside the cell description's device limits;
 - the cell stays in Execute and no device's watchdog trips; the supervisor accepts no rogue `command`
   text and the bridges execute no rogue goal. Under oversized samples alone a Hold is accepted when its
-  reason is a tripped watchdog: on a loaded 2-core machine, decoding MB-sized samples can delay a bridge's
-  heartbeat past the device's watchdog, which then stops the device (fail-safe, not a crash or a bad value).
+  reason is a tripped watchdog or a stale device: on a loaded 2-core machine, decoding MB-sized samples
+  can delay a bridge past the device's watchdog or its stale bound (fail-safe, not a crash or a bad value);
+  that phase runs with `-m slow` only.
 And for the garbage phase: the cell keeps producing (parts are recorded); the supervisor answers the
 rogue commands with refusals and the bridges the rogue goals with InvalidArgument; the bridges count
 what they clamped (`clamped_<field>` in their status) and log every array they reject. For the wire
@@ -94,8 +95,9 @@ UNTRIP_WITHIN_S = 5.0
 HELD_REASON = re.compile(r"^\w+: its watchdog tripped \(the supervisor's heartbeat does not reach it\): "
                          r"it stopped itself$")
 HELD_WITHIN_S = 2.0
-#: the only way oversized samples may take the cell out of Execute: a watchdog they delayed tripped
-FAIL_SAFE_HOLD = re.compile(r"\w+: its watchdog tripped")
+#: the only ways oversized samples may take the cell out of Execute: a watchdog they delayed tripped, or
+#: a bridge they delayed saw its device's life-sign go stale
+FAIL_SAFE_HOLD = re.compile(r"\w+: its watchdog tripped|\w+ stale: ")
 #: the states the rogue stops at (the first one the supervisor reaches ends the phase)
 ROGUE_UNTIL = (State.HELD.value, State.SUSPENDED.value, State.STOPPED.value, State.ABORTED.value,
                State.COMPLETE.value)
@@ -494,8 +496,9 @@ def _run(cell_file, cell_env, tmp_path: Path, durations: dict[str, float], seed:
     assert not problems, "\n".join(problems)
 
 
-def test_garbage_oversized_and_out_of_range_messages_on_every_subscribed_topic(cell_file, cell_env, tmp_path) -> None:
-    _run(cell_file, cell_env, tmp_path, {"typed": 10, "oversized": 5, "wire": 3, "heartbeat": 30}, seed=11)
+def test_garbage_out_of_range_and_undecodable_messages_on_every_subscribed_topic(cell_file, cell_env, tmp_path) -> None:
+    """The oversized phase runs with `-m slow` only: under the full run's load it holds the cell (safely)."""
+    _run(cell_file, cell_env, tmp_path, {"typed": 10, "wire": 3, "heartbeat": 30}, seed=11)
 
 
 @pytest.mark.slow
