@@ -49,6 +49,7 @@ setup(
         (f"share/{PACKAGE}", ["package.xml"]),
         (f"share/{PACKAGE}/launch", glob("launch/*.launch.py")),
         (f"share/{PACKAGE}/config", glob("config/*.yaml")),
+        (f"share/{PACKAGE}/config/mappings", glob("config/mappings/*.yaml")),
     ],
     install_requires=[
         "numpy>=1.24",

@@ -43,6 +43,8 @@ BENCHES = (
     Bench("Whole shift across processes: twin speed vs time_scale", "bench_shift.py"),
     Bench("Cycle time at time scales 1, 5, 10, 20: the devices' timing, not the supervisor's", "bench_timescale.py",
           quick_args=("--scales", "1", "5", "20", "--parts-at-1", "5", "--parts", "5")),
+    Bench("Device swap at runtime (twin, shadow, real) vs restarting the bridge", "bench_swap.py",
+          quick_args=("--swaps", "15")),
     Bench("Welding loop over a shift: sense-to-actuate vs raw echo, loop vs in-process quality", "bench_loop.py",
           quick_args=("--parts", "10")),
 )

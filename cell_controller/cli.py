@@ -2,7 +2,12 @@
 
   cellctl shift   [--config FILE] [--parts N] [--timeout S] [--log-dir DIR] [--manual-start]
                                                 run an autonomous shift (twin devices included)
-  cellctl check   [--config FILE]               validate a cell description and its endpoints
+  cellctl check   [--config FILE]               validate a cell description and probe every device endpoint
+                                                (identity, conformance; divergence of shadow devices)
+  cellctl swap DEVICE twin|real|shadow [--config FILE] [--timeout S]
+                                                move a device of the running cell to another backend
+  cellctl map-device ENDPOINT --kind KIND [-o FILE]
+                                                draft a mapping file from a vendor's OPC UA server
   cellctl summary [--config FILE] [--shift ID]  a shift's figures from the production journal
   cellctl record  [-o DIR] [--namespace NS] [--duration S] [TOPIC ...]
                                                 record topics of a running cell to a rosbag2 (MCAP) bag
@@ -31,7 +36,7 @@ from pathlib import Path
 
 from cell_controller.core.config import CellConfig, ConfigError, load_cell
 from cell_controller.core.journal import Journal, JournalError, ShiftSummary
-from cell_controller.launch_plan import LaunchPlan, launch_plan
+from cell_controller.launch_plan import LaunchPlan, TwinPlan, launch_plan
 from cell_controller.preflight import PreflightError, port_open, preflight
 
 EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 1, 2, 130
@@ -80,16 +85,18 @@ class Cell:
         self.processes[name] = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env,
                                                 stdin=subprocess.DEVNULL)
 
-    def start_twin(self) -> None:
-        twin = self.plan.twin
-        if twin is None:
-            return
-        self._spawn("twin", [_executable(twin.executable), *twin.arguments])
+    def start_servers(self) -> None:
+        """The twin, and the plant where the description has one; back once every endpoint listens."""
+        for server in (self.plan.twin, self.plan.plant):
+            if server is not None:
+                self.start_server(server)
+
+    def start_server(self, server: TwinPlan) -> None:
+        self._spawn(server.name, [_executable(server.executable), *server.arguments])
         deadline = time.monotonic() + TWIN_START_TIMEOUT_S
-        endpoints = [self.plan.config.devices[name].host_port for name in twin.devices]
-        while not all(port_open(host, port, 0.2) for host, port in endpoints):
-            if self.processes["twin"].poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the twin did not start: see {self.log_dir / 'twin.log'}")
+        while not all(port_open(host, port, 0.2) for host, port in server.endpoints):
+            if self.processes[server.name].poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the {server.name} did not start: see {self.log_dir / f'{server.name}.log'}")
             time.sleep(0.2)
 
     def start_nodes(self) -> None:
@@ -248,7 +255,7 @@ def cmd_shift(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, lambda *_: interrupted.append(1))
     signal.signal(signal.SIGTERM, lambda *_: interrupted.append(1))
     try:
-        cell.start_twin()
+        cell.start_servers()
         cell.start_nodes()
         end = _watch_until_interrupted(config, cell, parts, time.monotonic() + timeout_s, interrupted)
     except RuntimeError as error:
@@ -274,10 +281,83 @@ def cmd_shift(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    """The description, then each device's endpoints: backend, identity, conformance (and for devices in
+    shadow in a running cell, the current divergence). Exit 1 when a real device does not conform."""
+    import asyncio
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from cell_controller.nodes.device_link import REAL, TWIN, probe
+    from cell_controller.opcua.address_space import spec_for
+    from cell_controller.opcua.client import LINK_ERRORS
+    from cell_controller.remote import divergence_now
+
     config = load_cell(args.config)
     preflight(config)
     print(f"{config.path}: ok ({len(config.devices)} devices, configuration hash {config.config_hash})")
+
+    async def probe_all() -> list[tuple[str, str, str, str, str]]:
+        rows = []
+        for device in config.devices.values():
+            spec = spec_for(device.kind.value)
+            for where in (TWIN, REAL) if device.real is not None else (TWIN,):
+                endpoint = device.endpoint if where == TWIN else device.real.endpoint
+                if where == TWIN and not port_open(*device.host_port, 0.2):
+                    rows.append((device.name, where, endpoint, "-", "not running (cellctl shift starts the twin)"))
+                    continue
+                try:
+                    found = await probe(device, spec, where)
+                except LINK_ERRORS as error:
+                    rows.append((device.name, where, endpoint, "-", f"unreachable: {error}"))
+                    continue
+                rows.append((device.name, where, endpoint, found.application_uri,
+                             "conforms" if not found.problems else "; ".join(found.problems[:3])))
+        return rows
+    rows = asyncio.run(probe_all())
+    divergence = divergence_now(config, 1.0)
+    table = Table(title="devices")
+    for column in ("device", "backend", "server", "endpoint", "identity", "conformance"):
+        table.add_column(column)
+    for name, where, endpoint, uri, conformance in rows:
+        table.add_row(name, config.devices[name].backend.value, where, endpoint, uri, conformance)
+    console = Console()
+    console.print(table)
+    for role, signals in divergence.items():
+        worst = sorted(signals.items(), key=lambda item: -item[1][0])[:5]
+        console.print(f"{role} in shadow, twin − real over 1 s: " +
+                      ", ".join(f"{signal} RMS {rms:.3g} max {peak:.3g}" for signal, (rms, peak, _) in worst))
+    bad = [r for r in rows if r[1] == REAL and r[4] != "conforms"]
+    return EXIT_FAILED if bad else 0
+
+
+def cmd_swap(args: argparse.Namespace) -> int:
+    """Ask the running cell to move a device to another backend; the answer once the bridge has made it."""
+    from cell_controller.core.backends import SWAP_TIMEOUT_S
+    from cell_controller.remote import CellNotRunning, send_command
+
+    config = load_cell(args.config)
+    try:
+        answer = send_command(config, f"swap {args.device} {args.backend}", args.timeout or SWAP_TIMEOUT_S + 5.0,
+                              until_key="swap_id")
+    except (CellNotRunning, TimeoutError) as error:
+        print(f"cellctl: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    if answer.get("command_result") != "accepted" and answer.get("swap_id") != answer.get("command_id"):
+        print(f"cellctl: swap {args.device} {args.backend} refused: {answer.get('command_reason', '')}", file=sys.stderr)
+        return EXIT_FAILED
+    result = answer.get("swap_result", "")
+    if not result.startswith("done"):
+        print(f"cellctl: swap {args.device} {args.backend} {result}", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"{args.device}: {args.backend}, {result} (backends now {answer.get('backends', '?')})")
     return 0
+
+
+def cmd_map_device(args: argparse.Namespace) -> int:
+    from cell_controller.opcua.drafting import map_device_main
+
+    return map_device_main(args.endpoint, args.kind, args.output)
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
@@ -300,7 +380,7 @@ def cmd_keys(args: argparse.Namespace) -> int:
     folder = args.output or load_cell(args.config).journal_path.parent / "pki"
     key, certificate = make_keys(folder, name, args.host or None)
     print(f"{key} (mode 0600, never commit it)\n{certificate} ({application_uri(name)}): copy it into each "
-          "device's trust list, and the devices' certificates into the folder devices.<name>.security.trust names")
+          "device's trust list, and the devices' certificates into the folder devices.<name>.real.security.trust names")
     return 0
 
 
@@ -357,7 +437,15 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("check", help="validate a cell description and its endpoints")
     summary = sub.add_parser("summary", help="a shift's figures from the production journal")
     summary.add_argument("--shift", type=int, default=0, help="shift id (default: the last)")
-    for p in (shift, sub.choices["check"], summary):
+    swap = sub.add_parser("swap", help="move a device of the running cell to another backend")
+    swap.add_argument("device", help="a device name of the description, or its role")
+    swap.add_argument("backend", choices=("twin", "real", "shadow"))
+    swap.add_argument("--timeout", type=float, default=None, help="give up after this many s (default 20)")
+    map_device = sub.add_parser("map-device", help="draft a mapping file by browsing a vendor's OPC UA server")
+    map_device.add_argument("endpoint", help="opc.tcp://host:port of the device")
+    map_device.add_argument("--kind", required=True, choices=("robot", "welder", "press", "cnc", "feeder"))
+    map_device.add_argument("-o", "--output", type=Path, default=None, help="write the draft here (default: stdout)")
+    for p in (shift, sub.choices["check"], summary, swap):
         p.add_argument("--config", type=Path, default=default_config(), help="the cell description (YAML)")
     keys = sub.add_parser("keys", help="create the cell's OPC UA application key and certificate")
     keys.add_argument("-o", "--output", type=Path, default=None, help="folder (default: pki beside the journal)")
@@ -381,7 +469,7 @@ def main(argv: list[str] | None = None) -> int:
             return delegated
         args = parser.parse_args(argv)
         commands = {"shift": cmd_shift, "check": cmd_check, "summary": cmd_summary, "users": cmd_users,
-                    "keys": cmd_keys}
+                    "keys": cmd_keys, "swap": cmd_swap, "map-device": cmd_map_device}
         return commands[args.command](args)
     except (ConfigError, BadInput, PreflightError) as error:
         print(f"cellctl: {error}", file=sys.stderr)

@@ -2,8 +2,9 @@
 
 The launch file turns a `LaunchPlan` into launch actions; here it is testable where
 `launch` and `rclpy` are not installed. The plan holds the processes `cellctl shift`
-starts, from this very plan: the twin (`cell-twin --config FILE`) when any device is
-twin-backed, and the nodes of `NODES` under the cell's namespace with their parameters.
+starts, from this very plan: the twin (`cell-twin --config FILE`, every device), the plant
+(`cell-twin --plant --config FILE`, the real sections' endpoints) when the description has a plant
+section, and the nodes of `NODES` under the cell's namespace with their parameters.
 """
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Union
 
-from cell_controller.core.config import Backend, CellConfig, load_cell
+from cell_controller.core.config import CellConfig, load_cell
 
 PACKAGE = "cell_controller"
 TWIN_EXECUTABLE = "cell-twin"
@@ -43,11 +44,14 @@ class LaunchArgumentError(ValueError):
 
 @dataclass(frozen=True)
 class TwinPlan:
-    """The twin process: its console script, arguments and the devices it serves."""
+    """A device-server process (the twin, or the plant standing in for the shop floor): its name, console
+    script, arguments, the devices it serves and the (host, port) each listens on."""
 
+    name: str
     executable: str
     arguments: tuple[str, ...]
     devices: tuple[str, ...]
+    endpoints: tuple[tuple[str, int], ...]
 
 
 @dataclass(frozen=True)
@@ -78,7 +82,9 @@ class LaunchPlan:
     config: CellConfig
     #: environment variables to set before any process starts
     environment: dict[str, str]
-    twin: TwinPlan | None
+    twin: TwinPlan
+    #: the plant (`cell-twin --plant`) when the description has a plant section, else None
+    plant: TwinPlan | None
     nodes: tuple[NodePlan, ...]
 
 
@@ -110,12 +116,16 @@ def launch_plan(config_path: str | Path, parts: int, environ: Mapping[str, str],
     Raises ConfigError (naming file and key) for a bad description.
     """
     config = load_cell(config_path)
-    twin_devices = tuple(d.name for d in config.devices.values() if d.backend is Backend.TWIN)
-    twin = TwinPlan(TWIN_EXECUTABLE, ("--config", str(config.path)), twin_devices) if twin_devices else None
+    # the twin serves every device, whatever its backend: a swap to twin or shadow needs it up
+    twin = TwinPlan("twin", TWIN_EXECUTABLE, ("--config", str(config.path)), tuple(config.devices),
+                    tuple(d.host_port for d in config.devices.values()))
+    real = [d for d in config.devices.values() if d.real is not None]
+    plant = TwinPlan("plant", TWIN_EXECUTABLE, ("--plant", "--config", str(config.path)), tuple(d.name for d in real),
+                     tuple(d.real.host_port for d in real)) if config.plant is not None and real else None
     common: dict[str, ParameterValue] = {"cell_config": str(config.path)}
     own: dict[str, dict[str, ParameterValue]] = {"supervisor": {"parts": parts or config.parts_per_shift,
                                                                 "auto_start": auto_start}}
     nodes = tuple(NodePlan(name, script, config.namespace, {**common, **own.get(name, {})})
                   for name, script in NODES.items() if OPTIONAL_NODES.get(name, lambda c: True)(config))
     environment = {} if DOMAIN_VARIABLE in environ else {DOMAIN_VARIABLE: str(config.domain_id)}
-    return LaunchPlan(config, environment, twin, nodes)
+    return LaunchPlan(config, environment, twin, plant, nodes)

@@ -15,7 +15,7 @@ import socket
 from urllib.parse import urlparse
 
 from cell_controller.bridges import SETPOINTS
-from cell_controller.core.config import Backend, CellConfig, ConfigError, Limit
+from cell_controller.core.config import CellConfig, ConfigError, Limit
 from cell_controller.opcua.address_space import spec_for
 from cell_controller.opcua.security import SecurityFileError, check_files
 from cell_controller.policies.registry import check_policies
@@ -77,13 +77,39 @@ def check_description(config: CellConfig) -> None:
             f"devices.{machine.name}.limits.cycle_time")
     _check_endpoints(config, fail)
     _check_security(config, fail)
+    _check_real_devices(config, fail)
+
+
+def _check_real_devices(config: CellConfig, fail) -> None:
+    """Tolerances name process values of the device's spec; the plant's reality gap is a known set;
+    a mapping file fits the device's spec."""
+    from cell_controller.bridges.base import process_signals
+    from cell_controller.opcua.mapping import load_mapping
+    from cell_controller.sim.reality_gap import GAPS
+
+    for device in config.devices.values():
+        if device.real is None:
+            continue
+        spec = spec_for(device.kind.value)
+        signals = {v.path for v in process_signals(spec)}
+        for path in device.real.divergence_tolerance:
+            if path not in signals:
+                raise fail(f"devices.{device.name}.real.divergence_tolerance.{path}",
+                           f"not a process value of the {device.kind.value} (known: {', '.join(sorted(signals))})")
+        if device.real.mapping is not None:
+            load_mapping(device.real.mapping, spec)  # ConfigError naming the mapping file and its key
+    if config.plant is not None and config.plant.parameter_set not in GAPS:
+        raise fail("plant.parameter_set", f"unknown reality-gap set {config.plant.parameter_set!r} "
+                                          f"(known: {', '.join(GAPS)})")
 
 
 def _check_security(config: CellConfig, fail) -> None:
     """Every certificate, key and trust list parses now and the cell's certificate is valid today."""
-    sections = [(f"devices.{d.name}.security", d.security) for d in config.devices.values()]
+    sections = [(f"devices.{d.name}.real.security", d.real.security) for d in config.devices.values() if d.real]
     if config.mes is not None:
         sections.append(("mes.security", config.mes.security))
+    if config.plant is not None:
+        sections.append(("plant.security", config.plant.security))
     for key, security in sections:
         if security is not None:
             try:
@@ -99,7 +125,8 @@ def _inside(fail, key: str, value: float, limit: Limit | None, limit_key: str) -
 
 def _check_endpoints(config: CellConfig, fail) -> None:
     seen: dict[tuple[str, int], str] = {}
-    endpoints = [(f"devices.{d.name}.endpoint", d.endpoint, d.backend is Backend.TWIN) for d in config.devices.values()]
+    endpoints = [(f"devices.{d.name}.endpoint", d.endpoint, True) for d in config.devices.values()]
+    endpoints += [(f"devices.{d.name}.real.endpoint", d.real.endpoint, False) for d in config.devices.values() if d.real]
     if config.mes is not None:
         anonymous_or_open = config.mes.accounts_path is None or config.mes.security is None
         endpoints.append(("mes.endpoint", config.mes.endpoint, anonymous_or_open))
@@ -128,7 +155,7 @@ def port_open(host: str, port: int, timeout_s: float) -> bool:
 def preflight(config: CellConfig) -> None:
     """`check_description`, then every endpoint: real ones must answer, the cell's own must be free."""
     check_description(config)
-    own = [(f"devices.{d.name}.endpoint", d.host_port) for d in config.devices.values() if d.backend is Backend.TWIN]
+    own = [(f"devices.{d.name}.endpoint", d.host_port) for d in config.devices.values()]
     if config.mes is not None:
         url = urlparse(config.mes.endpoint)
         own.append(("mes.endpoint", (url.hostname or "", url.port or 4840)))
@@ -136,6 +163,6 @@ def preflight(config: CellConfig) -> None:
         if port_open(host, port, 0.2):
             raise PreflightError(f"{config.path}: {key}: port {port} is already in use (another cell running?)")
     for device in config.devices.values():
-        if device.backend is Backend.REAL and not port_open(*device.host_port, 2.0):
-            raise PreflightError(f"{config.path}: devices.{device.name}.endpoint: {device.endpoint} is unreachable "
-                                 "(no OPC UA server answers)")
+        if device.backend.uses_real and not port_open(*device.real.host_port, 2.0):
+            raise PreflightError(f"{config.path}: devices.{device.name}.real.endpoint: {device.real.endpoint} is "
+                                 "unreachable (no OPC UA server answers)")

@@ -77,6 +77,28 @@ def real_device_security(folder: Path) -> dict[str, Any]:
             "user": {"username": "cell", "password_file": str(pki / "password")}}
 
 
+def plant_section(folder: Path, parameter_set: str = "far", arc_from: str = "twin") -> dict[str, Any]:
+    """A `plant` section for a description whose real devices the cell reaches with `real_device_security(folder)`:
+    the plant's keys made in `folder/pki/plant` (its certificate, ApplicationUri urn:cell-controller:plant, added
+    to the cell's trust list), a trust list holding the cell's certificate and an accounts file with the cell's
+    user (operator, its password)."""
+    from cell_controller.opcua.security import make_keys
+    from cell_controller.opcua.users import Role, add_account
+
+    user = real_device_security(folder)["user"]
+    pki = folder / "pki"
+    if not (pki / "plant").is_dir():
+        _, plant_certificate = make_keys(pki / "plant", "plant")
+        (pki / "trusted" / "plant_cert.der").write_bytes(plant_certificate.read_bytes())
+        (pki / "plant-trusts").mkdir()
+        (pki / "plant-trusts" / "cell_cert.der").write_bytes((pki / "cell" / "cell_cert.der").read_bytes())
+        add_account(pki / "plant-accounts.yaml", user["username"], Role.OPERATOR,
+                    Path(user["password_file"]).read_text().strip())
+    return {"parameter_set": parameter_set, "arc_from": arc_from, "accounts": str(pki / "plant-accounts.yaml"),
+            "security": {"policy": "Basic256Sha256", "certificate": str(pki / "plant" / "cell_cert.der"),
+                         "private_key": str(pki / "plant" / "cell_key.pem"), "trust": str(pki / "plant-trusts")}}
+
+
 class LinkProxy:
     """A TCP proxy from a loopback port to `target_port`, for link-fault tests: it passes traffic,
     cuts the link (every connection reset, new ones refused), black-holes it (connections stay open and

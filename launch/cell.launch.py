@@ -34,10 +34,11 @@ def _cell(context: LaunchContext) -> list[Action]:
                        parse_auto_start(LaunchConfiguration("auto_start").perform(context)))
     preflight(plan.config)
     actions: list[Action] = [SetEnvironmentVariable(name, value) for name, value in plan.environment.items()]
-    if plan.twin is not None:
-        actions.append(ExecuteProcess(
-            cmd=[ExecutableInPackage(plan.twin.executable, PACKAGE), *plan.twin.arguments], name="twin",
-            output="screen", on_exit=Shutdown(reason="the twin exited")))
+    for server in (plan.twin, plan.plant):
+        if server is not None:
+            actions.append(ExecuteProcess(
+                cmd=[ExecutableInPackage(server.executable, PACKAGE), *server.arguments], name=server.name,
+                output="screen", on_exit=Shutdown(reason=f"the {server.name} exited")))
     actions += [
         Node(package=PACKAGE, executable=node.executable, name=node.name, namespace=node.namespace,
              parameters=[node.parameters], output="screen", on_exit=Shutdown(reason=f"{node.name} exited"))

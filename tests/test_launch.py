@@ -11,7 +11,7 @@ import yaml
 from cell_controller import cli, launch_plan as launch_plan_module
 from cell_controller.core.config import ConfigError, load_cell
 from cell_controller.launch_plan import LaunchArgumentError, LaunchPlan, launch_plan, parse_parts, parse_auto_start
-from cell_controller.testing import real_device_security
+from cell_controller.testing import free_ports, plant_section, real_device_security
 
 REPO = Path(__file__).resolve().parents[1]
 CELL_YAML = REPO / "config/cell.yaml"
@@ -33,7 +33,7 @@ def cell_file(tmp_path: Path) -> Callable[[Callable[[dict[str, Any]], None]], Pa
 
 
 class _TwinSpawned(Exception):
-    """Stops `Cell.start_twin` once it has spawned, before it waits for the twin's ports."""
+    """Stops `Cell.start_servers` once it has spawned, before it waits for the twin's ports."""
 
 
 def cellctl_argv(plan: LaunchPlan, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, list[str]]:
@@ -48,7 +48,7 @@ def cellctl_argv(plan: LaunchPlan, tmp_path: Path, monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(cli.Cell, "_spawn", spawn)
     cell = cli.Cell(plan, tmp_path / "logs")
     with pytest.raises(_TwinSpawned):
-        cell.start_twin()
+        cell.start_servers()
     cell.start_nodes()
     return spawned
 
@@ -110,19 +110,28 @@ def test_domain_id_comes_from_the_description_unless_the_environment_has_one(cel
 def _real(folder: Path, *names: str) -> Callable[[dict[str, Any]], None]:
     def edit(data: dict[str, Any]) -> None:
         data["twin"]["time_scale"] = 1  # real devices run in real time
-        for name in names:
-            data["devices"][name].update(backend="real", security=real_device_security(folder))
+        for name, port in zip(names, free_ports(len(names))):
+            data["devices"][name].update(backend="real", real={"endpoint": f"opc.tcp://127.0.0.1:{port}",
+                                                               "security": real_device_security(folder)})
     return edit
 
 
-def test_a_real_device_is_dropped_from_the_twin(cell_file, tmp_path: Path) -> None:
-    plan = launch_plan(cell_file(_real(tmp_path, "welder")), 0, {})
-    assert plan.twin is not None and plan.twin.devices == ("robot", "machine", "feeder")
-    assert [n.name for n in plan.nodes] == list(launch_plan_module.NODES)  # every bridge still runs
+def test_the_twin_serves_every_device_whatever_its_backend(cell_file, tmp_path: Path) -> None:
+    """A real device's twin is served too: a swap to twin or shadow needs it up."""
+    for names in (("welder",), ("robot", "welder", "machine", "feeder")):
+        plan = launch_plan(cell_file(_real(tmp_path, *names)), 0, {})
+        assert plan.twin is not None and plan.twin.devices == ("robot", "welder", "machine", "feeder")
+        assert [n.name for n in plan.nodes] == list(launch_plan_module.NODES)  # every bridge runs
+        assert plan.plant is None, "no plant section: the real devices are the shop floor's"
 
 
-def test_no_twin_when_every_device_is_real(cell_file, tmp_path: Path) -> None:
-    assert launch_plan(cell_file(_real(tmp_path, "robot", "welder", "machine", "feeder")), 0, {}).twin is None
+def test_a_plant_section_starts_the_plant_on_the_real_endpoints(cell_file, tmp_path: Path) -> None:
+    def edit(data: dict[str, Any]) -> None:
+        _real(tmp_path, "welder")(data)
+        data["plant"] = plant_section(tmp_path)
+    plan = launch_plan(cell_file(edit), 0, {})
+    assert plan.plant is not None and plan.plant.devices == ("welder",)
+    assert plan.plant.arguments[0] == "--plant" and plan.plant.endpoints == (plan.config.device("welder").real.host_port,)
 
 
 def test_bad_description_names_file_and_key(cell_file) -> None:

@@ -20,7 +20,9 @@ from datetime import datetime
 from typing import Any, Mapping
 
 from cell_controller.core.types import DeviceState, DeviceStatus
-from cell_controller.opcua.address_space import DEVICE_HEARTBEAT, WATCHDOG_TRIPPED, DeviceSpec, EnumSpec, VariableSpec
+from cell_controller.opcua.address_space import (
+    DEVICE_HEARTBEAT, WATCHDOG, WATCHDOG_TRIPPED, DeviceSpec, EnumSpec, VariableSpec,
+)
 
 #: strings longer than this from a device are rejected (no device field needs more)
 MAX_STRING_CHARS = 1024
@@ -121,14 +123,23 @@ class Snapshot:
         return self.values.get(path, default)
 
 
+def process_signals(spec: DeviceSpec) -> tuple[VariableSpec, ...]:
+    """The values shadow compares twin with real: every analog value the device measures or reports
+    (not its setpoints, not its watchdog), in the spec's units."""
+    return tuple(v for v in spec.variables if v.is_analog and not v.writable and not v.path.startswith(WATCHDOG))
+
+
 class DeviceMapping:
     """One device kind's mapping; subclasses fill in the class attributes and `device_status`.
 
     commands: bus command verb -> method path; the command's arguments are passed in order.
+    swap_agree: status values the old and the new backend must report alike before a swap switches
+    (what the supervisor's part sequence knows of the device: a part in the fixture, clamped, ...).
     """
 
     role: str = ""
     commands: Mapping[str, str] = {}
+    swap_agree: tuple[str, ...] = ()
 
     def __init__(self, spec: DeviceSpec):
         self.spec = spec

@@ -17,6 +17,7 @@ class FeederMapping(DeviceMapping):
         "release_blank": "ReleaseBlank", "feed_part": "FeedPart", "clamp": "Clamp", "unclamp": "Unclamp",
         "transfer_to_machine": "TransferToMachine", "release": "Release", "reject_part": "RejectPart"}.items()}
     conveyor_speed = f"{F}/Conveyor/SpeedSetpoint"
+    swap_agree = ("fixture_part", "clamped")
 
     def device_status(self, snapshot: Snapshot) -> DeviceStatus:
         state_name = snapshot.get(f"{F}/State")

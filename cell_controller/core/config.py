@@ -10,7 +10,7 @@ import hashlib
 import json
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -85,19 +85,60 @@ class SecurityConfig:
 
 
 @dataclass(frozen=True)
+class RealDeviceConfig:
+    """The device on the shop floor: its endpoint, the cell's security towards it, the mapping of its
+    address space onto the device spec (`opcua/mapping.py`; None: it serves the spec's own paths) and
+    the ApplicationUri it must present (None: not checked). divergence_tolerance: process value path ->
+    the largest recent RMS of twin − real (in the spec's unit of that value) before shadow warns of drift."""
+
+    endpoint: str
+    security: SecurityConfig
+    mapping: Path | None = None
+    application_uri: str | None = None
+    divergence_tolerance: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def host_port(self) -> tuple[str, int]:
+        return host_port(self.endpoint)
+
+
+@dataclass(frozen=True)
 class DeviceConfig:
+    """One device: `endpoint` is its twin's server (always served by `cell-twin`), `real` the device on the
+    shop floor (needed for the real and shadow backends); `backend` is the one it starts with."""
+
     name: str
     kind: DeviceKind
     backend: Backend
     endpoint: str
     publishing_rate_Hz: float
     limits: dict[str, Limit]
-    security: SecurityConfig | None = None
+    real: RealDeviceConfig | None = None
 
     @property
     def host_port(self) -> tuple[str, int]:
-        url = urlparse(self.endpoint)
-        return url.hostname or "", url.port or 4840
+        return host_port(self.endpoint)
+
+
+def host_port(endpoint: str) -> tuple[str, int]:
+    """(host, port) of an opc.tcp URL; 4840, OPC UA's port, when it names none."""
+    url = urlparse(endpoint)
+    return url.hostname or "", url.port or 4840
+
+
+@dataclass(frozen=True)
+class PlantConfig:
+    """The stand-in for the shop floor, `cell-twin --plant`: a second, separate twin with the physical
+    parameters of a named reality-gap set (`sim/reality_gap.py`) serving every device's `real` endpoint.
+
+    arc_from: where a plant welder takes the robot's arc and motion from: "twin" (the twin robot's server,
+    a hardware-in-the-loop bench) or "plant" (its own robot). accounts_path / security: the plant servers'
+    accounts and certificates (real endpoints are secured)."""
+
+    parameter_set: str
+    arc_from: str
+    accounts_path: Path | None
+    security: SecurityConfig | None
 
 
 @dataclass(frozen=True)
@@ -172,6 +213,7 @@ class CellConfig:
     mes: MesConfig | None
     logs_path: Path
     config_hash: str
+    plant: PlantConfig | None = None
 
     def device(self, role: str) -> DeviceConfig:
         """The device playing `role` (robot, welder, machine or feeder)."""
@@ -279,7 +321,8 @@ def load_cell(path: str | Path) -> CellConfig:
         raise ConfigError(file, "(file)", f"not valid YAML: {error}") from None
     r = _Reader(file)
     data = r.section(data, "(top level)")
-    r.reject_unknown(data, "", {"cell", "twin", "devices", "procedure", "policies", "feeding", "supervisor", "mes"})
+    r.reject_unknown(data, "", {"cell", "twin", "devices", "procedure", "policies", "feeding", "supervisor", "mes",
+                                 "plant"})
 
     cell = r.section(r.get(data, "", "cell"), "cell")
     r.reject_unknown(cell, "cell", {"name", "namespace", "domain_id", "parts_per_shift", "journal", "logs", "seed"})
@@ -307,15 +350,16 @@ def load_cell(path: str | Path) -> CellConfig:
                                           "twin.machine_cycle", "time"), "twin.machine_cycle", 0.5, 3600.0, "s")
 
     devices = _devices(r, file, r.section(r.get(data, "", "devices"), "devices"))
-    if time_scale != 1.0 and any(d.backend is Backend.REAL for d in devices.values()):
-        real = [d.name for d in devices.values() if d.backend is Backend.REAL]
-        raise r.fail("twin.time_scale", f"must be 1 when a device is real ({', '.join(real)}): "
+    real = [f"{d.name} ({d.backend.value})" for d in devices.values() if d.backend.uses_real]
+    if time_scale != 1.0 and real:
+        raise r.fail("twin.time_scale", f"must be 1 when a device is real or shadow ({', '.join(real)}): "
                      "real devices run in real time")
     procedure = _procedure(r, r.section(r.get(data, "", "procedure"), "procedure"))
     policies = _policies(r, r.section(r.get(data, "", "policies", {}), "policies"))
     feeding = _feeding(r, r.section(r.get(data, "", "feeding", {}), "feeding"))
     supervisor = _supervisor(r, r.section(r.get(data, "", "supervisor", {}), "supervisor"))
     mes = _mes(r, file, r.section(data["mes"], "mes"), devices) if "mes" in data else None
+    plant = _plant(r, file, r.section(data["plant"], "plant")) if "plant" in data else None
 
     canonical = json.dumps(data, sort_keys=True, default=str).encode()
     return CellConfig(
@@ -336,6 +380,7 @@ def load_cell(path: str | Path) -> CellConfig:
         mes=mes,
         logs_path=logs,
         config_hash=hashlib.sha256(canonical).hexdigest()[:16],
+        plant=plant,
     )
 
 
@@ -430,7 +475,7 @@ def _mes(r: _Reader, file: Path, raw: dict[str, Any], devices: dict[str, DeviceC
     endpoint = r.get(raw, "mes", "endpoint")
     host, port = _endpoint(r, "mes.endpoint", endpoint)
     for device in devices.values():
-        if device.host_port == (host, port):
+        if (host, port) in (device.host_port, device.real.host_port if device.real else None):
             raise r.fail("mes.endpoint", f"{endpoint} is already used by devices.{device.name}")
     accounts = _path(file, raw["accounts"]) if raw.get("accounts") else None
     security = _security(r, file, "mes.security", raw["security"], device=False) if raw.get("security") else None
@@ -447,26 +492,26 @@ def _mes(r: _Reader, file: Path, raw: dict[str, Any], devices: dict[str, DeviceC
 def _devices(r: _Reader, file: Path, section: dict[str, Any]) -> dict[str, DeviceConfig]:
     devices: dict[str, DeviceConfig] = {}
     endpoints: dict[tuple[str, int], str] = {}
+
+    def claim(key: str, endpoint: Any) -> None:
+        where = _endpoint(r, key, endpoint)
+        if where in endpoints:
+            raise r.fail(key, f"{endpoint} is already used by {endpoints[where]}")
+        endpoints[where] = key
+
     for name, raw in section.items():
         key = f"devices.{name}"
         raw = r.section(raw, key)
-        r.reject_unknown(raw, key, {"kind", "backend", "endpoint", "publishing_rate", "limits", "security"})
+        r.reject_unknown(raw, key, {"kind", "backend", "endpoint", "publishing_rate", "limits", "real"})
         kind_name = r.get(raw, key, "kind")
         try:
             kind = DeviceKind(kind_name)
         except ValueError:
             known = ", ".join(k.value for k in DeviceKind)
             raise r.fail(f"{key}.kind", f"unknown device kind {kind_name!r} (known: {known})") from None
-        backend_name = r.get(raw, key, "backend", "twin")
-        try:
-            backend = Backend(backend_name)
-        except ValueError:
-            raise r.fail(f"{key}.backend", f"expected 'twin' or 'real', got {backend_name!r}") from None
+        backend = _backend(r, f"{key}.backend", r.get(raw, key, "backend", "twin"))
         endpoint = r.get(raw, key, "endpoint")
-        host_port = _endpoint(r, f"{key}.endpoint", endpoint)
-        if host_port in endpoints:
-            raise r.fail(f"{key}.endpoint", f"{endpoint} is already used by devices.{endpoints[host_port]}")
-        endpoints[host_port] = name
+        claim(f"{key}.endpoint", endpoint)
         rate = r.within(r.quantity(r.get(raw, key, "publishing_rate", {"value": 50, "unit": "Hz"}),
                                    f"{key}.publishing_rate", "frequency"), f"{key}.publishing_rate",
                         *PUBLISHING_RATE_HZ, "Hz")
@@ -474,22 +519,67 @@ def _devices(r: _Reader, file: Path, section: dict[str, Any]) -> dict[str, Devic
         limits_raw = r.section(r.get(raw, key, "limits", {}), f"{key}.limits")
         r.reject_unknown(limits_raw, f"{key}.limits", set(allowed))
         limits = {k: r.limit(v, f"{key}.limits.{k}", allowed[k]) for k, v in limits_raw.items()}
-        security = None
-        if backend is Backend.REAL:
-            if raw.get("security") is None:
-                raise r.fail(f"{key}.security", "missing: a real device is connected with SignAndEncrypt security "
-                             "only (policy, the cell's certificate and key, trust, user)")
-            security = _security(r, file, f"{key}.security", raw["security"], device=True)
-        elif raw.get("security") is not None:
-            raise r.fail(f"{key}.security", "a twin device serves on loopback without security; "
-                         "security is for real devices")
-        devices[name] = DeviceConfig(name, kind, backend, str(endpoint), rate, limits, security)
+        real = None
+        if raw.get("real") is not None:
+            real_raw = r.section(raw["real"], f"{key}.real")
+            claim(f"{key}.real.endpoint", r.get(real_raw, f"{key}.real", "endpoint"))
+            real = _real(r, file, f"{key}.real", real_raw)
+        elif backend.uses_real:
+            raise r.fail(f"{key}.real", f"missing: backend {backend.value} needs the real device (endpoint, "
+                         "security, optionally mapping and application_uri)")
+        devices[name] = DeviceConfig(name, kind, backend, str(endpoint), rate, limits, real)
     for role in ROLES:
         holders = [d.name for d in devices.values() if d.kind.role == role]
         if len(holders) != 1:
             reason = "no device plays this role" if not holders else f"several devices play it: {holders}"
             raise r.fail(f"devices ({role})", f"a cell needs exactly one {role}; {reason}")
     return devices
+
+
+def _backend(r: _Reader, key: str, name: Any) -> Backend:
+    try:
+        return Backend(name)
+    except ValueError:
+        known = ", ".join(repr(b.value) for b in Backend)
+        raise r.fail(key, f"expected one of {known}, got {name!r}") from None
+
+
+def _real(r: _Reader, file: Path, key: str, raw: dict[str, Any]) -> RealDeviceConfig:
+    r.reject_unknown(raw, key, {"endpoint", "security", "mapping", "application_uri", "divergence_tolerance"})
+    endpoint = str(r.get(raw, key, "endpoint"))
+    if raw.get("security") is None:
+        raise r.fail(f"{key}.security", "missing: a real device is connected with SignAndEncrypt security "
+                     "only (policy, the cell's certificate and key, trust, user)")
+    security = _security(r, file, f"{key}.security", raw["security"], device=True)
+    mapping = _file(r, file, f"{key}.mapping", raw["mapping"]) if raw.get("mapping") is not None else None
+    uri = raw.get("application_uri")
+    if uri is not None and (not isinstance(uri, str) or not uri):
+        raise r.fail(f"{key}.application_uri", f"expected a URI, got {uri!r}")
+    tolerances_raw = r.section(raw.get("divergence_tolerance") or {}, f"{key}.divergence_tolerance")
+    tolerances = {}
+    for path, value in tolerances_raw.items():
+        tolerance = r.number(value, f"{key}.divergence_tolerance.{path}")
+        if not tolerance > 0:
+            raise r.fail(f"{key}.divergence_tolerance.{path}", f"expected a tolerance > 0, got {tolerance}")
+        tolerances[str(path)] = tolerance
+    return RealDeviceConfig(endpoint, security, mapping, uri, tolerances)
+
+
+#: where a plant welder takes the robot's arc and motion from (`PlantConfig.arc_from`)
+ARC_SOURCES = ("twin", "plant")
+
+
+def _plant(r: _Reader, file: Path, raw: dict[str, Any]) -> PlantConfig:
+    r.reject_unknown(raw, "plant", {"parameter_set", "arc_from", "accounts", "security"})
+    parameter_set = r.get(raw, "plant", "parameter_set", "near")
+    if not isinstance(parameter_set, str):
+        raise r.fail("plant.parameter_set", f"expected the name of a reality-gap set, got {parameter_set!r}")
+    arc_from = r.get(raw, "plant", "arc_from", "twin")
+    if arc_from not in ARC_SOURCES:
+        raise r.fail("plant.arc_from", f"expected one of {', '.join(ARC_SOURCES)}, got {arc_from!r}")
+    accounts = _file(r, file, "plant.accounts", raw["accounts"]) if raw.get("accounts") else None
+    security = _security(r, file, "plant.security", raw["security"], device=False) if raw.get("security") else None
+    return PlantConfig(parameter_set, arc_from, accounts, security)
 
 
 def _procedure(r: _Reader, raw: dict[str, Any]) -> Procedure:

@@ -19,12 +19,12 @@ import json
 import sqlite3
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import TypeVar
 
 #: the schema this code writes (PRAGMA user_version); 0 is the schema before part ids had a sequence
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 PART_ID_FORMAT = "P{:06d}"
 #: events are written together at most this often, s (wall)
 EVENT_FLUSH_S = 0.1
@@ -67,8 +67,17 @@ CREATE TABLE IF NOT EXISTS parts (         -- one record per part that entered t
     iso5817_level           TEXT NOT NULL,  -- B | C | D | fail, '' when not graded
     weld_policy             TEXT NOT NULL,
     feed_policy             TEXT NOT NULL,
-    backends                TEXT NOT NULL,  -- JSON {device: twin|real}
+    backends                TEXT NOT NULL,  -- JSON {device: twin|real|shadow, "a>b" when swapped meanwhile}
     config_hash             TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS divergence (    -- shadow: twin - real of a process value while the part was made
+    part_id     TEXT NOT NULL REFERENCES parts(part_id),
+    device      TEXT NOT NULL,              -- robot | welder | machine | feeder
+    signal      TEXT NOT NULL,              -- the device spec's path of the value, its unit in brackets
+    rms         REAL NOT NULL,              -- in the signal's unit
+    max_abs     REAL NOT NULL,              -- in the signal's unit
+    samples     INTEGER NOT NULL,
+    PRIMARY KEY (part_id, device, signal)
 );
 CREATE TABLE IF NOT EXISTS events (
     id        INTEGER PRIMARY KEY,
@@ -80,6 +89,7 @@ CREATE TABLE IF NOT EXISTS events (
 );
 """
 
+#: version 2 -> 3 adds the divergence table (SCHEMA creates what is missing)
 #: version 0 -> 2: part ids get their sequence (entries), records an outcome and nullable weld values
 _MIGRATE_FROM_0 = """
 ALTER TABLE parts RENAME TO parts_v0;
@@ -132,6 +142,8 @@ class PartRecord:
     feed_policy: str
     backends: dict[str, str]
     config_hash: str
+    #: device -> signal -> (rms, max_abs, samples) of twin − real, for devices in shadow
+    divergence: dict[str, dict[str, tuple[float, float, int]]] = field(default_factory=dict)
 
     @property
     def good(self) -> bool:
@@ -165,7 +177,7 @@ class ShiftSummary:
     total_time_s: float
 
 
-_COLUMNS = [f.name for f in fields(PartRecord)]
+_COLUMNS = [f.name for f in fields(PartRecord) if f.name != "divergence"]
 T = TypeVar("T")
 
 
@@ -282,6 +294,10 @@ class Journal:
                        (record.part_id, record.shift_id, record.started_at, record.part_id))
             db.execute(f"INSERT INTO parts({', '.join(_COLUMNS)}) VALUES ({placeholders})",
                        tuple(row[c] for c in _COLUMNS))
+            db.executemany("INSERT INTO divergence(part_id, device, signal, rms, max_abs, samples) "
+                           "VALUES (?, ?, ?, ?, ?, ?)",
+                           [(record.part_id, device, signal, *figures)
+                            for device, signals in record.divergence.items() for signal, figures in signals.items()])
         self._transaction(insert)
 
     def open_parts(self) -> list[OpenPart]:
@@ -346,8 +362,16 @@ class Journal:
             values["outcome"] = Outcome(values["outcome"])
             values["imperfections"] = tuple(json.loads(values["imperfections"]))
             values["backends"] = json.loads(values["backends"])
-            records.append(PartRecord(**values))
+            records.append(PartRecord(**values, divergence=self._divergence(values["part_id"])))
         return records
+
+    def _divergence(self, part_id: str) -> dict[str, dict[str, tuple[float, float, int]]]:
+        out: dict[str, dict[str, tuple[float, float, int]]] = {}
+        for device, signal, rms, max_abs, samples in self._db.execute(
+                "SELECT device, signal, rms, max_abs, samples FROM divergence WHERE part_id=? ORDER BY device, signal",
+                (part_id,)):
+            out.setdefault(device, {})[signal] = (rms, max_abs, samples)
+        return out
 
     def last_shift_id(self) -> int | None:
         return self._db.execute("SELECT MAX(id) FROM shifts").fetchone()[0]

@@ -8,8 +8,9 @@ northbound OPC UA server's methods:
 
 verbs: the nine PackML commands (reset, start, stop, hold, unhold, suspend, unsuspend, abort,
 clear); `mode <production|maintenance|manual|1|2|3>` (SetUnitMode); `device <role> <verb>
-[argument ...]`, a single device command in Maintenance or Manual. `id` comes back with the
-answer on the cell's `state`; `user` is journaled with the command.
+[argument ...]`, a single device command in Maintenance or Manual; `swap <device> <twin|real|shadow>`,
+a device moved to another backend (`core/backends.py`). `id` comes back with the answer on the cell's
+`state`; `user` is journaled with the command.
 """
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ from .packml import Command
 MAX_COMMAND_CHARS = 256
 MODE_VERB = "mode"
 DEVICE_VERB = "device"
-VERBS = tuple(c.value for c in Command) + (MODE_VERB, DEVICE_VERB)
+SWAP_VERB = "swap"
+VERBS = tuple(c.value for c in Command) + (MODE_VERB, DEVICE_VERB, SWAP_VERB)
 _OPTIONS = ("id", "user")
 _MAX_OPTION_CHARS = 64
 
@@ -74,6 +76,8 @@ def parse(text: str) -> OperatorCommand:
         raise CommandError("mode takes one unit mode: production, maintenance or manual")
     if verb == DEVICE_VERB and len(args) < 2:
         raise CommandError("device takes a role and a verb: device <role> <verb> [argument ...]")
-    if verb not in (MODE_VERB, DEVICE_VERB) and args:
+    if verb == SWAP_VERB and len(args) != 2:
+        raise CommandError("swap takes a device and a backend: swap <device> <twin|real|shadow>")
+    if verb not in (MODE_VERB, DEVICE_VERB, SWAP_VERB) and args:
         raise CommandError(f"{verb} takes no arguments, got {shorten(' '.join(args))!r}")
     return OperatorCommand(verb, args, options.get("id", ""), options.get("user", ""))

@@ -26,12 +26,13 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Callable
 
-from .config import CellConfig
+from .config import ROLES, CellConfig
+from .divergence import DivergenceStats
 from .goals import FINAL, Goal, GoalState, GoalTracker
 from .journal import Journal, JournalError, OpenPart, Outcome, PartRecord
 from .packml import Command, StopCode, StopReason
 from .sequence import (
-    FEED, PRESS, READY_TIMEOUT_S, TRANSFER, WELD, PartInCell, Stage, Statuses, Step, idle,
+    FEED, PRESS, READY_TIMEOUT_S, TRANSFER, WELD, PartInCell, Stage, Statuses, Step, idle, in_fixture, in_machine,
     machine_available, next_step, reachable, reconcile, value,
 )
 
@@ -138,9 +139,22 @@ class Production:
     # -- goals -------------------------------------------------------------------------------
 
     def on_status(self, role: str, values: dict[str, str]) -> None:
+        backend = values.get("backend")
+        if backend:
+            for part in self.in_cell:
+                seen = part.backends.setdefault(role, [])
+                if not seen or seen[-1] != backend:
+                    seen.append(backend)
         for goal in self.goals.update(role, values):
             if goal.state is GoalState.REJECTED:
                 self.log.warning("%s %s%s refused: %s", role, goal.verb, goal.args, goal.answer)
+
+    def on_divergence(self, role: str, differences: dict[str, float]) -> None:
+        """twin − real of `role`'s process values (shadow), counted for the part it works on: the machine's
+        part for the machine, the fixture's for the others."""
+        part = in_machine(self.parts) if role == "machine" else in_fixture(self.parts)
+        if part is not None:
+            part.divergence.setdefault(role, DivergenceStats()).add(differences)
 
     def send(self, device: str, verb: str, args: tuple[str, ...], now_s: float) -> Goal:
         goal = self.goals.new(device, verb, args, now_s)
@@ -416,7 +430,10 @@ class Production:
             imperfections=tuple(i for i in weld.get("imperfections", "").split(",") if i),
             iso5817_level=weld.get("iso5817_level", ""),
             weld_policy=self.config.policies.weld, feed_policy=self.config.policies.feed,
-            backends={d.kind.role: d.backend.value for d in self.config.devices.values()},
+            backends={role: ">".join(part.backends.get(role) or [value(statuses, role, "backend") or
+                                                                    self.config.device(role).backend.value])
+                      for role in ROLES},
+            divergence={role: stats.summary() for role, stats in part.divergence.items()},
             config_hash=self.config.config_hash,
         )
         part.recorded = True

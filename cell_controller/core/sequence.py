@@ -22,6 +22,7 @@ import enum
 from dataclasses import dataclass, field
 from typing import Callable
 
+from .divergence import DivergenceStats
 from .journal import Outcome
 from .types import DeviceState, DeviceStatus
 
@@ -84,6 +85,10 @@ class PartInCell:
     reason: str = ""
     weld: dict[str, str] | None = field(default=None, repr=False)
     recorded: bool = False
+    #: role -> the backends that drove it while the part was in the cell, in order
+    backends: dict[str, list[str]] = field(default_factory=dict, repr=False)
+    #: role -> twin − real of its process values while it worked on this part (shadow only)
+    divergence: dict[str, DivergenceStats] = field(default_factory=dict, repr=False)
 
     def remove(self, outcome: Outcome, reason: str) -> None:
         """Take the part out instead of producing it; the first reason given is kept."""

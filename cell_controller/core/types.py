@@ -26,10 +26,17 @@ class DeviceKind(str, enum.Enum):
 
 
 class Backend(str, enum.Enum):
-    """Where a device lives: in the digital twin or on the shop floor."""
+    """What drives a device's place in the cell: the digital twin, the device on the shop floor, or the
+    real device with the twin running alongside on the same commands (shadow: the reality gap measured)."""
 
     TWIN = "twin"
     REAL = "real"
+    SHADOW = "shadow"
+
+    @property
+    def uses_real(self) -> bool:
+        """True when the device on the shop floor drives the cell (real and shadow)."""
+        return self is not Backend.TWIN
 
 
 class DeviceState(str, enum.Enum):

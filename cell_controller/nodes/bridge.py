@@ -1,10 +1,22 @@
-"""A bridge node: one device's OPC UA server on one side, the bus on the other.
+"""A bridge node: one device's OPC UA server on one side, the bus on the other; a managed node.
 
 The OPC UA client runs on an asyncio loop in a background thread; the bus spins on the main
 thread. Data changes (subscriptions, never polling) update a `Snapshot`, which checks every
 sample; after each batch the node publishes the device's status (latched, on change and every
 `HEARTBEAT_S`) and, for the robot and the welder, their sensor topics when every value they
 carry is good. A timer on the loop notices a device whose life-sign stops within its stale bound.
+
+Lifecycle (`core/lifecycle.py`, driven by the supervisor with goals on the command topic):
+unconfigured (no link), configure connects and checks the backend, inactive (reads and status, no
+write), activate, active (setpoints, commands and the heartbeat reach the device). The state is the
+status value `lifecycle`.
+
+Backends (`backend` in the status): twin, real, or shadow, where the real device drives the cell
+and the twin runs alongside on every setpoint, command and heartbeat; each sample of the real
+device is then paired with the twin's and twin − real published on `<device>/divergence`, and a
+recent RMS beyond `real.divergence_tolerance` is the status value `drift`. `swap <backend>` moves
+the device make-before-break: the new link is connected, checked, healthy and re-synchronised
+before it drives, or the swap is refused and the old link drives on (`_swap`).
 
 Commands are goals (`core/goals.py`): executed one at a time, each id once, answered in the
 status as `goal.<id>`. Setpoints from the bus are clamped and rate-limited here again
@@ -22,22 +34,25 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any, Callable
 
-from asyncua import ua
-
 from cell_controller.bridges import MAPPINGS, SETPOINTS
-from cell_controller.bridges.base import Snapshot
+from cell_controller.bridges.base import Snapshot, process_signals
 from cell_controller.bridges.robot import JOINT_NAMES, RobotMapping
 from cell_controller.bridges.welder import WelderMapping
 from cell_controller.bus.api import Node
+from cell_controller.core.backends import BRIDGE_VERBS
 from cell_controller.core.config import CellConfig
+from cell_controller.core.divergence import DriftMonitor
 from cell_controller.core.goals import ACCEPTED, GoalHistory
+from cell_controller.core.lifecycle import IllegalTransition, LifecycleState, Transition, target
+from cell_controller.core.operator import SWAP_VERB
 from cell_controller.core.shield import SetpointGuard
-from cell_controller.core.types import DeviceStatus
+from cell_controller.core.types import Backend, DeviceState, DeviceStatus
 from cell_controller.opcua.address_space import COMMAND_STATUS, CONTROLLER_HEARTBEAT, spec_for
-from cell_controller.opcua.client import ClientSecurity, DeviceClient, DeviceSpecMismatchError, DeviceUnreachableError
+from cell_controller.opcua.client import LINK_ERRORS
 
 from . import topics
 from .codec import Codec
+from .device_link import REAL, TWIN, Link, open_link
 from .runtime import spin_until_signal, start_node
 
 HEARTBEAT_S = 0.5
@@ -48,11 +63,21 @@ STALE_PERIODS = 3
 #: ... and for at least this long, s: tighter than the cell PC's scheduling jitter (a large message
 #: decoded on the bus thread), it would hold the cell for nothing
 STALE_MIN_S = 0.25
-CONNECT_TIMEOUT_S = 3.0
-RECONNECT_DELAY_S = 1.0
 COMMAND_TIMEOUT_S = 3.0
+#: how long a swap waits for the new backend to be complete, fresh and at rest, s (wall)
+SWAP_HEALTH_TIMEOUT_S = 2.0
+#: the drift warning's recent RMS is weighted over this long, s (wall: the device's samples)
+DRIFT_WINDOW_S = 1.0
 #: status values that change with every sample: a change of only these does not publish the status
 _VOLATILE = ("stamp_s", "data_age_s")
+#: which links each backend holds: the one that drives, and the twin alongside in shadow
+LINKS = {Backend.TWIN: (TWIN, None), Backend.REAL: (REAL, None), Backend.SHADOW: (REAL, TWIN)}
+
+
+class SwapRefused(Exception):
+    """A swap that cannot be made; the message says why (the old backend drives on)."""
+
+
 class BridgeNode:
     def __init__(self, node: Node, config: CellConfig, role: str):
         self.node, self.role, self.config = node, role, config
@@ -61,11 +86,20 @@ class BridgeNode:
         self.codec = Codec(node)
         self.spec = spec_for(self.device.kind.value)
         self.mapping = MAPPINGS[role](self.spec)
-        self.snapshot = Snapshot(self.spec)
+        self.signals = process_signals(self.spec)
+        self.lifecycle = LifecycleState.UNCONFIGURED
+        self.backend = self.device.backend
+        self.link: Link | None = None  # the backend that drives the cell
+        self.shadow: Link | None = None  # the twin alongside, in shadow
+        self.unconfigured_reason = "not configured yet (the supervisor configures it)"
+        self.swap_result = ""
+        self._empty = Snapshot(self.spec)
         #: the device's publishing period, wall s (the twin publishes at its rate in wall time)
         self.period_s = 1.0 / self.device.publishing_rate_Hz
         self.stale_after_s = max(STALE_PERIODS * self.period_s, STALE_MIN_S)
-        self.client: DeviceClient | None = None
+        self.interval_ms = 1000.0 * self.period_s / SUBSCRIPTION_OVERSAMPLING
+        tolerances = self.device.real.divergence_tolerance if self.device.real else {}
+        self.drift = DriftMonitor(tolerances, self.drift_window_samples)
         self.goals = GoalHistory()
         self.last_status: DeviceStatus | None = None
         self.fields = [f for f, s in SETPOINTS.items() if s.role == role]
@@ -76,6 +110,7 @@ class BridgeNode:
             tick_s=config.time_scale * self.period_s)
         self.pending_writes: dict[str, Any] = {}
         self.write_errors = 0
+        self.shadow_mismatches = 0
         self.sensor_skips = 0
         self._flush_scheduled = False
         self._stopping = False
@@ -89,6 +124,9 @@ class BridgeNode:
         command = topics.device_command(role)
         node.create_subscription(command.type, command.name, self._on_command, command.qos)
         self.sensor_pubs = {t: node.create_publisher(t.type, t.name, t.qos) for t in self._sensor_topics()}
+        self.divergence_topic = topics.divergence(role, self.signals)
+        self.divergence_pub = node.create_publisher(self.divergence_topic.type, self.divergence_topic.name,
+                                                    self.divergence_topic.qos)
         for topic in (topics.WELD_SETPOINTS, topics.INFEED):
             if any(f in topic.fields for f in self.fields):
                 node.create_subscription(topic.type, topic.name, self._setpoint_handler(topic), topic.qos)
@@ -101,33 +139,20 @@ class BridgeNode:
                 "geometry_msgs/msg/Point", "geometry_msgs/msg/Quaternion", "std_msgs/msg/Header",
                 "builtin_interfaces/msg/Time")}
 
+    @property
+    def snapshot(self) -> Snapshot:
+        """What the driving backend has said (empty while there is none)."""
+        return self.link.snapshot if self.link is not None else self._empty
+
     # -- lifecycle --------------------------------------------------------------------------
     def start(self) -> None:
+        """Run the loop: the bridge is unconfigured until the supervisor configures it."""
         self.thread.start()
-        self._publish_status(self.mapping.offline("connecting"))
+        self._publish_status(self._status())
         asyncio.run_coroutine_threadsafe(self._run(), self.loop)
 
     async def _run(self) -> None:
         self._wake_writer, self._commands = asyncio.Event(), asyncio.Lock()
-        # half the device's period: a server publishes on its own clock, so at the full period two of the
-        # device's samples now and then fall into one notification and the first is lost to the loop
-        interval_ms = 1000.0 * self.period_s / SUBSCRIPTION_OVERSAMPLING
-        reported = ""
-        while not self._stopping:
-            try:
-                self.client = await self._connect_and_subscribe(interval_ms)
-                break
-            except (DeviceUnreachableError, DeviceSpecMismatchError, ConnectionError, asyncio.TimeoutError,
-                    ua.UaError) as error:  # a link lost while subscribing too: start over
-                if str(error) != reported:  # one line per new reason, not one per attempt
-                    self.log.warning("%s", error)
-                    reported = str(error)
-                self._publish_status(self.mapping.offline(str(error)))
-                await asyncio.sleep(RECONNECT_DELAY_S)
-        if self.client is None:
-            return
-        self.client.on_link_change(self._on_link)
-        self.log.info("connected to %s (%s), subscribed at %.0f ms", self.device.endpoint, self.spec.kind, interval_ms)
         writer = asyncio.ensure_future(self._writer())
         last_heartbeat = 0.0
         while not self._stopping:
@@ -140,25 +165,173 @@ class BridgeNode:
                 self._publish_if_changed()
         writer.cancel()
 
-    async def _connect_and_subscribe(self, interval_ms: float) -> DeviceClient:
-        security = ClientSecurity.from_config(self.device.security) if self.device.security else None
-        client = await DeviceClient.connect(self.device.endpoint, self.spec, CONNECT_TIMEOUT_S, security=security)
+    async def _transition(self, transition: Transition) -> str:
+        """Take one lifecycle transition; the goal's answer (Accepted, or why not: the state stays)."""
         try:
-            await asyncio.wait_for(client.subscribe([v.path for v in self.spec.variables], interval_ms,
-                                                    self._on_value), CONNECT_TIMEOUT_S)
+            after = target(self.lifecycle, transition)
+        except IllegalTransition as error:
+            return f"InvalidArgument: {error}"
+        if transition is Transition.CONFIGURE:
+            try:
+                self.link, self.shadow = await self._open_links(self.backend, {})
+            except LINK_ERRORS as error:
+                self.unconfigured_reason = f"configure failed: {error}"
+                return f"NotReady: {error}"[:200]
+            self.log.info("configured: %s (%s) at %s, subscribed at %.0f ms", self.backend.value, self.spec.kind,
+                          self.link.endpoint, self.interval_ms)
+        elif transition in (Transition.CLEANUP, Transition.SHUTDOWN):
+            await self._close(self.link, self.shadow)
+            self.link = self.shadow = None
+            self.unconfigured_reason = "cleaned up"
+        self.lifecycle = after
+        if after is not LifecycleState.ACTIVE:
+            self.pending_writes.clear()
+        return ACCEPTED
+
+    async def _open_links(self, backend: Backend, reuse: dict[str, Link]) -> tuple[Link, Link | None]:
+        """The driving link and the shadow twin (or None) of `backend`; links in `reuse` (by where) are
+        taken as they are, the others opened. Raises one of LINK_ERRORS; nothing new is left open then."""
+        opened: list[Link] = []
+        try:
+            links = []
+            for where in LINKS[backend]:
+                if where is None:
+                    links.append(None)
+                elif where in reuse:
+                    links.append(reuse[where])
+                else:
+                    link = await open_link(self.device, self.spec, where, self.interval_ms, self._on_value)
+                    link.client.on_link_change(lambda up, link=link: self._on_link(link, up))
+                    opened.append(link)
+                    links.append(link)
         except BaseException:
-            await client.disconnect()
+            await self._close(*opened)
             raise
-        return client
+        return links[0], links[1]
+
+    @staticmethod
+    async def _close(*links: Link | None) -> None:
+        for link in links:
+            if link is not None:
+                await link.close()
+
+    async def _swap(self, backend_name: str) -> str:
+        """Move the device to `backend_name` make-before-break; the goal's answer."""
+        try:
+            backend = Backend(backend_name)
+        except ValueError:
+            return f"InvalidArgument: backend {backend_name[:20]!r} is not one of {', '.join(b.value for b in Backend)}"
+        old = self.backend
+        started_s = time.monotonic()
+        try:
+            self._check_swap(backend)
+        except SwapRefused as error:
+            return self._swap_answer(f"NotReady: swap to {backend.value} refused: {error}")
+        if backend is old or self.lifecycle is LifecycleState.UNCONFIGURED:
+            self.backend = backend  # the next configure connects it
+            return self._swap_answer(ACCEPTED)
+        was, self.lifecycle = self.lifecycle, LifecycleState.INACTIVE  # nothing written while it moves
+        self.pending_writes.clear()
+        self._publish_status(self._status())
+        held = {link.where: link for link in (self.link, self.shadow) if link is not None}
+        drive: Link | None = None
+        shadow: Link | None = None
+        try:
+            drive, shadow = await self._open_links(backend, held)
+            await self._until_healthy([drive] + ([shadow] if shadow is not None else []))
+            self._check_agreement(drive)
+            await self._resync(drive, shadow)
+        except (SwapRefused, *LINK_ERRORS) as error:
+            await self._close(*(link for link in (drive, shadow) if link is not None and link not in held.values()))
+            self.lifecycle = was
+            self._publish_status(self._status())
+            return self._swap_answer(f"NotReady: swap to {backend.value} refused, {old.value} drives on: {error}")
+        await self._close(*(link for link in held.values() if link not in (drive, shadow)))
+        switched_s = time.monotonic()
+        self.link, self.shadow, self.backend = drive, shadow, backend
+        self.drift = DriftMonitor(self.drift.tolerances, self.drift_window_samples)
+        self.lifecycle = was
+        fresh = await self._until_fresh_since(drive, switched_s)
+        took_ms = 1000.0 * (time.monotonic() - started_s)
+        self.log.info("swapped %s -> %s (%s) in %.0f ms", old.value, backend.value, drive.endpoint, took_ms)
+        answer = ACCEPTED if fresh else f"Fault: swapped to {backend.value}, no fresh value within {SWAP_HEALTH_TIMEOUT_S} s"
+        return self._swap_answer(answer, took_ms)
+
+    @property
+    def drift_window_samples(self) -> float:
+        return DRIFT_WINDOW_S / self.period_s
+
+    def _swap_answer(self, answer: str, took_ms: float | None = None) -> str:
+        self.swap_result = answer if took_ms is None else f"{answer} in {took_ms:.0f} ms"
+        return answer[:200]
+
+    def _check_swap(self, backend: Backend) -> None:
+        if backend.uses_real and self.device.real is None:
+            raise SwapRefused(f"devices.{self.device.name} has no real section (endpoint, security)")
+        if backend.uses_real and self.config.time_scale != 1.0:
+            raise SwapRefused(f"the cell runs at time scale {self.config.time_scale:g}; real devices run in real "
+                              "time (twin.time_scale: 1)")
+        if self.lifecycle is LifecycleState.FINALIZED:
+            raise SwapRefused("the bridge has shut down")
+
+    async def _until_healthy(self, links: list[Link]) -> None:
+        """Every link's values complete and its life-sign fresh, within SWAP_HEALTH_TIMEOUT_S."""
+        deadline = time.monotonic() + SWAP_HEALTH_TIMEOUT_S
+        while True:
+            now = time.monotonic()
+            problems = [f"{link.where} {link.endpoint}: {problem}" for link in links
+                        for problem in [link.snapshot.problem(now, self.stale_after_s)] if problem is not None]
+            if not problems:
+                return
+            if now > deadline:
+                raise SwapRefused(f"not healthy within {SWAP_HEALTH_TIMEOUT_S:.0f} s: {problems[0]}")
+            await asyncio.sleep(self.period_s / 2)
+
+    def _check_agreement(self, new: Link) -> None:
+        """The new backend at rest, and telling what the old one told of what the cell holds (`swap_agree`)."""
+        now = time.monotonic()
+        status = self.mapping.status(new.snapshot, now, self.stale_after_s)
+        if status.state is not DeviceState.IDLE:
+            raise SwapRefused(f"the {new.where} {self.role} is {status.state.value} ({status.detail}), not idle")
+        if self.link is None or new is self.link:
+            return
+        old = self.mapping.status(self.link.snapshot, now, self.stale_after_s)
+        for key in self.mapping.swap_agree:
+            if old.values.get(key) != status.values.get(key):
+                raise SwapRefused(f"{key} is {status.values.get(key)!r} on the {new.where} {self.role}, "
+                                  f"{old.values.get(key)!r} on the {self.link.where} one")
+
+    async def _resync(self, drive: Link, shadow: Link | None) -> None:
+        """Give the new backend the setpoints the old one holds (the cell's last word to the device)."""
+        if self.link is None:
+            return
+        held = {v.path: self.link.snapshot.get(v.path) for v in self.spec.variables
+                if v.writable and v.path != CONTROLLER_HEARTBEAT and self.link.snapshot.good(v.path)}
+        for link in (drive, shadow):
+            if link is None or link is self.link:
+                continue
+            for path, value in held.items():
+                if link.snapshot.get(path) != value:
+                    await asyncio.wait_for(link.client.write(path, value), COMMAND_TIMEOUT_S)
+
+    async def _until_fresh_since(self, link: Link, since_s: float) -> bool:
+        """The link's life-sign changes after `since_s` (monotonic s): a value the switch did not carry over."""
+        deadline = time.monotonic() + SWAP_HEALTH_TIMEOUT_S
+        while (link.snapshot.fresh_at_s or 0.0) <= since_s:
+            if time.monotonic() > deadline:
+                return False
+            await asyncio.sleep(self.period_s / 4)
+        return True
 
     def stop(self) -> None:
         """Leave the device safe (the robot's program stopped, so the arc is off) and disconnect."""
         async def shutdown() -> None:
             self._stopping = True
-            if self.client is not None:
+            if self.link is not None and self.link.connected:
                 if self.role == "robot" and self.snapshot.get(RobotMapping.execution_state) == "Running":
-                    await self._call("stop_program", ())
-                await self.client.disconnect()
+                    await self._call_device("stop_program", ())
+            await self._close(self.link, self.shadow)
+            self.lifecycle = LifecycleState.FINALIZED
             others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
             for task in others:
                 task.cancel()
@@ -172,22 +345,26 @@ class BridgeNode:
             self.thread.join(1.0)
 
     # -- device -> bus ----------------------------------------------------------------------
-    def _on_link(self, up: bool) -> None:
+    def _on_link(self, link: Link, up: bool) -> None:
         if not up:
-            self.pending_writes.clear()  # nothing from before the gap is written after it
-            self.snapshot.clear()
+            if link is self.link:
+                self.pending_writes.clear()  # nothing from before the gap is written after it
+            link.snapshot.clear()
             self._publish_status(self._status())
 
-    def _on_value(self, path: str, value: Any, source_timestamp: datetime | None, good: bool) -> None:
-        self.snapshot.update(path, value, source_timestamp, good, time.monotonic())
-        if not self._flush_scheduled:
+    def _on_value(self, link: Link, path: str, value: Any, source_timestamp: datetime | None, good: bool) -> None:
+        link.snapshot.update(path, value, source_timestamp, good, time.monotonic())
+        if link is self.link and not self._flush_scheduled:
             self._flush_scheduled = True
             self.loop.call_soon(self._flush)
 
     def _status(self) -> DeviceStatus:
-        if self.client is None or not self.client.connected:
-            return self.mapping.offline(f"link to {self.device.endpoint} down")
-        return self.mapping.status(self.snapshot, time.monotonic(), self.stale_after_s)
+        if self.lifecycle in (LifecycleState.UNCONFIGURED, LifecycleState.FINALIZED) or self.link is None:
+            reason = self.unconfigured_reason if self.lifecycle is LifecycleState.UNCONFIGURED else "shut down"
+            return self.mapping.offline(f"{self.lifecycle.value}: {reason}")
+        if not self.link.connected:
+            return self.mapping.offline(f"link to {self.link.endpoint} down")
+        return self.mapping.status(self.link.snapshot, time.monotonic(), self.stale_after_s)
 
     def _publish_if_changed(self) -> DeviceStatus:
         status = self._status()
@@ -196,7 +373,7 @@ class BridgeNode:
         return status
 
     def _flush(self) -> None:
-        """After a batch of data changes: publish status if it changed, and the sensor topics."""
+        """After a batch of data changes: publish status if it changed, the sensor topics, the divergence."""
         self._flush_scheduled = False
         status = self._publish_if_changed()
         if status.state.value in ("offline", "stale"):
@@ -206,15 +383,35 @@ class BridgeNode:
                 publisher.publish(self._sensor_message(topic))
             else:
                 self.sensor_skips += 1
+        if self.shadow is not None:
+            self._publish_divergence(self.snapshot, self.shadow.snapshot)
+
+    def _publish_divergence(self, real: Snapshot, twin: Snapshot) -> None:
+        """twin − real of every process value, when both sides hold a good value of each."""
+        paths = [v.path for v in self.signals]
+        if not (real.good(*paths) and twin.good(*paths)):
+            return
+        differences = {path: twin.get(path) - real.get(path) for path in paths}
+        self.drift.add(differences)
+        self.divergence_pub.publish(self.codec.array(self.divergence_topic, list(differences.values())))
 
     def _publish_status(self, status: DeviceStatus) -> None:
         self.last_status = status
         age = time.monotonic() - self.snapshot.fresh_at_s if self.snapshot.fresh_at_s is not None else math.inf
-        values = {**status.values, **self.goals.values(), "backend": self.device.backend.value,
-                  "data_age_s": f"{age:.3f}", "rejected_samples": str(self.snapshot.rejected),
-                  "write_errors": str(self.write_errors),
+        values = {**status.values, **self.goals.values(), "backend": self.backend.value,
+                  "lifecycle": self.lifecycle.value, "data_age_s": f"{age:.3f}",
+                  "rejected_samples": str(self.snapshot.rejected), "write_errors": str(self.write_errors),
                   **{k: str(v) for k, v in self.guard.counts.items()}}
-        self.status_pub.publish(self.codec.device_status(replace(status, values=values), self.device.endpoint))
+        if self.link is not None:
+            values["application_uri"] = self.link.application_uri
+        if self.swap_result:
+            values["swap_result"] = self.swap_result
+        if self.shadow is not None:
+            values["shadow"] = "ok" if self.shadow.connected and self.shadow.snapshot.fresh_at_s else "down"
+            values["shadow_mismatches"] = str(self.shadow_mismatches)
+            values["drift"] = "; ".join(self.drift.drifted())
+        endpoint = self.link.endpoint if self.link is not None else self.device.endpoint
+        self.status_pub.publish(self.codec.device_status(replace(status, values=values), endpoint))
 
     def _sensor_topics(self) -> list[topics.Topic]:
         return {"robot": [topics.JOINT_STATES, topics.TCP_POSE, topics.SEAM_TRACKER],
@@ -253,7 +450,7 @@ class BridgeNode:
         asyncio.run_coroutine_threadsafe(self._command(goal_id, msg.message, args), self.loop)
 
     async def _command(self, goal_id: str, verb: str, args: tuple[str, ...]) -> None:
-        """Execute a goal once; a repeated id is answered again. One command at a time per device."""
+        """Execute a goal once; a repeated id is answered again. One goal at a time per device."""
         if not goal_id:
             self.log.warning("command %r without an id ignored", verb[:40])
             return
@@ -263,23 +460,43 @@ class BridgeNode:
         self._publish_status(self._status())
         assert self._commands is not None
         async with self._commands:
-            result = await self._call(verb, args)
+            if verb == SWAP_VERB:
+                result = await self._swap(args[0]) if len(args) == 1 else \
+                    "InvalidArgument: swap takes one backend: twin, real or shadow"
+            elif verb in BRIDGE_VERBS:
+                result = await self._transition(Transition(verb))
+            else:
+                result = await self._call(verb, args)
         self.goals.finish(goal_id, result)
         self._publish_status(self._status())
 
     async def _call(self, verb: str, args: tuple[str, ...]) -> str:
-        """Call the device's method for `verb`: its CommandStatus name, then ': ' and its reason."""
+        """A device command from the supervisor, taken while active only; in shadow the twin gets it too."""
+        if self.lifecycle is not LifecycleState.ACTIVE:
+            return f"NotReady: the {self.role} bridge is {self.lifecycle.value}"
+        if self.shadow is None:
+            return await self._call_device(verb, args)
+        real, twin = await asyncio.gather(self._call_device(verb, args), self._call_device(verb, args, self.shadow))
+        if real.partition(":")[0] != twin.partition(":")[0]:
+            self.shadow_mismatches += 1
+            self.log.warning("shadow: %s%s answered %r by the real %s, %r by the twin", verb, args, real, self.role, twin)
+        return real
+
+    async def _call_device(self, verb: str, args: tuple[str, ...], link: Link | None = None) -> str:
+        """Call the method for `verb` on `link` (the driving one by default): its CommandStatus name, then
+        ': ' and its reason."""
+        link = link or self.link
         method = self.mapping.commands.get(verb)
         if method is None:
             return f"InvalidArgument: the {self.role} has no command {verb[:40]!r}"
-        if self.client is None or not self.client.connected:
+        if link is None or not link.connected:
             return "NotReady: no link to the device"
         try:
-            status, reason = await asyncio.wait_for(self.client.call(method, *args), COMMAND_TIMEOUT_S)
+            status, reason = await asyncio.wait_for(link.client.call(method, *args), COMMAND_TIMEOUT_S)
         except TypeError as error:
             return f"InvalidArgument: {error}"
         except Exception as error:  # a refused or failed call is reported, never raised into the loop
-            self.log.warning("%s%s failed: %r", verb, args, error)
+            self.log.warning("%s%s failed on %s: %r", verb, args, link.endpoint, error)
             return f"Fault: {type(error).__name__}: {error}"[:200]
         name = COMMAND_STATUS.values[status] if isinstance(status, int) and 0 <= status < len(COMMAND_STATUS.values) \
             else "Fault"
@@ -328,26 +545,30 @@ class BridgeNode:
         self.loop.call_soon_threadsafe(put)
 
     async def _writer(self) -> None:
-        """The device's one writer: pending setpoints, each once, while the link is up."""
+        """The device's one writer: pending setpoints, each once, while active and the link is up; in
+        shadow the twin gets each one too."""
         assert self._wake_writer is not None
         while True:
             await self._wake_writer.wait()
             self._wake_writer.clear()
-            client = self.client
-            if client is None or not client.connected:
-                self.pending_writes.clear()
-                continue
             writes, self.pending_writes = self.pending_writes, {}
-            for path, value in writes.items():
-                if path != CONTROLLER_HEARTBEAT and self.snapshot.get(path) == value:
-                    continue  # the device holds it already
-                try:
-                    await asyncio.wait_for(client.write(path, value), COMMAND_TIMEOUT_S)
-                except Exception as error:  # refused or link down: counted on the status, never retried stale
-                    self.write_errors += 1
-                    if self.write_errors in (1, 10, 100) or self.write_errors % 1000 == 0:
-                        self.log.warning("write %s=%r failed (%d failures so far): %r", path, value,
-                                         self.write_errors, error)
+            if self.lifecycle is not LifecycleState.ACTIVE:
+                continue  # an inactive bridge writes nothing, and nothing from then is written later
+            for link in (self.link, self.shadow):
+                if link is not None and link.connected:
+                    await self._write(link, writes)
+
+    async def _write(self, link: Link, writes: dict[str, Any]) -> None:
+        for path, value in writes.items():
+            if path != CONTROLLER_HEARTBEAT and link.snapshot.get(path) == value:
+                continue  # the device holds it already
+            try:
+                await asyncio.wait_for(link.client.write(path, value), COMMAND_TIMEOUT_S)
+            except Exception as error:  # refused or link down: counted on the status, never retried stale
+                self.write_errors += 1
+                if self.write_errors in (1, 10, 100) or self.write_errors % 1000 == 0:
+                    self.log.warning("write %s=%r to %s failed (%d failures so far): %r", path, value,
+                                     link.endpoint, self.write_errors, error)
 
 
 def _steady(status: DeviceStatus) -> DeviceStatus:

@@ -19,7 +19,8 @@ from cell_controller.bus.api import Node
 from cell_controller.core.config import CellConfig, ConfigError
 from cell_controller.core.packml import State, UnitMode
 from cell_controller.opcua.address_space import (
-    PACKML_ADMIN, PACKML_COMMANDS, PACKML_SET_UNIT_MODE, PACKML_STATUS, PACKML_UNIT_MODE, packml_spec,
+    DEVICE_BACKEND, PACKML_ADMIN, PACKML_COMMANDS, PACKML_SET_UNIT_MODE, PACKML_STATUS, PACKML_SWAP_BACKEND,
+    PACKML_UNIT_MODE, packml_spec,
 )
 from cell_controller.opcua.server import DeviceServer, ServerSecurity
 from cell_controller.opcua.users import Account, AccountsError, current_user, load_accounts
@@ -65,6 +66,9 @@ def packtags(values: dict[str, str]) -> dict[str, Any]:
         f"{PACKML_STATUS}/EquipmentStarved": values.get("starved") == "1",
         f"{PACKML_STATUS}/Warning": values.get("warning", ""),
         f"{PACKML_STATUS}/LastCommand": values.get("command", ""),
+        f"{PACKML_STATUS}/Backends": values.get("backends", ""),
+        f"{PACKML_STATUS}/LastSwap": values.get("swap", ""),
+        f"{PACKML_STATUS}/LastSwapResult": values.get("swap_result", ""),
         f"{PACKML_STATUS}/LastCommandResult": result + (f": {values['command_reason']}"
                                                        if values.get("command_reason") else ""),
         f"{PACKML_ADMIN}/ShiftId": number("shift_id"),
@@ -115,6 +119,7 @@ class MesNode:
         for command in ("Reset", "Start", "Stop", "Hold", "Unhold", "Suspend", "Unsuspend", "Abort", "Clear"):
             server.bind_method(f"{PACKML_COMMANDS}/{command}", lambda c=command.lower(): self._command(c))
         server.bind_method(PACKML_SET_UNIT_MODE, self._set_unit_mode)
+        server.bind_method(PACKML_SWAP_BACKEND, self._swap)
         self.log.info("northbound PackML server on %s", self.endpoint)
         return server
 
@@ -158,7 +163,14 @@ class MesNode:
             return 3, f"unit mode {mode} is not one of {', '.join(PACKML_UNIT_MODE.values[1:])}"
         return await self._command(f"mode {UnitMode(mode).name.lower()}")
 
-    async def _command(self, text: str) -> tuple[int, str]:
+    async def _swap(self, device: str, backend: int) -> tuple[int, str]:
+        if not 0 <= backend < len(DEVICE_BACKEND.values):
+            return 3, f"backend {backend} is not one of {', '.join(DEVICE_BACKEND.values)}"
+        if not device or not device.replace("_", "").isalnum():
+            return 3, f"device {device[:40]!r} is not a device name"
+        return await self._command(f"swap {device} {DEVICE_BACKEND.values[backend]}")
+
+    async def _command(self, text: str, timeout_s: float = ANSWER_TIMEOUT_S) -> tuple[int, str]:
         """Send `text` as the caller's command; the supervisor's answer as (CommandStatus index, reason)."""
         command_id = secrets.token_hex(6)
         user = current_user() or "mes"
@@ -166,10 +178,10 @@ class MesNode:
         self._answers[command_id] = answer
         self.command_pub.publish(self.codec.string(f"{text} id={command_id} user={user}"))
         try:
-            values = await asyncio.wait_for(answer, ANSWER_TIMEOUT_S)
+            values = await asyncio.wait_for(answer, timeout_s)
         except asyncio.TimeoutError:
             self._answers.pop(command_id, None)
-            return 4, f"the supervisor did not answer within {ANSWER_TIMEOUT_S:.0f} s"
+            return 4, f"the supervisor did not answer within {timeout_s:.0f} s"
         if values.get("command_result") == "accepted":
             return 0, ""
         return 2, values.get("command_reason", "refused")

@@ -31,16 +31,22 @@ from collections import deque
 from typing import Any
 
 from cell_controller.bridges import MAPPINGS
+from cell_controller.bridges.base import process_signals
 from cell_controller.bus.api import Node
+from cell_controller.core.backends import BridgeManager, Swap
 from cell_controller.core.config import CellConfig
 from cell_controller.core.goals import Goal
 from cell_controller.core.journal import Journal, JournalError
-from cell_controller.core.operator import DEVICE_VERB, MODE_VERB, CommandError, OperatorCommand, parse, shorten
+from cell_controller.core.lifecycle import LifecycleState
+from cell_controller.core.operator import (
+    DEVICE_VERB, MODE_VERB, SWAP_VERB, CommandError, OperatorCommand, parse, shorten,
+)
 from cell_controller.core.packml import (
     NO_STOP_REASON, STATE_COMPLETE, Command, IllegalCommand, PackMLMachine, State, StopCode, StopReason, UnitMode,
 )
 from cell_controller.core.production import Clocks, Production, Verdict
-from cell_controller.core.types import DeviceState, DeviceStatus
+from cell_controller.core.types import Backend, DeviceState, DeviceStatus
+from cell_controller.opcua.address_space import spec_for
 
 from . import topics
 from .codec import ERROR, OK, WARN, Codec
@@ -71,6 +77,11 @@ SIGNAL_STOP_S = 2.0
 #: states in which a device that becomes unusable holds the cell
 PRODUCING = frozenset({State.STARTING, State.EXECUTE, State.SUSPENDING, State.SUSPENDED, State.UNSUSPENDING,
                        State.UNHOLDING, State.COMPLETING})
+#: states in which a device may move to another backend: nothing is under way that it could break
+SWAP_STATES = frozenset({State.STOPPED, State.IDLE, State.HELD, State.SUSPENDED, State.ABORTED})
+#: commands refused while a swap is under way: each would set the cell going on a device that is moving
+LEAVES_SWAP_STATE = frozenset({Command.RESET.value, Command.START.value, Command.UNHOLD.value,
+                               Command.UNSUSPEND.value, Command.CLEAR.value})
 #: states whose time counts against step bounds (the wait states do not)
 ACTIVE = frozenset(STATE_COMPLETE)
 SAFETY_OK = "ok"
@@ -89,6 +100,9 @@ class Supervisor:
         self.log = node.get_logger()
         self.codec = Codec(node)
         self.production = Production(config, journal, self._send_goal, self._event, self.log)
+        self.bridges = BridgeManager(self._send_goal)
+        self._swap_commands: dict[str, OperatorCommand] = {}  # role -> the swap command under way
+        self.last_swap: dict[str, str] = {}  # how the last swap ended, on `state`
         self.recovering = bool(journal.interrupted_shifts) or bool(journal.open_parts())
         self.packml = PackMLMachine(State.ABORTED if journal.interrupted_shifts else State.STOPPED)
         self.stop_reason = NO_STOP_REASON
@@ -130,6 +144,10 @@ class Supervisor:
             t = topics.device_status(role)
             self.status_subs[role] = node.create_subscription(
                 t.type, t.name, lambda msg, role=role: self._on_status(role, msg), t.qos)
+        for role in topics.ROLES:
+            t = topics.divergence(role, process_signals(spec_for(config.device(role).kind.value)))
+            node.create_subscription(t.type, t.name, lambda msg, role=role, t=t: self._on_divergence(role, t, msg),
+                                     t.qos)
         c = topics.CELL_COMMAND
         node.create_subscription(c.type, c.name, lambda msg: self.operator_command(msg.data), c.qos)
         node.create_timer(WATCHDOG_PERIOD_S, self.evaluate)
@@ -143,7 +161,13 @@ class Supervisor:
         self.statuses[role] = status
         self.status_seen_at[role] = self.node.monotonic_s()
         self.production.on_status(role, status.values)
+        self.bridges.on_status(role, status)
         self.evaluate()
+
+    def _on_divergence(self, role: str, topic: topics.Topic, msg: Any) -> None:
+        differences = Codec.read_array(topic, msg)
+        if differences is not None:
+            self.production.on_divergence(role, differences)
 
     def operator_command(self, text: str) -> None:
         """One command from `command` or the northbound server: executed or refused, answered on `state`."""
@@ -176,6 +200,11 @@ class Supervisor:
                 self.journal.flush_events()
             except JournalError as error:
                 return f"cannot unhold: the journal still cannot write: {error}"
+        if self.bridges.swaps and command.verb in LEAVES_SWAP_STATE | {SWAP_VERB}:
+            moving = ", ".join(f"{r} to {s.backend}" for r, s in self.bridges.swaps.items())
+            return f"a swap is under way ({moving}): {command.verb} waits for it"
+        if command.verb == SWAP_VERB:
+            return self._swap_refusal(*command.args)
         if command.verb == DEVICE_VERB:
             role, verb = command.args[0], command.args[1]
             if self.packml.mode is UnitMode.PRODUCTION or self.packml.state is not State.EXECUTE:
@@ -186,9 +215,57 @@ class Supervisor:
                 return f"the {role} has no command {verb!r} (known: {', '.join(MAPPINGS[role].commands)})"
         return None
 
+    def _swap_refusal(self, device: str, backend: str) -> str | None:
+        """Why `swap device backend` is refused now (None: it is taken)."""
+        if self.packml.state not in SWAP_STATES:
+            allowed = ", ".join(s.value for s in State if s in SWAP_STATES)
+            return f"swap is taken in {allowed}, not in {self.packml.state.value}"
+        role = self._role(device)
+        if role is None:
+            known = ", ".join(sorted({*self.config.devices, *topics.ROLES}))
+            return f"unknown device {shorten(device, 40)!r} (known: {known})"
+        try:
+            new = Backend(backend)
+        except ValueError:
+            return f"unknown backend {shorten(backend, 20)!r} (known: {', '.join(b.value for b in Backend)})"
+        config = self.config.device(role)
+        if new.uses_real and config.real is None:
+            return f"devices.{config.name} has no real section: it cannot be {new.value}"
+        if new.uses_real and self.config.time_scale != 1.0:
+            return f"{new.value} needs real time: the cell runs at time scale {self.config.time_scale:g} " \
+                   "(twin.time_scale: 1 in the description)"
+        status = self.statuses.get(role)
+        if status is None or self.status_subs[role].alive_publisher_count() == 0:
+            return f"the {role} bridge is not reporting"
+        return None
+
+    def _role(self, device: str) -> str | None:
+        if device in topics.ROLES:
+            return device
+        config = self.config.devices.get(device)
+        return config.kind.role if config is not None else None
+
+    def _swap_ended(self, swap: Swap) -> None:
+        """A swap's end, on `state` (swap_id, swap, swap_result) and in the journal."""
+        command = self._swap_commands.pop(swap.role, OperatorCommand(SWAP_VERB, (swap.role, swap.backend)))
+        result = self.statuses[swap.role].values.get("swap_result", "") if swap.role in self.statuses else ""
+        if swap.accepted:
+            self._event("command", command.user or "operator", f"{command.text}: done ({result})")
+        else:
+            self.log.warning("swap %s %s refused: %s", swap.role, swap.backend, swap.answer)
+            self._event("command", command.user or "operator", f"{command.text}: refused ({swap.answer})")
+        self.last_swap = {"swap_id": command.id, "swap": command.text,
+                          "swap_result": f"done: {result or swap.answer}" if swap.accepted else f"refused: {swap.answer}"}
+        self._publish_state(force=True)
+
     def _execute(self, command: OperatorCommand) -> None:
         who = command.user or "operator"
-        if command.verb == MODE_VERB:
+        if command.verb == SWAP_VERB:
+            role = self._role(command.args[0])
+            assert role is not None
+            self._swap_commands[role] = command
+            self.bridges.request_swap(role, command.args[1], self.node.monotonic_s())
+        elif command.verb == MODE_VERB:
             self.packml.set_unit_mode(command.args[0])
         elif command.verb == DEVICE_VERB:
             role, verb, *args = command.args
@@ -210,7 +287,8 @@ class Supervisor:
             if self._commands_not_journaled:
                 self._event("command", "operator", f"{self._commands_not_journaled} commands not journaled (flood)")
                 self._commands_not_journaled = 0
-            self._event("command", command.user or "operator", f"{text}: {result}" + (f" ({reason})" if reason else ""))
+            if reason is not None or command.verb != SWAP_VERB:  # a swap taken is journaled once, when it ends
+                self._event("command", command.user or "operator", f"{text}: {result}" + (f" ({reason})" if reason else ""))
         else:
             self._commands_not_journaled += 1
         self._publish_state(force=True)
@@ -242,6 +320,8 @@ class Supervisor:
         """React to the latest statuses: watchdog, then the current state's work (SC chains run at once)."""
         self._tick_clock()
         self._watch()
+        for swap in self.bridges.manage(self.statuses, self.node.monotonic_s()):
+            self._swap_ended(swap)
         for _ in range(len(State)):
             state = self.packml.state
             getattr(self, f"_in_{state.name.lower()}")()
@@ -278,6 +358,9 @@ class Supervisor:
                 problems.append((StopCode.DEVICE_OFFLINE, f"{role}: no status for {now - self.status_seen_at[role]:.1f} s"))
             elif status.state in (DeviceState.OFFLINE, DeviceState.STALE):
                 problems.append((StopCode.DEVICE_OFFLINE, f"{role} {status.state.value}: {status.detail}"))
+            elif status.values.get("lifecycle") != LifecycleState.ACTIVE.value:
+                problems.append((StopCode.DEVICE_OFFLINE, f"{role}: its bridge is "
+                                 f"{status.values.get('lifecycle') or 'in no lifecycle state'}, not active"))
             elif status.state is DeviceState.FAULT:
                 problems.append((StopCode.DEVICE_FAULT, f"{role} fault: {status.detail}"))
             elif status.values.get("watchdog") == "tripped":
@@ -323,7 +406,7 @@ class Supervisor:
 
     def _in_stopped(self) -> None:
         self._recover()
-        if self.auto_start and not self.started_once:
+        if self.auto_start and not self.started_once and not self.bridges.swaps:
             self._command(Command.RESET, "auto_start")
 
     def _in_resetting(self) -> None:
@@ -376,7 +459,8 @@ class Supervisor:
         return all(self.status_seen_at.get(role, -1.0) > since_s for role in topics.ROLES)
 
     def _in_idle(self) -> None:
-        if self.auto_start and not self.started_once and self.packml.mode is UnitMode.PRODUCTION:
+        if self.auto_start and not self.started_once and self.packml.mode is UnitMode.PRODUCTION \
+                and not self.bridges.swaps:
             self._command(Command.START, "auto_start")
 
     def _in_starting(self) -> None:
@@ -446,7 +530,7 @@ class Supervisor:
         p = self.production
         cleared = (self.suspended_by is StopCode.STARVED and not p.starved(self.statuses)) or \
                   (self.suspended_by is StopCode.BLOCKED and not p.blocked(self.statuses))
-        if cleared:
+        if cleared and not self.bridges.swaps:
             self._event("info", "supervisor", f"{self.suspended_by.name.lower()} no more: unsuspending")
             self._command(Command.UNSUSPEND, "auto")
 
@@ -538,6 +622,7 @@ class Supervisor:
         a = p.active
         requested = STATE_COMPLETE.get(state, state) if state is not State.EXECUTE else state
         warnings = [f"{r}: {s.detail}" for r, s in self.statuses.items() if s.values.get("jammed") == "1"]
+        warnings += [f"{r} shadow drifted: {s.values['drift']}" for r, s in self.statuses.items() if s.values.get("drift")]
         values = {
             "state": state.value, "state_number": str(state.number),
             "unit_mode": self.packml.mode.label, "unit_mode_number": str(self.packml.mode.value),
@@ -552,10 +637,12 @@ class Supervisor:
             "warning": "; ".join(warnings), "starved": "1" if p.starved(self.statuses) else "0",
             "blocked": "1" if p.blocked(self.statuses) else "0",
             "records_pending": str(len(p.pending_records)),
+            "backends": ",".join(f"{r}:{s.values.get('backend', '')}" for r, s in sorted(self.statuses.items())),
+            "swapping": ",".join(f"{r}:{s.backend}" for r, s in self.bridges.swaps.items()),
             "cur_mach_speed_per_min": f"{60.0 / p.last_cycle_s:.3f}" if state is State.EXECUTE and p.last_cycle_s
             else "0",
             "mach_design_speed_per_min": f"{60.0 / self.config.supervisor.ideal_cycle_s:.3f}",
-            **self.last_command,
+            **self.last_command, **self.last_swap,
             **{f"time_s.{s.value}": f"{t:.1f}" for s, t in self.state_times.items()},
         }
         for outcome in ("good", "defective", "interrupted", "scrapped"):

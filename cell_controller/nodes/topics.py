@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cell_controller.bus.api import DEFAULT, LATCHED, SENSOR_DATA, QoS, Subscription
+from cell_controller.bridges.base import process_signals
+from cell_controller.opcua.address_space import VariableSpec, spec_for
 
 ROLES = ("robot", "welder", "machine", "feeder")
 #: DDS liveliness lease of the supervisor's heartbeat and of each bridge's status, s: a node
@@ -64,14 +66,25 @@ def device_status(role: str) -> Topic:
                  "on change, at least 2 Hz", "device state (message), level OK/WARN/ERROR/STALE, state values")
 
 
+def divergence(role: str, signals: tuple[VariableSpec, ...]) -> Topic:
+    """twin − real of each process value of a device in shadow (`bridges.base.process_signals`)."""
+    return Topic(f"{role}/divergence", "std_msgs/msg/Float64MultiArray", SENSOR_DATA, f"{role}_bridge",
+                 "device publishing rate, in shadow only", "twin − real of each process value, in its unit",
+                 tuple(f"{v.path} [{v.unit.display}]" for v in signals if v.unit is not None))
+
+
 def device_command(role: str) -> Topic:
     return Topic(f"{role}/command", "diagnostic_msgs/msg/DiagnosticStatus", DEFAULT, "supervisor",
                  "on demand", "device command (message) with values id and arguments")
 
 
+#: the device kind each role's divergence fields are listed for in `ALL_TOPICS` (a cnc's differ from a press's)
+_LISTED_KINDS = {"robot": "robot", "welder": "welder", "machine": "press", "feeder": "feeder"}
+
 ALL_TOPICS: tuple[Topic, ...] = (
     JOINT_STATES, TCP_POSE, SEAM_TRACKER, WELD_PROCESS, WELD_SETPOINTS, INFEED, CELL_STATE, CELL_COMMAND,
     HEARTBEAT, POLICY_STATUS, *(device_status(r) for r in ROLES), *(device_command(r) for r in ROLES),
+    *(divergence(r, process_signals(spec_for(_LISTED_KINDS[r]))) for r in ROLES),
 )
 
 

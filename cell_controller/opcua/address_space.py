@@ -69,7 +69,7 @@ DEG_S = Unit("E96", "deg/s", "degree per second")
 AMPERE = Unit("AMP", "A", "ampere")
 VOLT = Unit("VLT", "V", "volt")
 WATT = Unit("WTT", "W", "watt")
-KILOJOULE = Unit("KJ", "kJ", "kilojoule")
+KILOJOULE = Unit("KJO", "kJ", "kilojoule")
 SECOND = Unit("SEC", "s", "second")
 M_MIN = Unit("2X", "m/min", "metre per minute")
 L_MIN = Unit("L2", "l/min", "litre per minute")
@@ -482,6 +482,9 @@ PACKML_STATUS = f"{PACKML_ROOT}/Status"
 PACKML_ADMIN = f"{PACKML_ROOT}/Admin"
 PACKML_COMMANDS = f"{PACKML_ROOT}/BaseStateMachine"
 PACKML_SET_UNIT_MODE = f"{PACKML_ROOT}/SetUnitMode"
+#: the cell's own method beside OPC 30050's: move one device to another backend (`swap` on `command`)
+PACKML_SWAP_BACKEND = f"{PACKML_ROOT}/SwapBackend"
+DEVICE_BACKEND = EnumSpec("DeviceBackend", ("twin", "real", "shadow"))
 
 
 def packml_spec() -> DeviceSpec:
@@ -507,6 +510,11 @@ def packml_spec() -> DeviceSpec:
             VariableSpec(f"{PACKML_STATUS}/Warning", "String", description="active warnings, '' when none"),
             VariableSpec(f"{PACKML_STATUS}/LastCommand", "String"),
             VariableSpec(f"{PACKML_STATUS}/LastCommandResult", "String", description="accepted, or refused: reason"),
+            VariableSpec(f"{PACKML_STATUS}/Backends", "String",
+                         description="each device's backend, e.g. robot:twin,welder:shadow"),
+            VariableSpec(f"{PACKML_STATUS}/LastSwap", "String", description="the last swap that ended"),
+            VariableSpec(f"{PACKML_STATUS}/LastSwapResult", "String",
+                         description="done: <the bridge's answer and time>, or refused: <why, rolled back>"),
             VariableSpec(f"{PACKML_ADMIN}/ShiftId", "UInt32"),
             VariableSpec(f"{PACKML_ADMIN}/PartsTarget", "UInt32"),
             VariableSpec(f"{PACKML_ADMIN}/ProdProcessedCount", "UInt32", description="parts produced this shift"),
@@ -522,6 +530,9 @@ def packml_spec() -> DeviceSpec:
             *(MethodSpec(f"{PACKML_COMMANDS}/{command}") for command in
               ("Reset", "Start", "Stop", "Hold", "Unhold", "Suspend", "Unsuspend", "Abort", "Clear")),
             MethodSpec(PACKML_SET_UNIT_MODE, (ArgumentSpec("UnitMode", PACKML_UNIT_MODE),)),
+            MethodSpec(PACKML_SWAP_BACKEND, (ArgumentSpec("Device", "String", "a device name or role"),
+                                             ArgumentSpec("Backend", DEVICE_BACKEND)),
+                       description="answers whether the swap is taken; Status/LastSwapResult says how it ended"),
         ),
     )
 

@@ -70,6 +70,10 @@ source_timestamp UTC (None when unknown), good False for Bad/Uncertain quality o
 (value then None). Called on the asyncio loop: must not block."""
 
 
+class DeviceIdentityError(LookupError):
+    """The server is not the device the cell description names (another ApplicationUri)."""
+
+
 class DeviceUnreachableError(ConnectionError):
     """The device's endpoint could not be connected to within the timeout."""
 
@@ -256,6 +260,11 @@ class DeviceClient:
             self._link_task = None
         await close_client(self._client)
 
+    async def application_uri(self) -> str:
+        """The server's ApplicationUri (ServerArray[0], OPC UA Part 5 6.3.2): the device's identity."""
+        server_array = await self._client.get_node(ua.NodeId(ua.ObjectIds.Server_ServerArray)).read_value()
+        return server_array[0] if server_array else ""
+
     # --- services ------------------------------------------------------------------------------
 
     async def read(self, paths: Iterable[str]) -> dict[str, Any]:
@@ -377,6 +386,12 @@ class DeviceClient:
                 good = dv.StatusCode is None or dv.StatusCode.is_good()
                 self._deliver(callback, path, dv.Value.Value if good and dv.Value else None,
                               dv.SourceTimestamp, good)
+
+
+#: what a link to a device can fail with while it connects, subscribes or answers: callers catch these
+#: without importing asyncua (a link lost mid-request raises the protocol's own errors)
+LINK_ERRORS: tuple[type[BaseException], ...] = (DeviceUnreachableError, DeviceSpecMismatchError, DeviceIdentityError,
+                                                ConnectionError, asyncio.TimeoutError, ua.UaError)
 
 
 async def close_client(client: Client) -> None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from cell_controller.core.config import CellConfig
+from cell_controller.sim.reality_gap import NOMINAL, RealityGap
 # Handling times (s), jam behaviour and the machine's cycle spread: declared once, with the
 # fast flow model the feeding policy trains on.
 from cell_controller.sim.physics.flow import (
@@ -85,11 +86,13 @@ class WelderModel:
 
     Job mode, as welding robots drive their power sources: every arc start loads the
     procedure's job (voltage, wire feed, gas flow of the cell description); setpoints
-    written while the arc burns correct it for the rest of that seam.
+    written while the arc burns correct it for the rest of that seam. Its welds are `gap`'s plant's
+    (`WeldProcess`); NOMINAL: the model's.
     """
 
-    def __init__(self, config: CellConfig):
+    def __init__(self, config: CellConfig, gap: RealityGap = NOMINAL):
         self.procedure = config.procedure
+        self.gap = gap
         self._load_job()
         self.state = "idle"  # idle | welding | fault
         self.part_id = ""
@@ -117,7 +120,7 @@ class WelderModel:
     def arc_start(self, part_id: str, joint: JointGeometry, seed: int) -> None:
         self._load_job()
         self.sample = None
-        self._process = WeldProcess(joint, seed=seed)
+        self._process = WeldProcess(joint, seed=seed, gap=self.gap)
         self.part_id, self.state = part_id, "welding"
 
     def weld_step(self, dt_s: float, travel_speed_mm_s: float, torch_offset_mm: float) -> ProcessSample:
@@ -237,10 +240,12 @@ class RobotModel:
 
 
 class MachineModel:
-    """A press (or CNC) that processes one welded part per cycle."""
+    """A press (or CNC) that processes one welded part per cycle; its cycle time spreads uniformly by
+    +-`cycle_spread` (relative: the model's MACHINE_CYCLE_SPREAD times `gap`'s factor)."""
 
-    def __init__(self, config: CellConfig, rng: random.Random):
+    def __init__(self, config: CellConfig, rng: random.Random, gap: RealityGap = NOMINAL):
         self.nominal_cycle_s = config.machine_cycle_s
+        self.cycle_spread = MACHINE_CYCLE_SPREAD * gap.machine_cycle_spread_factor
         self.rng = rng
         self.part_id = ""  # the part in the machine, '' when empty
         self.state = "idle"  # idle | running | ended | fault
@@ -277,7 +282,7 @@ class MachineModel:
             return _busy("a cycle is running")
         if not part_id or self.part_id != part_id:
             return _not_ready(f"part {part_id!r} is not in the machine (holds {self.part_id!r})")
-        spread = 1.0 + self.rng.uniform(-MACHINE_CYCLE_SPREAD, MACHINE_CYCLE_SPREAD)
+        spread = 1.0 + self.rng.uniform(-self.cycle_spread, self.cycle_spread)
         self.cycle_time_s = self.nominal_cycle_s * spread
         self._remaining_s = self.cycle_time_s
         self.state, self.program_state = "running", "Running"
@@ -464,22 +469,27 @@ class FeederModel:
 
 
 class TwinCell:
-    """The whole twin: one PyBullet world, four devices and the cell clock (s)."""
+    """The whole twin: one PyBullet world, four devices and the cell clock (s).
+
+    `gap` (`reality_gap.RealityGap`) makes it a real plant rather than the twin: the welder's process and
+    the machine's cycle spread are that plant's. NOMINAL (the default) is the twin.
+    """
 
     #: spacing of blanks on the belt, mm
     blank_pitch_mm = BLANK_PITCH_MM
 
-    def __init__(self, config: CellConfig, world: CellWorld):
+    def __init__(self, config: CellConfig, world: CellWorld, gap: RealityGap = NOMINAL):
         self.config = config
         self.world = world
+        self.gap = gap
         self.time_s = 0.0
         self.parts: dict[str, Part] = {}
         #: roles whose watchdog tripped (no controller heartbeat): they refuse work until it beats again
         self.tripped: set[str] = set()
         rng = random.Random(config.seed)
-        self.welder = WelderModel(config)
+        self.welder = WelderModel(config, gap)
         self.robot = RobotModel(config, world, self.welder, self)
-        self.machine = MachineModel(config, random.Random(rng.random()))
+        self.machine = MachineModel(config, random.Random(rng.random()), gap)
         self.feeder = FeederModel(config, world, self, random.Random(rng.random()))
 
     def new_part(self, blank_id: str, number: int) -> None:

@@ -13,7 +13,8 @@ controller's wall-clock latency (subscriptions, DDS, Python) then costs the same
 would on a real cell, instead of `time_scale` times more, so cycle times do not depend on how fast
 the twin runs; the windows cost only wall time.
 
-Run: `cell-twin --config config/cell.yaml`. SIGINT/SIGTERM stop it cleanly.
+Run: `cell-twin --config config/cell.yaml`; `cell-twin --plant --config FILE` serves the plant instead
+(`plant.py`: the devices' real sections, with a reality gap). SIGINT/SIGTERM stop it cleanly.
 """
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable
 
-from cell_controller.core.config import Backend, CellConfig, ConfigError, load_cell
+from cell_controller.core.config import CellConfig, ConfigError, DeviceConfig, load_cell
 from cell_controller.opcua.address_space import (
     CONTROLLER_HEARTBEAT, DEVICE_HEARTBEAT, FEEDER_ROOT as F, MACHINE_OPERATION_MODE, MACHINE_PROGRAM as PROGRAM, MACHINE_ROOT,
     ROBOT_MOTION as MD, ROBOT_SAFETY, ROBOT_TASK as TASK, ROBOT_WELD as WELD, TWIN_CONTROL, WATCHDOG_TIMEOUT,
@@ -232,10 +233,14 @@ class Watchdog:
 
 
 class TwinServer:
-    """The twin's servers and its stepping loop."""
+    """The twin's servers and its stepping loop: every device of the description at its (twin) endpoint,
+    with its TwinControl methods, at the description's time scale. A subclass serves other devices
+    elsewhere (`devices`, `start_server`) or steps more than the cell (`step`): the plant (`plant.py`)."""
 
-    def __init__(self, config: CellConfig, cell: TwinCell):
+    def __init__(self, config: CellConfig, cell: TwinCell, time_scale: float | None = None):
         self.config, self.cell = config, cell
+        #: twin seconds per wall second (None: the description's)
+        self.time_scale = config.time_scale if time_scale is None else time_scale
         self.servers: dict[str, DeviceServer] = {}
         self.published: dict[str, dict[str, Any]] = {}
         self.watchdogs: dict[str, Watchdog] = {}
@@ -247,16 +252,27 @@ class TwinServer:
 
     async def start(self) -> None:
         try:
-            for device in self.config.devices.values():
-                if device.backend is Backend.TWIN:
-                    await self._serve(device.kind.role, device)
+            for device in self.devices():
+                await self._serve(device.kind.role, device)
         except BaseException:
             await self.stop_servers()
             raise
 
-    async def _serve(self, role: str, device) -> None:
-        spec = with_twin_control(spec_for(device.kind.value), role)
-        server = await DeviceServer.start(spec, device.endpoint, f"twin-{device.name}")
+    def devices(self) -> list[DeviceConfig]:
+        """The devices served: every one (a swap to twin or shadow needs its twin)."""
+        return list(self.config.devices.values())
+
+    async def start_server(self, device: DeviceConfig) -> DeviceServer:
+        """The started server of `device`: its spec with TwinControl, unsecured at its (loopback) endpoint."""
+        spec = with_twin_control(spec_for(device.kind.value), device.kind.role)
+        return await DeviceServer.start(spec, device.endpoint, f"twin-{device.name}")
+
+    def step(self, dt_s: float) -> bool:
+        """Advance by `dt_s` of cell time (s); True on an event the controller may act on (`TwinCell.step`)."""
+        return self.cell.step(dt_s)
+
+    async def _serve(self, role: str, device: DeviceConfig) -> None:
+        server = await self.start_server(device)
         self.servers[role] = server
         self.watchdogs[role] = Watchdog()
         self.heartbeats[role] = 0
@@ -272,8 +288,10 @@ class TwinServer:
             if setter is not None:
                 setter(self.cell, value)
         server.on_setpoint_written(on_write)
+        served = {m.path for m in server.spec.methods}  # a real device's spec has no TwinControl
         for path, method in binding.methods.items():
-            server.bind_method(path, self._method(role, path, method))
+            if path in served:
+                server.bind_method(path, self._method(role, path, method))
         await self.publish(role)
 
     def _method(self, role: str, path: str, method: Callable[..., str]) -> Callable[..., tuple[str, str]]:
@@ -306,7 +324,7 @@ class TwinServer:
         # every device publishes on a whole number of ticks, so its samples are evenly spaced in cell
         # time even when a late tick is caught up at once (a wall-clock rate limit would drop it)
         ticks_per_publish = {role: max(1, round(1.0 / (rate * period_s))) for role, rate in rates.items()}
-        steps_per_tick = max(1, round(period_s * self.config.time_scale / PHYSICS_DT_S))
+        steps_per_tick = max(1, round(period_s * self.time_scale / PHYSICS_DT_S))
         real_time_steps = max(1, round(period_s / PHYSICS_DT_S))
         next_tick = time.monotonic()
         tick = 0
@@ -316,7 +334,7 @@ class TwinServer:
                 self.window_since = None
                 self.windows["expired"] += 1
             for _ in range(real_time_steps if self.window_since is not None else steps_per_tick):
-                if self.cell.step(PHYSICS_DT_S) and self.config.time_scale > 1.0:
+                if self.step(PHYSICS_DT_S) and self.time_scale > 1.0:
                     self.window_since = time.monotonic()
                     self.windows["opened"] += 1
                     break
@@ -384,19 +402,27 @@ async def serve(config: CellConfig) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .plant import Plant, serve_plant  # the plant builds on this module's TwinServer
+
     parser = argparse.ArgumentParser(prog="cell-twin", description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", required=True, help="the cell description (YAML)")
+    parser.add_argument("--plant", action="store_true",
+                        help="serve the devices' real sections as the plant (sim/devices/plant.py), not the twin")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s cell-twin %(levelname)s %(message)s")
+    handler = logging.StreamHandler()
+    handler.setLevel(logging.INFO)  # the link records DeviceClient lowers to DEBUG after their logger passed them
+    logging.basicConfig(level=logging.INFO, handlers=[handler],
+                        format=f"%(asctime)s cell-{'plant' if args.plant else 'twin'} %(levelname)s %(message)s")
     logging.getLogger("asyncua").setLevel(logging.WARNING)
     try:
         config = load_cell(args.config)
         check_description(config)  # before any server listens: nothing starts half-way
+        plant = Plant.from_config(config) if args.plant else None
     except ConfigError as error:
         print(f"cell-twin: {error}", file=sys.stderr)
         return 2
     try:
-        asyncio.run(serve(config))
+        asyncio.run(serve(config) if plant is None else serve_plant(config, plant))
     except OSError as error:
         print(f"cell-twin: cannot serve: {error}", file=sys.stderr)
         return 1

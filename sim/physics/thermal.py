@@ -33,7 +33,7 @@ per design/welding.md (mild steel, ρ 7850 kg/m³, k_th 45 → 30 W/(m·K)).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from numba import njit
@@ -78,6 +78,15 @@ class SteelProperties:
     @property
     def conductivity_W_mmK(self) -> float:
         return self.conductivity_W_mK * 1e-3
+
+    def scaled(self, conductivity_factor: float, diffusivity_factor: float) -> SteelProperties:
+        """These properties with the conductivity k_th [W/(m·K)] and the diffusivity α = k_th / (ρ c)
+        [mm²/s] multiplied by the factors given (the density kept: the specific heat takes the rest).
+        Factors of 1 give equal properties."""
+        if not (conductivity_factor > 0 and diffusivity_factor > 0):
+            raise ValueError(f"factors must be > 0, got {conductivity_factor!r}, {diffusivity_factor!r}")
+        return replace(self, conductivity_W_mK=self.conductivity_W_mK * conductivity_factor,
+                       specific_heat_J_kgK=self.specific_heat_J_kgK * conductivity_factor / diffusivity_factor)
 
 
 MILD_STEEL = SteelProperties()

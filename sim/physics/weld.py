@@ -149,12 +149,13 @@ The cell's acceptance level is ``ACCEPTANCE_LEVEL`` (C).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from numba import njit
 from scipy import special
 
+from ..reality_gap import NOMINAL, RealityGap
 from .thermal import MILD_STEEL, SteelProperties, ThermalWindow, rosenthal_finite_plate_3d
 
 __all__ = [
@@ -706,24 +707,34 @@ class WeldProcess:
     ``step`` moves the torch along the seam by travel_speed · dt, runs the arc
     model, the thermal field and the bead model, and returns the sensor sample.
     Deterministic for a given joint and ``seed`` (sensor noise, contamination).
+
+    ``gap`` (``reality_gap.RealityGap``) makes it a real plant's weld rather than the model's: the arc
+    efficiency, the current characteristic, the plate's conductivity and diffusivity, the wire's
+    actual diameter, the robot's path error (``joint`` is welded as seen from the actual torch path:
+    ``self.joint``), the tracker's bias and extra noise, the camera's extra latency and the power
+    source's current and voltage reading biases. ``NOMINAL`` (the default) changes nothing.
     """
 
     def __init__(self, joint: JointGeometry, seed: int, wire_diameter_mm: float = 1.2, *,
                  props: SteelProperties = MILD_STEEL, dx_mm: float = 0.5, use_numba: bool = True,
                  sensor_noise: bool = True, feeder_time_constant_s: float = 0.06,
-                 pool_camera_latency_s: float = 0.04) -> None:
+                 pool_camera_latency_s: float = 0.04, gap: RealityGap = NOMINAL) -> None:
         if not wire_diameter_mm > 0:
             raise ValueError(f"wire_diameter_mm must be > 0, got {wire_diameter_mm!r}")
-        self.joint = joint
+        self.reality_gap = gap
+        self.joint = replace(joint, seam_offset_mm=joint.seam_offset_mm - gap.robot_path_error_mm)
         self.seed = int(seed)
-        self.wire_diameter_mm = float(wire_diameter_mm)
-        self.props = props
+        self.wire_diameter_mm = float(wire_diameter_mm) + gap.wire_diameter_error_mm
+        self.props = props.scaled(gap.conductivity_factor, gap.diffusivity_factor)
+        self.arc_efficiency = ARC_EFFICIENCY_GMAW * gap.arc_efficiency_factor
         self.thermal_thickness_mm = JOINT_THERMAL_FACTOR * joint.thickness_mm
-        self.thermal = ThermalWindow(self.thermal_thickness_mm, props=props, dx_mm=dx_mm, use_numba=use_numba)
+        self.thermal = ThermalWindow(self.thermal_thickness_mm, props=self.props, dx_mm=dx_mm, use_numba=use_numba)
         self._rng = np.random.default_rng(np.random.SeedSequence([self.seed, 0x57E9]))
+        # the gap's extra tracker noise draws from a stream of its own: the model's noise stays the same
+        self._gap_rng = np.random.default_rng(np.random.SeedSequence([self.seed, 0x6A9]))
         self._noise = sensor_noise
         self._tau = float(feeder_time_constant_s)
-        self._cam_latency = float(pool_camera_latency_s)
+        self._cam_latency = float(pool_camera_latency_s) + gap.camera_latency_extra_s
         self._z = np.linspace(0.0, self.thermal_thickness_mm, N_DEPTH_LEVELS)
         self._wl = np.zeros(N_DEPTH_LEVELS)
         self._wr = np.zeros(N_DEPTH_LEVELS)
@@ -765,9 +776,9 @@ class WeldProcess:
         else:
             self._wfs_act += (wfs_cmd - self._wfs_act) * (1.0 - math.exp(-dt / self._tau))
         wfs = self._wfs_act
-        I = current_from_wire_feed(wfs, U, self.wire_diameter_mm)
+        I = current_from_wire_feed(wfs, U, self.wire_diameter_mm) * self.reality_gap.current_factor
         P_arc = U * I
-        q = ARC_EFFICIENCY_GMAW * P_arc
+        q = self.arc_efficiency * P_arc
 
         x_from = self.x_mm
         x_to = min(x_from + v * dt, joint.length_mm)
@@ -820,7 +831,7 @@ class WeldProcess:
         if c is not None and c[0] <= x_to <= c[1]:
             por += 3.0
 
-        hi = ARC_EFFICIENCY_GMAW * P_arc / v
+        hi = self.arc_efficiency * P_arc / v
         tr = self._trace
         for k, val in (("x_mm", x_to), ("time_s", self.time_s), ("voltage_V", U), ("current_A", I),
                        ("wire_feed_m_min", wfs), ("travel_speed_mm_s", v), ("gas_flow_l_min", gas),
@@ -838,18 +849,22 @@ class WeldProcess:
 
         # sensors ------------------------------------------------------------------------
         n = self._rng.standard_normal(6).tolist() if self._noise else [0.0] * 6  # floats: cheap scalar math
+        reality = self.reality_gap
+        tracker_noise_mm = ((self._gap_rng.standard_normal(2) * reality.tracker_noise_mm).tolist() if self._noise
+                            else [0.0, 0.0])
         k_lat = int(round(self._cam_latency / dt))
         widths = tr["width_mm"]
         pw = widths[max(0, len(widths) - 1 - k_lat)]
         xl = x_to + TRACKER_LOOKAHEAD_MM
         return ProcessSample(
-            actual_current_A=I + 3.0 * n[0],
-            actual_voltage_V=U + 0.15 * n[1],
+            actual_current_A=I + 3.0 * n[0] + reality.current_sensor_bias_A,
+            actual_voltage_V=U + 0.15 * n[1] + reality.voltage_sensor_bias_V,
             actual_wire_feed_m_min=wfs + 0.05 * n[2],
             arc_power_W=P_arc + 60.0 * n[3],
             pool_width_mm=max(0.0, pw + 0.3 * n[4]),
-            tracker_gap_mm=max(0.0, joint.gap_at(xl) + 0.05 * n[5]),
-            tracker_seam_offset_mm=joint.seam_offset_at(xl) + 0.05 * (n[0] - n[1]),
+            tracker_gap_mm=max(0.0, joint.gap_at(xl) + 0.05 * n[5] + tracker_noise_mm[0]),
+            tracker_seam_offset_mm=(joint.seam_offset_at(xl) + 0.05 * (n[0] - n[1]) + reality.tracker_bias_mm
+                                    + tracker_noise_mm[1]),
             torch_position_mm=x_to,
             arc_energy_J=self.arc_energy_J,
             time_s=self.time_s,

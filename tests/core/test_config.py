@@ -120,15 +120,16 @@ def test_real_devices_load_in_real_time(tmp_path: Path) -> None:
     def mutate(d: dict[str, Any]) -> None:
         d["twin"]["time_scale"] = 1
         d["devices"]["welder"]["backend"] = "real"
-        d["devices"]["welder"]["security"] = real_device_security(tmp_path)
+        d["devices"]["welder"]["real"] = {"endpoint": "opc.tcp://10.0.0.7:4840",
+                                          "security": real_device_security(tmp_path)}
 
     config = load_cell(edited(tmp_path, mutate))
     welder = config.device("welder")
     assert welder.backend is Backend.REAL
     assert config.time_scale == 1
-    assert welder.security is not None and welder.security.policy == "Basic256Sha256"
-    assert welder.security.user is not None and welder.security.user.password() == "correct horse"
-    assert config.device("robot").security is None
+    assert welder.real is not None and welder.real.security.policy == "Basic256Sha256"
+    assert welder.real.security.user is not None and welder.real.security.user.password() == "correct horse"
+    assert config.device("robot").real is None
 
 
 # --------------------------------------------------------------------------- bad input
@@ -165,7 +166,7 @@ def _second_robot(d: dict[str, Any]) -> None:
 BAD: list[tuple[str, Callable[[dict[str, Any]], None], str, str]] = [
     # id, mutation, expected dotted key, fragment of the reason
     ("unknown-kind", _set("devices.robot.kind", "laser"), "devices.robot.kind", "unknown device kind"),
-    ("unknown-backend", _set("devices.robot.backend", "sim"), "devices.robot.backend", "'twin' or 'real'"),
+    ("unknown-backend", _set("devices.robot.backend", "sim"), "devices.robot.backend", "expected one of 'twin', 'real', 'shadow'"),
     ("missing-endpoint", _del("devices.welder.endpoint"), "devices.welder.endpoint", "missing"),
     ("endpoint-http", _set("devices.welder.endpoint", "http://127.0.0.1:48411"), "devices.welder.endpoint",
      "opc.tcp://host:port"),
@@ -262,9 +263,16 @@ BAD: list[tuple[str, Callable[[dict[str, Any]], None], str, str]] = [
      "already used by devices.robot"),
     ("mes-open-without-accounts", _set("mes.endpoint", "opc.tcp://10.0.0.5:4840"), "mes.accounts",
      "needs an accounts file"),
-    ("real-device-without-security", _set("devices.robot.backend", "real"), "devices.robot.security", "missing"),
-    ("twin-device-with-security", _set("devices.robot.security", {"policy": "Basic256Sha256"}),
-     "devices.robot.security", "security is for real devices"),
+    ("real-backend-without-real-device", _set("devices.robot.backend", "real"), "devices.robot.real", "missing"),
+    ("shadow-backend-without-real-device", _set("devices.robot.backend", "shadow"), "devices.robot.real",
+     "backend shadow needs the real device"),
+    ("real-device-without-security", _set("devices.robot.real", {"endpoint": "opc.tcp://10.0.0.7:4840"}),
+     "devices.robot.real.security", "missing"),
+    ("real-endpoint-of-the-twin", _set("devices.robot.real", {"endpoint": "opc.tcp://127.0.0.1:48410"}),
+     "devices.robot.real.endpoint", "already used by devices.robot.endpoint"),
+    ("device-security-outside-real", _set("devices.robot.security", {"policy": "Basic256Sha256"}),
+     "devices.robot.security", "unknown key"),
+    ("plant-unknown-arc-source", _set("plant", {"arc_from": "wire"}), "plant.arc_from", "expected one of twin, plant"),
 ]
 
 
@@ -291,9 +299,10 @@ def _real_welder(folder: Path, edit: Callable[[dict[str, Any]], None] | None = N
     def mutate(d: dict[str, Any]) -> None:
         d["twin"]["time_scale"] = time_scale
         welder = d["devices"]["welder"]
-        welder["backend"], welder["security"] = "real", real_device_security(folder)
+        welder["backend"] = "real"
+        welder["real"] = {"endpoint": "opc.tcp://10.0.0.7:4840", "security": real_device_security(folder)}
         if edit is not None:
-            edit(welder["security"])
+            edit(welder["real"]["security"])
     return mutate
 
 
@@ -311,26 +320,26 @@ def _open_mes(folder: Path) -> Callable[[dict[str, Any]], None]:
 SECURITY_BAD: list[tuple[str, Callable[[Path], Callable[[dict[str, Any]], None]], str, str]] = [
     ("real-device-scaled-time", lambda f: _real_welder(f, time_scale=5), "twin.time_scale", "must be 1"),
     ("deprecated-policy", lambda f: _real_welder(f, lambda s: s.update(policy="Basic256")),
-     "devices.welder.security.policy", "Basic256 is not allowed"),
+     "devices.welder.real.security.policy", "Basic256 is not allowed"),
     ("none-policy", lambda f: _real_welder(f, lambda s: s.update(policy="None")),
-     "devices.welder.security.policy", "None is not allowed"),
+     "devices.welder.real.security.policy", "None is not allowed"),
     ("unknown-policy", lambda f: _real_welder(f, lambda s: s.update(policy="Rot13")),
-     "devices.welder.security.policy", "unknown security policy 'Rot13'"),
+     "devices.welder.real.security.policy", "unknown security policy 'Rot13'"),
     ("inline-password", lambda f: _real_welder(f, lambda s: s["user"].update(password="hunter2")),
-     "devices.welder.security.user.password", "never written in the description"),
+     "devices.welder.real.security.user.password", "never written in the description"),
     ("password-env-unset", lambda f: _real_welder(
         f, lambda s: s.update(user={"username": "cell", "password_env": "CELL_CONTROLLER_UNSET_PASSWORD"})),
-     "devices.welder.security.user.password_env", "CELL_CONTROLLER_UNSET_PASSWORD is not set"),
+     "devices.welder.real.security.user.password_env", "CELL_CONTROLLER_UNSET_PASSWORD is not set"),
     ("two-passwords", lambda f: _real_welder(f, lambda s: s["user"].update(password_env="HOME")),
-     "devices.welder.security.user", "exactly one of password_env or password_file"),
+     "devices.welder.real.security.user", "exactly one of password_env or password_file"),
     ("key-readable-by-others", lambda f: _real_welder(f, _key_readable_by_all),
-     "devices.welder.security.private_key", "readable by others (mode 0644)"),
+     "devices.welder.real.security.private_key", "readable by others (mode 0644)"),
     ("certificate-missing", lambda f: _real_welder(f, lambda s: s.update(certificate=str(f / "nope.der"))),
-     "devices.welder.security.certificate", "no such file"),
+     "devices.welder.real.security.certificate", "no such file"),
     ("trust-not-a-folder", lambda f: _real_welder(f, lambda s: s.update(trust=s["certificate"])),
-     "devices.welder.security.trust", "not a folder"),
+     "devices.welder.real.security.trust", "not a folder"),
     ("unknown-security-key", lambda f: _real_welder(f, lambda s: s.update(cipher="rc4")),
-     "devices.welder.security.cipher", "unknown key"),
+     "devices.welder.real.security.cipher", "unknown key"),
     ("mes-open-without-security", _open_mes, "mes.security", "needs security"),
 ]
 

@@ -402,3 +402,29 @@ def test_a_reader_leaves_a_running_shift_alone(tmp_path) -> None:
     writer.close()
     with Journal(tmp_path / "j.sqlite") as restarted_writer:
         assert restarted_writer.summary(shift_id).status == "interrupted"
+
+
+def test_a_shadow_parts_divergence_is_stored_with_its_record_and_read_back(journal: Journal) -> None:
+    shift = journal.begin_shift(1, "h")
+    figures = {"JoiningSystem/ActualValues/Current [A]": (12.5, 30.0, 812), "JoiningSystem/ActualValues/Voltage [V]":
+               (0.4, 1.1, 812)}
+    journal.record_part(part(journal.allocate_part(shift), shift, backends={"welder": "twin>shadow"},
+                             divergence={"welder": figures}))
+    journal.record_part(part(journal.allocate_part(shift), shift))
+    first, second = journal.parts(shift)
+    assert first.divergence == {"welder": figures} and first.backends == {"welder": "twin>shadow"}
+    assert second.divergence == {}
+
+
+def test_a_journal_of_schema_2_gains_the_divergence_table_and_keeps_its_parts(tmp_path: Path) -> None:
+    path = tmp_path / "v2.sqlite"
+    with Journal(path) as j:
+        shift = j.begin_shift(1, "h")
+        j.record_part(part(j.allocate_part(shift), shift))
+        j._db.execute("DROP TABLE divergence")
+        j._db.execute("PRAGMA user_version=2")
+    with Journal(path) as j:
+        assert [p.part_id for p in j.parts()] == ["P000001"]
+        assert j._db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+        j.record_part(part(j.allocate_part(shift), shift, divergence={"welder": {"s [A]": (1.0, 2.0, 3)}}))
+        assert j.parts()[-1].divergence == {"welder": {"s [A]": (1.0, 2.0, 3)}}

@@ -31,7 +31,7 @@ class RunningCell:
         self.restarts = 0
 
     def start(self) -> None:
-        self.twin_cell.start_twin()
+        self.twin_cell.start_servers()
         self.cell.start_nodes()
 
     def kill(self, name: str) -> None:
@@ -43,16 +43,16 @@ class RunningCell:
     def restart(self, name: str) -> None:
         """Start `name` again as the plan says, under the same name."""
         self.restarts += 1
-        if name == "twin":
-            del self.twin_cell.processes["twin"]
-            self.twin_cell.start_twin()
+        if name in ("twin", "plant"):
+            del self.twin_cell.processes[name]
+            self.twin_cell.start_server(getattr(self.twin_cell.plan, name))
             return
         node = next(n for n in self.plan.nodes if n.name == name)
         self.cell._spawn(f"{name}-{self.restarts}", [_executable(node.executable), *node.ros_arguments])
         self.cell.processes[name] = self.cell.processes.pop(f"{name}-{self.restarts}")
 
     def _processes(self, name: str) -> dict:
-        return self.twin_cell.processes if name == "twin" else self.cell.processes
+        return self.twin_cell.processes if name in ("twin", "plant") else self.cell.processes
 
     def stop(self) -> None:
         self.cell.stop()

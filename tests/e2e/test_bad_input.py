@@ -96,13 +96,14 @@ def test_unusable_security_files_are_refused_before_anything_starts(cell_file, c
     def real_welder(d: dict[str, Any]) -> None:
         d["twin"]["time_scale"] = 1
         d["devices"]["welder"]["backend"] = "real"
-        d["devices"]["welder"]["security"] = security = real_device_security(tmp_path)
+        security = real_device_security(tmp_path)
+        d["devices"]["welder"]["real"] = {"endpoint": "opc.tcp://127.0.0.1:48419", "security": security}
         spoil(security)
     path = cell_file(real_welder)
     for command in ("check", "shift"):
         result = run_cellctl([command, "--config", str(path)], cell_env, timeout_s=30)
         assert result.returncode == 2
-        assert f"{path}: devices.welder.security: " in result.stderr and reason in result.stderr, result.stderr
+        assert f"{path}: devices.welder.real.security: " in result.stderr and reason in result.stderr, result.stderr
         assert "Traceback" not in result.stderr
     assert not (tmp_path / "logs").exists(), "nothing may start on bad input"
     assert str(path) not in subprocess.run(["ps", "-ww", "-eo", "args"], capture_output=True, text=True).stdout
@@ -126,13 +127,13 @@ def test_unreachable_real_device_is_refused_before_anything_starts(cell_file, ce
 
     def real_welder(d: dict[str, Any]) -> None:
         d["devices"]["welder"]["backend"] = "real"
-        d["devices"]["welder"]["endpoint"] = f"opc.tcp://127.0.0.1:{port}"
-        d["devices"]["welder"]["security"] = real_device_security(tmp_path)
+        d["devices"]["welder"]["real"] = {"endpoint": f"opc.tcp://127.0.0.1:{port}",
+                                          "security": real_device_security(tmp_path)}
         d["twin"]["time_scale"] = 1
     path = cell_file(real_welder)
     result = run_cellctl(["shift", "--config", str(path)], cell_env, timeout_s=30)
     assert result.returncode == 2
-    assert f"{path}: devices.welder.endpoint: opc.tcp://127.0.0.1:{port} is unreachable" in result.stderr
+    assert f"{path}: devices.welder.real.endpoint: opc.tcp://127.0.0.1:{port} is unreachable" in result.stderr
     assert not (tmp_path / "logs").exists()
 
 

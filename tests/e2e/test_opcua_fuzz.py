@@ -39,7 +39,7 @@ STALL_S = 5.0
 def twin(cell_file, cell_env, tmp_path):
     config = load_cell(cell_file())
     cell = Cell(launch_plan(config.path, 1, cell_env), tmp_path / "logs", cell_env)
-    cell.start_twin()
+    cell.start_servers()
     try:
         yield config, cell.processes["twin"]
     finally:

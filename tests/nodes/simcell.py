@@ -13,7 +13,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cell_controller.bus.memory import MemoryBus
+from cell_controller.core.backends import BRIDGE_VERBS
 from cell_controller.core.goals import ACCEPTED, GoalHistory
+from cell_controller.core.lifecycle import IllegalTransition, LifecycleState, Transition, target
+from cell_controller.core.operator import SWAP_VERB
 from cell_controller.core.types import DeviceState, DeviceStatus
 from cell_controller.nodes import topics
 from cell_controller.nodes.codec import Codec
@@ -261,6 +264,9 @@ class SimBridge:
         self.node = cell.bus.node(f"{role}_bridge", namespace)
         self.codec = Codec(self.node)
         self.goals = GoalHistory()
+        self.lifecycle = LifecycleState.UNCONFIGURED  # the supervisor brings it up, as a real bridge
+        self.backend = "twin"
+        self.swap_answer: str | None = None  # a refusal to answer every swap with (None: swaps succeed)
         self.executed: list[tuple[str, str, tuple[str, ...]]] = []  # (goal id, verb, args), each execution
         t = topics.device_status(role)
         self.pub = self.node.create_publisher(t.type, t.name, t.qos)
@@ -277,13 +283,30 @@ class SimBridge:
             if self.goals.begin(goal_id):
                 self.goals.finish(goal_id, answer)
         elif self.goals.begin(goal_id):
-            self.executed.append((goal_id, msg.message, args))
-            self.goals.finish(goal_id, self.cell.command(self.role, msg.message, args))
+            self.goals.finish(goal_id, self._bridge_verb(msg.message, args) if msg.message in BRIDGE_VERBS
+                              else self._device_command(goal_id, msg.message, args))
         self.publish()
+
+    def _bridge_verb(self, verb: str, args: tuple[str, ...]) -> str:
+        if verb == SWAP_VERB:
+            if self.swap_answer is None:
+                self.backend = args[0]
+            return self.swap_answer or "Accepted"
+        try:
+            self.lifecycle = target(self.lifecycle, Transition(verb))
+        except IllegalTransition as error:
+            return f"InvalidArgument: {error}"
+        return "Accepted"
+
+    def _device_command(self, goal_id: str, verb: str, args: tuple[str, ...]) -> str:
+        if self.lifecycle is not LifecycleState.ACTIVE:
+            return f"NotReady: the {self.role} bridge is {self.lifecycle.value}"
+        self.executed.append((goal_id, verb, args))
+        return self.cell.command(self.role, verb, args)
 
     def publish(self) -> None:
         status = self.cell.status(self.role)
-        values = {**status.values, **self.goals.values(), "backend": "twin"}
+        values = {**status.values, **self.goals.values(), "backend": self.backend, "lifecycle": self.lifecycle.value}
         self.pub.publish(self.codec.device_status(DeviceStatus(status.device, status.state, status.part_id,
                                                                status.detail, values), "sim"))
 

@@ -3,9 +3,7 @@ answers that never go backwards, setpoints guarded whoever sends them, bad sampl
 a stale device and a lost link reported, the supervisor's heartbeat written to the device's watchdog."""
 from __future__ import annotations
 
-import asyncio
 import math
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,76 +11,29 @@ from typing import Any
 
 import pytest
 
-from cell_controller.bus.memory import MemoryBus
+from cell_controller.bridge_rig import Bus, Device
 from cell_controller.core.config import CellConfig, load_cell
 from cell_controller.core.shield import SETPOINT_RATE_SLACK
 from cell_controller.core.types import DeviceState
 from cell_controller.nodes import topics
 from cell_controller.nodes.bridge import BridgeNode
-from cell_controller.nodes.codec import Codec
 from cell_controller.opcua.address_space import (
-    COMMAND_STATUS, CONTROLLER_HEARTBEAT, DEVICE_HEARTBEAT, WELDER_ROOT, spec_for,
+    COMMAND_STATUS,
+    CONTROLLER_HEARTBEAT,
+    WELDER_ROOT,
 )
 from cell_controller.opcua.security import make_keys
-from cell_controller.opcua.server import DeviceServer, ServerSecurity
+from cell_controller.opcua.server import ServerSecurity
 from cell_controller.opcua.users import Role, add_account, load_accounts
-from cell_controller.testing import LinkProxy, free_ports, private_cell_file, real_device_security
+from cell_controller.testing import (
+    LinkProxy,
+    free_ports,
+    private_cell_file,
+    real_device_security,
+)
 
 VOLTAGE = f"{WELDER_ROOT}/ProcessParameters/VoltageSetpoint"
 CURRENT = f"{WELDER_ROOT}/ActualValues/Current"
-
-
-class Device:
-    """A DeviceServer (welder or feeder) on its own event loop thread, publishing its life-sign like a device.
-
-    The feeder's Clamp is bound: it records each call and answers Accepted."""
-
-    def __init__(self, endpoint: str, kind: str = "welder", **secured: Any):
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-        self.endpoint, self.kind = endpoint, kind
-        self.secured = secured  # DeviceServer.start's security and accounts
-        self.calls: list[tuple[Any, ...]] = []
-        self.written: list[tuple[str, Any]] = []
-        self.beating = True
-        self.server: DeviceServer = self.run(self._start())
-        self._beat_task = asyncio.run_coroutine_threadsafe(self._beat(), self.loop)
-
-    def run(self, coroutine: Any) -> Any:
-        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(30)
-
-    async def _start(self) -> DeviceServer:
-        server = await DeviceServer.start(spec_for(self.kind), self.endpoint, f"test-{self.kind}", **self.secured)
-        server.on_setpoint_written(lambda path, value: self.written.append((path, value)))
-        if self.kind == "feeder":
-            server.bind_method("Feeder/MethodSet/Clamp", lambda: self.calls.append(("clamp",)) or (0, ""))
-        return server
-
-    async def _beat(self) -> None:
-        beat = 0
-        while True:
-            if self.beating:
-                beat += 1
-                await self.server.set_values({DEVICE_HEARTBEAT: beat})
-            await asyncio.sleep(0.02)
-
-    def set(self, values: dict[str, Any]) -> None:
-        self.run(self.server.set_values(values))
-
-    def value(self, path: str) -> Any:
-        return self.server.get_value(path)
-
-    def close(self) -> None:
-        if not self.thread.is_alive():
-            return
-        self._beat_task.cancel()
-        try:  # asyncua's stop can wait on a client's half-closed connection: the test does not wait for it
-            self.run(asyncio.wait_for(self.server.stop(), 5))
-        except (TimeoutError, asyncio.TimeoutError):
-            pass
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(5)
 
 
 @pytest.fixture
@@ -100,50 +51,13 @@ def device(config: CellConfig) -> Iterator[Device]:
         device.close()
 
 
-class Bus:
-    """The memory bus run in real time (the bridge's OPC UA loop is real), with a probe node."""
-
-    def __init__(self, config: CellConfig, role: str = "welder"):
-        self.bus = MemoryBus()
-        self.probe = self.bus.node("probe", config.namespace)
-        self.probe_namespace = config.namespace
-        self.codec = Codec(self.probe)
-        self.status: dict[str, str] = {}
-        self.state = ""
-        self.states: list[str] = []  # every state published, in order (a short offline is not missed)
-        self.process: list[dict[str, float]] = []
-        t = topics.device_status(role)
-        self.probe.create_subscription(t.type, t.name, self._on_status, t.qos)
-        self.probe.create_subscription(topics.WELD_PROCESS.type, topics.WELD_PROCESS.name,
-                                       lambda m: self.process.append(Codec.read_array(topics.WELD_PROCESS, m)),
-                                       topics.WELD_PROCESS.qos)
-        c = topics.device_command(role)
-        self.command = self.probe.create_publisher(c.type, c.name, c.qos)
-        self.setpoints = self.probe.create_publisher(topics.WELD_SETPOINTS.type, topics.WELD_SETPOINTS.name,
-                                                     topics.WELD_SETPOINTS.qos)
-        self.heartbeat = self.probe.create_publisher(topics.HEARTBEAT.type, topics.HEARTBEAT.name, topics.HEARTBEAT.qos)
-
-    def _on_status(self, msg: Any) -> None:
-        self.status, self.state = Codec.values(msg), Codec.values(msg).get("state", "")
-        self.states.append(self.state)
-
-    def until(self, condition, timeout_s: float = 10.0) -> bool:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            self.bus.advance(0.01)
-            if condition():
-                return True
-            time.sleep(0.005)
-        return False
-
-
 @pytest.fixture
 def cell(config: CellConfig, device: Device) -> Iterator[tuple[Bus, BridgeNode]]:
     bus = Bus(config)
     bridge = BridgeNode(bus.bus.node("welder_bridge", config.namespace), config, "welder")
     bridge.start()
     try:
-        assert bus.until(lambda: bus.state == "idle"), bus.status
+        assert bus.until(bus.ready), bus.status
         yield bus, bridge
     finally:
         bridge.stop()
@@ -155,7 +69,7 @@ def test_a_goal_is_executed_once_and_its_answer_never_goes_back(config: CellConf
     bridge = BridgeNode(bus.bus.node("feeder_bridge", config.namespace), config, "feeder")
     bridge.start()
     try:
-        assert bus.until(lambda: bus.state == "idle"), bus.status
+        assert bus.until(bus.ready), bus.status
         bus.command.publish(bus.codec.status("feeder", "clamp", 0, {"id": "s-1"}))
         assert bus.until(lambda: bus.status.get("goal.s-1") == "Accepted")
         for _ in range(5):  # the same id again (a resend, a duplicate): answered again, never executed again
@@ -214,7 +128,7 @@ def test_a_bad_sample_is_rejected_counted_and_kept_from_the_policy_and_the_devic
     assert bus.until(lambda: bus.state == "stale"), "a value bad for longer than the stale bound"
     assert CURRENT in bus.status.get("rejected_samples", "") or bus.status
     device.set({CURRENT: 231.0})
-    assert bus.until(lambda: bus.state == "idle" and bus.process[-1]["current_A"] == 231.0)
+    assert bus.until(lambda: bus.ready() and bus.process[-1]["current_A"] == 231.0)
     assert len(bus.process) > seen
 
 
@@ -225,7 +139,7 @@ def test_a_device_whose_life_sign_stops_is_reported_stale_within_its_bound(cell,
     assert bus.until(lambda: bus.state == "stale", 2.0)
     assert time.monotonic() - stopped < bridge.stale_after_s + 0.25
     device.beating = True
-    assert bus.until(lambda: bus.state == "idle", 2.0)
+    assert bus.until(bus.ready, 2.0)
 
 
 def test_the_supervisors_heartbeat_is_written_to_the_device_watchdog(cell, device: Device) -> None:
@@ -263,7 +177,7 @@ def test_a_lost_link_is_offline_and_nothing_from_before_it_is_written_after(cell
     assert bridge.pending_writes == {} or all(p != VOLTAGE for p in bridge.pending_writes)
     revived = Device(config.device("welder").endpoint)
     try:
-        assert bus.until(lambda: bus.state == "idle", 15.0)
+        assert bus.until(bus.ready, 15.0)
         assert all(p != VOLTAGE for p, _ in revived.written), "a setpoint from the gap was written after it"
     finally:
         bridge.stop()
@@ -280,7 +194,7 @@ def test_a_black_holed_link_is_noticed_within_1_s_and_no_status_in_the_gap_says_
     bridge = BridgeNode(bus.bus.node("welder_bridge", config.namespace), config, "welder")
     bridge.start()
     try:
-        assert bus.until(lambda: bus.state == "idle", 15.0), bus.status
+        assert bus.until(bus.ready, 15.0), bus.status
         proxy.black_hole()
         cut_at, seen = time.monotonic(), len(bus.states)
         assert bus.until(lambda: bus.state in ("offline", "stale"), 1.0), bus.states[seen:]
@@ -289,7 +203,7 @@ def test_a_black_holed_link_is_noticed_within_1_s_and_no_status_in_the_gap_says_
         bus.until(lambda: False, 3.0)  # the bridge keeps publishing its status: never up from stale data
         assert len(bus.states) - gone >= 5 and set(bus.states[gone:]) <= {"offline", "stale"}, bus.states[gone:]
         proxy.heal()
-        assert bus.until(lambda: bus.state == "idle", 35.0)
+        assert bus.until(bus.ready, 35.0)
         print(f"black hole noticed after {noticed_s:.2f} s")
     finally:
         bridge.stop()
@@ -302,7 +216,8 @@ def secured_welder(folder: Path) -> tuple[CellConfig, Device]:
     and the description that connects to it with the cell's keys, trust list and password file."""
     def real(d: dict[str, Any]) -> None:
         d["twin"]["time_scale"] = 1
-        d["devices"]["welder"].update(backend="real", security=real_device_security(folder))
+        d["devices"]["welder"].update(backend="real", real={
+            "endpoint": f"opc.tcp://127.0.0.1:{free_ports(1)[0]}", "security": real_device_security(folder)})
     config = load_cell(private_cell_file(folder, "secured", real))
     pki = folder / "pki"
     (pki / "device-trusts").mkdir()
@@ -310,7 +225,7 @@ def secured_welder(folder: Path) -> tuple[CellConfig, Device]:
     add_account(pki / "accounts.yaml", "cell", Role.OPERATOR, "correct horse")
     security = ServerSecurity(pki / "device" / "cell_cert.der", pki / "device" / "cell_key.pem",
                               trust=pki / "device-trusts")
-    return config, Device(config.device("welder").endpoint, security=security,
+    return config, Device(config.device("welder").real.endpoint, security=security,
                           accounts=load_accounts(pki / "accounts.yaml"))
 
 
@@ -320,7 +235,7 @@ def test_a_real_device_is_reached_over_sign_and_encrypt_with_the_descriptions_ke
     bridge = BridgeNode(bus.bus.node("welder_bridge", config.namespace), config, "welder")
     bridge.start()
     try:
-        assert bus.until(lambda: bus.state == "idle", 15.0), bus.status
+        assert bus.until(bus.ready, 15.0), bus.status
         device.set({VOLTAGE: 24.0})
         assert bus.until(lambda: bridge.snapshot.get(VOLTAGE) == 24.0)
         bus.setpoints.publish(bus.codec.array(topics.WELD_SETPOINTS, (24.5, 8.0, 10.0, 0.0, 0.0)))
@@ -332,7 +247,7 @@ def test_a_real_device_is_reached_over_sign_and_encrypt_with_the_descriptions_ke
 
 def test_a_device_whose_certificate_the_cell_does_not_trust_stays_offline(tmp_path: Path) -> None:
     config, device = secured_welder(tmp_path)
-    trusted = Path(config.device("welder").security.trust)
+    trusted = Path(config.device("welder").real.security.trust)
     for path in trusted.iterdir():  # the cell now trusts another device's certificate only
         path.unlink()
     make_keys(tmp_path / "other", "other")
@@ -341,7 +256,7 @@ def test_a_device_whose_certificate_the_cell_does_not_trust_stays_offline(tmp_pa
     bridge = BridgeNode(bus.bus.node("welder_bridge", config.namespace), config, "welder")
     bridge.start()
     try:
-        assert not bus.until(lambda: bus.state == "idle", 5.0)
+        assert not bus.until(bus.ready, 5.0)
         assert bus.state == "offline" and device.written == []
     finally:
         bridge.stop()
