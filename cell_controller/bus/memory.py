@@ -23,6 +23,7 @@ from typing import Any, Callable
 
 from cell_controller.bus import api
 from cell_controller.bus.messages import message_class
+from cell_controller.bus.names import resolve_topic
 
 
 @dataclass(order=True)
@@ -179,9 +180,7 @@ class MemoryNode(api.Node):
         self._logger = logging.getLogger(f"{self.namespace.strip('/')}.{name}".strip("."))
 
     def resolve(self, topic: str) -> str:
-        if topic.startswith("/"):
-            return topic
-        return f"{self.namespace.rstrip('/')}/{topic}"
+        return resolve_topic(topic, self.namespace, self.name)
 
     def message(self, type_name: str) -> type:
         return message_class(type_name)

@@ -130,6 +130,10 @@ class BridgeNode:
         for topic in (topics.WELD_SETPOINTS, topics.INFEED):
             if any(f in topic.fields for f in self.fields):
                 node.create_subscription(topic.type, topic.name, self._setpoint_handler(topic), topic.qos)
+        self.transition_pub = node.create_publisher(topics.TRANSITION_EVENT.type, topics.TRANSITION_EVENT.name,
+                                                    topics.TRANSITION_EVENT.qos)
+        self._lifecycle_messages = {name: node.message(name) for name in (
+            "lifecycle_msgs/msg/TransitionEvent", "lifecycle_msgs/msg/Transition", "lifecycle_msgs/msg/State")}
         hb = topics.HEARTBEAT
         self.heartbeat_sub = node.create_subscription(hb.type, hb.name, self._on_heartbeat, hb.qos)
         self.heartbeats_refused = 0
@@ -183,10 +187,22 @@ class BridgeNode:
             await self._close(self.link, self.shadow)
             self.link = self.shadow = None
             self.unconfigured_reason = "cleaned up"
-        self.lifecycle = after
-        if after is not LifecycleState.ACTIVE:
-            self.pending_writes.clear()
+        self._enter(after, transition)
         return ACCEPTED
+
+    def _enter(self, state: LifecycleState, transition: Transition) -> None:
+        """Take `state`, telling it on `~/transition_event` as rclpy.lifecycle does."""
+        before, self.lifecycle = self.lifecycle, state
+        if state is not LifecycleState.ACTIVE:
+            self.pending_writes.clear()
+        if before is state:
+            return
+        m = self._lifecycle_messages
+        self.transition_pub.publish(m["lifecycle_msgs/msg/TransitionEvent"](
+            timestamp=time.time_ns(), transition=m["lifecycle_msgs/msg/Transition"](id=transition.number,
+                                                                                    label=transition.value),
+            start_state=m["lifecycle_msgs/msg/State"](id=before.number, label=before.value),
+            goal_state=m["lifecycle_msgs/msg/State"](id=state.number, label=state.value)))
 
     async def _open_links(self, backend: Backend, reuse: dict[str, Link]) -> tuple[Link, Link | None]:
         """The driving link and the shadow twin (or None) of `backend`; links in `reuse` (by where) are
@@ -230,8 +246,8 @@ class BridgeNode:
         if backend is old or self.lifecycle is LifecycleState.UNCONFIGURED:
             self.backend = backend  # the next configure connects it
             return self._swap_answer(ACCEPTED)
-        was, self.lifecycle = self.lifecycle, LifecycleState.INACTIVE  # nothing written while it moves
-        self.pending_writes.clear()
+        was = self.lifecycle
+        self._enter(LifecycleState.INACTIVE, Transition.DEACTIVATE)  # nothing written while it moves
         self._publish_status(self._status())
         held = {link.where: link for link in (self.link, self.shadow) if link is not None}
         drive: Link | None = None
@@ -243,14 +259,14 @@ class BridgeNode:
             await self._resync(drive, shadow)
         except (SwapRefused, *LINK_ERRORS) as error:
             await self._close(*(link for link in (drive, shadow) if link is not None and link not in held.values()))
-            self.lifecycle = was
+            self._enter(was, Transition.ACTIVATE)
             self._publish_status(self._status())
             return self._swap_answer(f"NotReady: swap to {backend.value} refused, {old.value} drives on: {error}")
         await self._close(*(link for link in held.values() if link not in (drive, shadow)))
         switched_s = time.monotonic()
         self.link, self.shadow, self.backend = drive, shadow, backend
         self.drift = DriftMonitor(self.drift.tolerances, self.drift_window_samples)
-        self.lifecycle = was
+        self._enter(was, Transition.ACTIVATE)
         fresh = await self._until_fresh_since(drive, switched_s)
         took_ms = 1000.0 * (time.monotonic() - started_s)
         self.log.info("swapped %s -> %s (%s) in %.0f ms", old.value, backend.value, drive.endpoint, took_ms)
@@ -331,7 +347,7 @@ class BridgeNode:
                 if self.role == "robot" and self.snapshot.get(RobotMapping.execution_state) == "Running":
                     await self._call_device("stop_program", ())
             await self._close(self.link, self.shadow)
-            self.lifecycle = LifecycleState.FINALIZED
+            self._enter(LifecycleState.FINALIZED, Transition.SHUTDOWN)
             others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
             for task in others:
                 task.cancel()

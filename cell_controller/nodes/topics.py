@@ -56,6 +56,9 @@ CELL_COMMAND = Topic("command", "std_msgs/msg/String", DEFAULT, "operator",
 HEARTBEAT = Topic("heartbeat", "std_msgs/msg/UInt32", SENSOR_DATA.with_lease(LIVELINESS_LEASE_S), "supervisor",
                   "10 Hz", "the supervisor's life-sign counter; the bridges write it to each device's watchdog")
 
+TRANSITION_EVENT = Topic("~/transition_event", "lifecycle_msgs/msg/TransitionEvent", DEFAULT, "each bridge",
+                         "on each lifecycle transition", "the bridge's lifecycle transition, as rclpy.lifecycle "
+                         "publishes it (state and transition ids of lifecycle_msgs)")
 POLICY_STATUS = Topic("policy/status", "diagnostic_msgs/msg/DiagnosticStatus", LATCHED, "policy",
                       "1 Hz and on intervention", "policy names and safety-shield intervention counts")
 

@@ -74,6 +74,10 @@ def test_an_inactive_bridge_reads_but_writes_nothing_until_activated(tmp_path: P
     twin = Device(config.device("welder").endpoint)
     bus = Bus(config, managed=False)
     bridge = BridgeNode(bus.bus.node("welder_bridge", config.namespace), config, "welder")
+    events: list[tuple[str, str, str]] = []
+    t = topics.TRANSITION_EVENT
+    bus.probe.create_subscription(t.type, f"{config.namespace}/welder_bridge/transition_event", lambda m: events.append(
+        (m.transition.label, m.start_state.label, m.goal_state.label)), t.qos)
     bridge.start()
     try:
         assert bus.until(lambda: bus.status.get("lifecycle") == "unconfigured")
@@ -89,6 +93,8 @@ def test_an_inactive_bridge_reads_but_writes_nothing_until_activated(tmp_path: P
         assert bus.until(lambda: written_voltages(twin) != [])
         bus.command.publish(bus.codec.status("welder", "configure", 0, {"id": "a-1"}))
         assert bus.until(lambda: "configure is not a transition of active" in bus.status.get("goal.a-1", ""))
+        assert events == [("configure", "unconfigured", "inactive"), ("activate", "inactive", "active")], \
+            "each transition on ~/transition_event, as rclpy.lifecycle publishes it"
     finally:
         bridge.stop()
         twin.close()
