@@ -37,7 +37,7 @@ from pathlib import Path
 from cell_controller.core.config import CellConfig, ConfigError, load_cell
 from cell_controller.core.journal import Journal, JournalError, ShiftSummary
 from cell_controller.launch_plan import LaunchPlan, TwinPlan, launch_plan
-from cell_controller.preflight import PreflightError, port_open, preflight
+from cell_controller.preflight import PreflightError, check_description, port_open, preflight
 
 EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 1, 2, 130
 #: how long the twin's servers may take to listen, s
@@ -282,11 +282,9 @@ def cmd_shift(args: argparse.Namespace) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     """The description, then each device's endpoints: backend, identity, conformance (and for devices in
-    shadow in a running cell, the current divergence). Exit 1 when a real device does not conform."""
+    shadow in a running cell, the current divergence). Exit 1 when a real device is unreachable or does not
+    conform."""
     import asyncio
-
-    from rich.console import Console
-    from rich.table import Table
 
     from cell_controller.nodes.device_link import REAL, TWIN, probe
     from cell_controller.opcua.address_space import spec_for
@@ -294,7 +292,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     from cell_controller.remote import divergence_now
 
     config = load_cell(args.config)
-    preflight(config)
+    check_description(config)  # not preflight: the cell may be running (its ports in use) while it is checked
     print(f"{config.path}: ok ({len(config.devices)} devices, configuration hash {config.config_hash})")
 
     async def probe_all() -> list[tuple[str, str, str, str, str]]:
@@ -316,17 +314,12 @@ def cmd_check(args: argparse.Namespace) -> int:
         return rows
     rows = asyncio.run(probe_all())
     divergence = divergence_now(config, 1.0)
-    table = Table(title="devices")
-    for column in ("device", "backend", "server", "endpoint", "identity", "conformance"):
-        table.add_column(column)
-    for name, where, endpoint, uri, conformance in rows:
-        table.add_row(name, config.devices[name].backend.value, where, endpoint, uri, conformance)
-    console = Console()
-    console.print(table)
+    for name, where, endpoint, uri, conformance in rows:  # one line per server: greppable
+        print(f"{name}: {config.devices[name].backend.value}; {where} {endpoint} {uri}: {conformance}")
     for role, signals in divergence.items():
         worst = sorted(signals.items(), key=lambda item: -item[1][0])[:5]
-        console.print(f"{role} in shadow, twin − real over 1 s: " +
-                      ", ".join(f"{signal} RMS {rms:.3g} max {peak:.3g}" for signal, (rms, peak, _) in worst))
+        print(f"{role} in shadow, twin − real over 1 s: " +
+              ", ".join(f"{signal} RMS {rms:.3g} max {peak:.3g}" for signal, (rms, peak, _) in worst))
     bad = [r for r in rows if r[1] == REAL and r[4] != "conforms"]
     return EXIT_FAILED if bad else 0
 

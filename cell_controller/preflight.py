@@ -153,9 +153,12 @@ def port_open(host: str, port: int, timeout_s: float) -> bool:
 
 
 def preflight(config: CellConfig) -> None:
-    """`check_description`, then every endpoint: real ones must answer, the cell's own must be free."""
+    """`check_description`, then every endpoint: real ones must answer, the cell's own must be free (the
+    twin's, the northbound server's, and the real ones when the description's plant serves them)."""
     check_description(config)
     own = [(f"devices.{d.name}.endpoint", d.host_port) for d in config.devices.values()]
+    if config.plant is not None:
+        own += [(f"devices.{d.name}.real.endpoint", d.real.host_port) for d in config.devices.values() if d.real]
     if config.mes is not None:
         url = urlparse(config.mes.endpoint)
         own.append(("mes.endpoint", (url.hostname or "", url.port or 4840)))
@@ -163,6 +166,6 @@ def preflight(config: CellConfig) -> None:
         if port_open(host, port, 0.2):
             raise PreflightError(f"{config.path}: {key}: port {port} is already in use (another cell running?)")
     for device in config.devices.values():
-        if device.backend.uses_real and not port_open(*device.real.host_port, 2.0):
+        if device.backend.uses_real and config.plant is None and not port_open(*device.real.host_port, 2.0):
             raise PreflightError(f"{config.path}: devices.{device.name}.real.endpoint: {device.real.endpoint} is "
                                  "unreachable (no OPC UA server answers)")

@@ -2,9 +2,11 @@
 
 Every bridge starts unconfigured (`core/lifecycle.py`). `BridgeManager.manage` brings each one to
 active: configure while it reports unconfigured, activate while it reports inactive, each goal sent
-again after `LIFECYCLE_RETRY_S` while the bridge stays there (a device that is down is configured
-once a second until it answers). A bridge restarted is brought up again the same way; a supervisor
-restarted finds its bridges active and leaves them.
+again `LIFECYCLE_RETRY_S` after its answer while the bridge stays there (a device that is down is
+configured once a second until it answers), never while one is unanswered (up to
+`LIFECYCLE_ANSWER_TIMEOUT_S`). A bridge restarted is brought up again the same way, on the backend it
+was last swapped to (it starts on the description's); a supervisor restarted finds its bridges active
+and leaves them.
 
 A swap (`swap <device> twin|real|shadow`) is one goal to the bridge, which makes it
 make-before-break and answers Accepted or why not (`nodes/bridge.py`); while it runs, the manager
@@ -20,8 +22,12 @@ from .lifecycle import LifecycleState, Transition
 from .operator import SWAP_VERB
 from .types import DeviceStatus
 
-#: a lifecycle goal is sent again after this long while the bridge stays in its state, s (wall)
+#: a lifecycle goal the bridge answered is sent again after this long while the bridge stays in its state, s
+#: (wall): a device that is down is tried once a second
 LIFECYCLE_RETRY_S = 1.0
+#: ... and one it has not answered after this long (a configure against a black-holed endpoint takes up to
+#: its connect timeout, 3 s; a bridge restarted meanwhile lost it), s (wall)
+LIFECYCLE_ANSWER_TIMEOUT_S = 10.0
 #: how long a bridge may take to answer a swap, s (wall): connect, check, resync, first fresh value
 SWAP_TIMEOUT_S = 15.0
 #: goal verbs a bridge answers itself (never its device's): the lifecycle transitions and the swap
@@ -53,6 +59,7 @@ class BridgeManager:
         self.goals = GoalTracker()
         self.lifecycle_goals: dict[str, Goal] = {}
         self.swaps: dict[str, Swap] = {}
+        self.backends: dict[str, str] = {}  # role -> the backend its last swap made it
 
     def on_status(self, role: str, status: DeviceStatus) -> None:
         self.goals.update(role, status.values)
@@ -63,12 +70,22 @@ class BridgeManager:
             transition = _UP.get(status.values.get("lifecycle", ""))
             if transition is None or role in self.swaps:
                 continue
+            verb, args = transition.value, ()
+            wanted = self.backends.get(role)
+            if transition is Transition.CONFIGURE and wanted is not None and status.values.get("backend") != wanted:
+                verb, args = SWAP_VERB, (wanted,)  # a restarted bridge: back on the backend it was swapped to
             last = self.lifecycle_goals.get(role)
-            if last is None or last.verb != transition.value or now_s - last.sent_s >= LIFECYCLE_RETRY_S:
+            if last is None or last.verb != verb or self._due(last, now_s):
                 if last is not None:
                     self.goals.forget(last)
-                self.lifecycle_goals[role] = self._goal(role, transition.value, (), now_s)
+                self.lifecycle_goals[role] = self._goal(role, verb, args, now_s)
         return self._ended_swaps(now_s)
+
+    @staticmethod
+    def _due(goal: Goal, now_s: float) -> bool:
+        """Send again: answered `LIFECYCLE_RETRY_S` ago (the bridge stayed), or unanswered for too long."""
+        since_s = now_s - goal.sent_s
+        return since_s >= (LIFECYCLE_ANSWER_TIMEOUT_S if goal.state is GoalState.SENT else LIFECYCLE_RETRY_S)
 
     def request_swap(self, role: str, backend: str, now_s: float) -> Swap:
         swap = Swap(role, backend, self._goal(role, SWAP_VERB, (backend,), now_s), now_s)
@@ -91,5 +108,7 @@ class BridgeManager:
                 continue
             del self.swaps[role]
             self.goals.forget(swap.goal)
+            if swap.accepted:
+                self.backends[role] = swap.backend
             ended.append(swap)
         return ended

@@ -48,7 +48,6 @@ from cell_controller.core.operator import SWAP_VERB
 from cell_controller.core.shield import SetpointGuard
 from cell_controller.core.types import Backend, DeviceState, DeviceStatus
 from cell_controller.opcua.address_space import COMMAND_STATUS, CONTROLLER_HEARTBEAT, spec_for
-from cell_controller.opcua.client import LINK_ERRORS
 
 from . import topics
 from .codec import Codec
@@ -91,6 +90,7 @@ class BridgeNode:
         self.backend = self.device.backend
         self.link: Link | None = None  # the backend that drives the cell
         self.shadow: Link | None = None  # the twin alongside, in shadow
+        self.moving: list[Link] = []  # while a swap runs: the links it holds and opens (they get the heartbeat)
         self.unconfigured_reason = "not configured yet (the supervisor configures it)"
         self.swap_result = ""
         self._empty = Snapshot(self.spec)
@@ -118,6 +118,7 @@ class BridgeNode:
         self.thread = threading.Thread(target=self.loop.run_forever, name=f"{role}-opcua", daemon=True)
         self._wake_writer: asyncio.Event | None = None
         self._commands: asyncio.Lock | None = None
+        self._links: asyncio.Lock | None = None  # a write batch, or a swap's switch
 
         status = topics.device_status(role)
         self.status_pub = node.create_publisher(status.type, status.name, status.qos)
@@ -130,8 +131,8 @@ class BridgeNode:
         for topic in (topics.WELD_SETPOINTS, topics.INFEED):
             if any(f in topic.fields for f in self.fields):
                 node.create_subscription(topic.type, topic.name, self._setpoint_handler(topic), topic.qos)
-        self.transition_pub = node.create_publisher(topics.TRANSITION_EVENT.type, topics.TRANSITION_EVENT.name,
-                                                    topics.TRANSITION_EVENT.qos)
+        event = topics.transition_event(role)
+        self.transition_pub = node.create_publisher(event.type, event.name, event.qos)
         self._lifecycle_messages = {name: node.message(name) for name in (
             "lifecycle_msgs/msg/TransitionEvent", "lifecycle_msgs/msg/Transition", "lifecycle_msgs/msg/State")}
         hb = topics.HEARTBEAT
@@ -145,8 +146,9 @@ class BridgeNode:
 
     @property
     def snapshot(self) -> Snapshot:
-        """What the driving backend has said (empty while there is none)."""
-        return self.link.snapshot if self.link is not None else self._empty
+        """What the driving backend has said (empty while there is none). Read from the bus thread too."""
+        link = self.link
+        return link.snapshot if link is not None else self._empty
 
     # -- lifecycle --------------------------------------------------------------------------
     def start(self) -> None:
@@ -156,7 +158,7 @@ class BridgeNode:
         asyncio.run_coroutine_threadsafe(self._run(), self.loop)
 
     async def _run(self) -> None:
-        self._wake_writer, self._commands = asyncio.Event(), asyncio.Lock()
+        self._wake_writer, self._commands, self._links = asyncio.Event(), asyncio.Lock(), asyncio.Lock()
         writer = asyncio.ensure_future(self._writer())
         last_heartbeat = 0.0
         while not self._stopping:
@@ -178,7 +180,7 @@ class BridgeNode:
         if transition is Transition.CONFIGURE:
             try:
                 self.link, self.shadow = await self._open_links(self.backend, {})
-            except LINK_ERRORS as error:
+            except Exception as error:  # unreachable, another identity, a mapping that does not load: reported
                 self.unconfigured_reason = f"configure failed: {error}"
                 return f"NotReady: {error}"[:200]
             self.log.info("configured: %s (%s) at %s, subscribed at %.0f ms", self.backend.value, self.spec.kind,
@@ -232,7 +234,8 @@ class BridgeNode:
                 await link.close()
 
     async def _swap(self, backend_name: str) -> str:
-        """Move the device to `backend_name` make-before-break; the goal's answer."""
+        """Move the device to `backend_name` make-before-break; the goal's answer. While it moves nothing
+        but the heartbeat is written (to every link it holds or opens: no watchdog trips meanwhile)."""
         try:
             backend = Backend(backend_name)
         except ValueError:
@@ -247,39 +250,46 @@ class BridgeNode:
             self.backend = backend  # the next configure connects it
             return self._swap_answer(ACCEPTED)
         was = self.lifecycle
-        self._enter(LifecycleState.INACTIVE, Transition.DEACTIVATE)  # nothing written while it moves
-        self._publish_status(self._status())
         held = {link.where: link for link in (self.link, self.shadow) if link is not None}
-        drive: Link | None = None
-        shadow: Link | None = None
+        self.moving = list(held.values())
+        self._enter(LifecycleState.INACTIVE, Transition.DEACTIVATE)
+        self._publish_status(self._status())
         try:
             drive, shadow = await self._open_links(backend, held)
-            await self._until_healthy([drive] + ([shadow] if shadow is not None else []))
-            self._check_agreement(drive)
+            new = [link for link in (drive, shadow) if link is not None and link not in held.values()]
+            self.moving += new
+            await self._until_healthy([link for link in (drive, shadow) if link is not None])
+            for link in new:
+                self._check_agreement(link)
             await self._resync(drive, shadow)
-        except (SwapRefused, *LINK_ERRORS) as error:
-            await self._close(*(link for link in (drive, shadow) if link is not None and link not in held.values()))
+        except Exception as error:  # SwapRefused, a link error, a write the new device refused: roll back
+            await self._close(*(link for link in self.moving if link not in held.values()))
+            self.moving = []
             self._enter(was, Transition.ACTIVATE)
             self._publish_status(self._status())
             return self._swap_answer(f"NotReady: swap to {backend.value} refused, {old.value} drives on: {error}")
+        assert self._links is not None
+        async with self._links:  # no write batch runs across the switch
+            self.link, self.shadow, self.backend = drive, shadow, backend
+            switched_s = time.monotonic()
+            self.moving = []
+            self._enter(was, Transition.ACTIVATE)
         await self._close(*(link for link in held.values() if link not in (drive, shadow)))
-        switched_s = time.monotonic()
-        self.link, self.shadow, self.backend = drive, shadow, backend
         self.drift = DriftMonitor(self.drift.tolerances, self.drift_window_samples)
-        self._enter(was, Transition.ACTIVATE)
         fresh = await self._until_fresh_since(drive, switched_s)
         took_ms = 1000.0 * (time.monotonic() - started_s)
         self.log.info("swapped %s -> %s (%s) in %.0f ms", old.value, backend.value, drive.endpoint, took_ms)
-        answer = ACCEPTED if fresh else f"Fault: swapped to {backend.value}, no fresh value within {SWAP_HEALTH_TIMEOUT_S} s"
-        return self._swap_answer(answer, took_ms)
+        return self._swap_answer(ACCEPTED if fresh else f"{ACCEPTED}, but no fresh value within "
+                                 f"{SWAP_HEALTH_TIMEOUT_S:.0f} s from {drive.endpoint}", took_ms)
 
     @property
     def drift_window_samples(self) -> float:
         return DRIFT_WINDOW_S / self.period_s
 
     def _swap_answer(self, answer: str, took_ms: float | None = None) -> str:
+        """Keep `answer` for the status (with the time taken); the goal's answer is its first word's."""
         self.swap_result = answer if took_ms is None else f"{answer} in {took_ms:.0f} ms"
-        return answer[:200]
+        return ACCEPTED if answer.startswith(ACCEPTED) else answer[:200]
 
     def _check_swap(self, backend: Backend) -> None:
         if backend.uses_real and self.device.real is None:
@@ -304,7 +314,8 @@ class BridgeNode:
             await asyncio.sleep(self.period_s / 2)
 
     def _check_agreement(self, new: Link) -> None:
-        """The new backend at rest, and telling what the old one told of what the cell holds (`swap_agree`)."""
+        """A link joining the device at rest, and telling what the driving one told of what the cell holds
+        (`swap_agree`)."""
         now = time.monotonic()
         status = self.mapping.status(new.snapshot, now, self.stale_after_s)
         if status.state is not DeviceState.IDLE:
@@ -340,13 +351,15 @@ class BridgeNode:
         return True
 
     def stop(self) -> None:
-        """Leave the device safe (the robot's program stopped, so the arc is off) and disconnect."""
+        """Leave the device safe (the robot's program stopped, so the arc is off; the shadow twin's too) and
+        disconnect every link, those of a swap under way included."""
         async def shutdown() -> None:
             self._stopping = True
-            if self.link is not None and self.link.connected:
-                if self.role == "robot" and self.snapshot.get(RobotMapping.execution_state) == "Running":
-                    await self._call_device("stop_program", ())
-            await self._close(self.link, self.shadow)
+            for link in (self.link, self.shadow):
+                if link is not None and link.connected and self.role == "robot" and \
+                        link.snapshot.get(RobotMapping.execution_state) == "Running":
+                    await self._call_device("stop_program", (), link)
+            await self._close(*{link for link in (self.link, self.shadow, *self.moving) if link is not None})
             self._enter(LifecycleState.FINALIZED, Transition.SHUTDOWN)
             others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
             for task in others:
@@ -476,13 +489,17 @@ class BridgeNode:
         self._publish_status(self._status())
         assert self._commands is not None
         async with self._commands:
-            if verb == SWAP_VERB:
-                result = await self._swap(args[0]) if len(args) == 1 else \
-                    "InvalidArgument: swap takes one backend: twin, real or shadow"
-            elif verb in BRIDGE_VERBS:
-                result = await self._transition(Transition(verb))
-            else:
-                result = await self._call(verb, args)
+            try:
+                if verb == SWAP_VERB:
+                    result = await self._swap(args[0]) if len(args) == 1 else \
+                        "InvalidArgument: swap takes one backend: twin, real or shadow"
+                elif verb in BRIDGE_VERBS:
+                    result = await self._transition(Transition(verb))
+                else:
+                    result = await self._call(verb, args)
+            except Exception as error:  # answered, never left Pending nor raised into the loop
+                self.log.exception("%s%s failed", verb[:40], args)
+                result = f"Fault: {type(error).__name__}: {error}"[:200]
         self.goals.finish(goal_id, result)
         self._publish_status(self._status())
 
@@ -492,11 +509,15 @@ class BridgeNode:
             return f"NotReady: the {self.role} bridge is {self.lifecycle.value}"
         if self.shadow is None:
             return await self._call_device(verb, args)
-        real, twin = await asyncio.gather(self._call_device(verb, args), self._call_device(verb, args, self.shadow))
+        twin = asyncio.ensure_future(self._call_device(verb, args, self.shadow))  # a slow twin never holds the real
+        real = await self._call_device(verb, args)
+        twin.add_done_callback(lambda done: done.cancelled() or self._compare(verb, args, real, done.result()))
+        return real
+
+    def _compare(self, verb: str, args: tuple[str, ...], real: str, twin: str) -> None:
         if real.partition(":")[0] != twin.partition(":")[0]:
             self.shadow_mismatches += 1
             self.log.warning("shadow: %s%s answered %r by the real %s, %r by the twin", verb, args, real, self.role, twin)
-        return real
 
     async def _call_device(self, verb: str, args: tuple[str, ...], link: Link | None = None) -> str:
         """Call the method for `verb` on `link` (the driving one by default): its CommandStatus name, then
@@ -562,17 +583,21 @@ class BridgeNode:
 
     async def _writer(self) -> None:
         """The device's one writer: pending setpoints, each once, while active and the link is up; in
-        shadow the twin gets each one too."""
-        assert self._wake_writer is not None
+        shadow the twin gets each one too (each link written on its own: a slow one holds no other);
+        while a swap moves the device, the heartbeat only, to every link it holds or opens."""
+        assert self._wake_writer is not None and self._links is not None
         while True:
             await self._wake_writer.wait()
             self._wake_writer.clear()
             writes, self.pending_writes = self.pending_writes, {}
-            if self.lifecycle is not LifecycleState.ACTIVE:
-                continue  # an inactive bridge writes nothing, and nothing from then is written later
-            for link in (self.link, self.shadow):
-                if link is not None and link.connected:
-                    await self._write(link, writes)
+            async with self._links:
+                if self.lifecycle is LifecycleState.ACTIVE:
+                    targets = [link for link in (self.link, self.shadow) if link is not None]
+                else:  # inactive: nothing is written, and nothing from now is written later
+                    targets = self.moving
+                    writes = {p: v for p, v in writes.items() if p == CONTROLLER_HEARTBEAT}
+                if writes:
+                    await asyncio.gather(*(self._write(link, writes) for link in targets if link.connected))
 
     async def _write(self, link: Link, writes: dict[str, Any]) -> None:
         for path, value in writes.items():

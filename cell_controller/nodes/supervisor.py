@@ -358,7 +358,7 @@ class Supervisor:
                 problems.append((StopCode.DEVICE_OFFLINE, f"{role}: no status for {now - self.status_seen_at[role]:.1f} s"))
             elif status.state in (DeviceState.OFFLINE, DeviceState.STALE):
                 problems.append((StopCode.DEVICE_OFFLINE, f"{role} {status.state.value}: {status.detail}"))
-            elif status.values.get("lifecycle") != LifecycleState.ACTIVE.value:
+            elif status.values.get("lifecycle") != LifecycleState.ACTIVE.value and role not in self.bridges.swaps:
                 problems.append((StopCode.DEVICE_OFFLINE, f"{role}: its bridge is "
                                  f"{status.values.get('lifecycle') or 'in no lifecycle state'}, not active"))
             elif status.state is DeviceState.FAULT:

@@ -56,9 +56,6 @@ CELL_COMMAND = Topic("command", "std_msgs/msg/String", DEFAULT, "operator",
 HEARTBEAT = Topic("heartbeat", "std_msgs/msg/UInt32", SENSOR_DATA.with_lease(LIVELINESS_LEASE_S), "supervisor",
                   "10 Hz", "the supervisor's life-sign counter; the bridges write it to each device's watchdog")
 
-TRANSITION_EVENT = Topic("~/transition_event", "lifecycle_msgs/msg/TransitionEvent", DEFAULT, "each bridge",
-                         "on each lifecycle transition", "the bridge's lifecycle transition, as rclpy.lifecycle "
-                         "publishes it (state and transition ids of lifecycle_msgs)")
 POLICY_STATUS = Topic("policy/status", "diagnostic_msgs/msg/DiagnosticStatus", LATCHED, "policy",
                       "1 Hz and on intervention", "policy names and safety-shield intervention counts")
 
@@ -76,6 +73,12 @@ def divergence(role: str, signals: tuple[VariableSpec, ...]) -> Topic:
                  tuple(f"{v.path} [{v.unit.display}]" for v in signals if v.unit is not None))
 
 
+def transition_event(role: str) -> Topic:
+    """The bridge's `~/transition_event`: each lifecycle transition, as rclpy.lifecycle publishes it."""
+    return Topic(f"{role}_bridge/transition_event", "lifecycle_msgs/msg/TransitionEvent", DEFAULT, f"{role}_bridge",
+                 "on each lifecycle transition", "the transition and its start and goal states (lifecycle_msgs ids)")
+
+
 def device_command(role: str) -> Topic:
     return Topic(f"{role}/command", "diagnostic_msgs/msg/DiagnosticStatus", DEFAULT, "supervisor",
                  "on demand", "device command (message) with values id and arguments")
@@ -88,6 +91,7 @@ ALL_TOPICS: tuple[Topic, ...] = (
     JOINT_STATES, TCP_POSE, SEAM_TRACKER, WELD_PROCESS, WELD_SETPOINTS, INFEED, CELL_STATE, CELL_COMMAND,
     HEARTBEAT, POLICY_STATUS, *(device_status(r) for r in ROLES), *(device_command(r) for r in ROLES),
     *(divergence(r, process_signals(spec_for(_LISTED_KINDS[r]))) for r in ROLES),
+    *(transition_event(r) for r in ROLES),
 )
 
 

@@ -73,11 +73,16 @@ async def until_state(mes: DeviceClient, states: set[int], timeout_s: float) -> 
     return state
 
 
+#: a test's observer probes its link this often, s: more leniently than the cell's 0.3 s, so that a loaded
+#: 2-core machine does not make the observer drop its link (and fail its next read) in the middle of a check
+OBSERVER_WATCHDOG_S = 1.0
+
+
 async def connect(endpoint: str, spec, timeout_s: float = 60.0) -> DeviceClient:
     deadline = time.monotonic() + timeout_s
     while True:
         try:
-            return await DeviceClient.connect(endpoint, spec, 3.0)
+            return await DeviceClient.connect(endpoint, spec, 3.0, watchdog_interval_s=OBSERVER_WATCHDOG_S)
         except Exception:
             if time.monotonic() > deadline:
                 raise

@@ -24,6 +24,7 @@ from cell_controller.opcua.address_space import (
 from cell_controller.opcua.client import DeviceClient
 from cell_controller.testing import REPO, free_ports, plant_section, real_device_security
 
+from .conftest import run_cellctl
 from .running import RunningCell, connect, read, until_state
 
 pytestmark = pytest.mark.e2e
@@ -62,7 +63,18 @@ async def _unhold(mes: DeviceClient, timeout_s: float = 30.0) -> None:
         await asyncio.sleep(0.5)
 
 
+async def _swap_by_mes(mes: DeviceClient, backend: str) -> None:
+    started = time.monotonic()
+    answer = await mes.call(PACKML_SWAP_BACKEND, "welder", DEVICE_BACKEND.index(backend))
+    assert answer == (0, ""), answer
+    while not (result := await read(mes, f"{PACKML_STATUS}/LastSwapResult")).startswith("done") or \
+            await read(mes, f"{PACKML_STATUS}/LastSwap") != f"swap welder {backend}":
+        assert not result.startswith("refused") and time.monotonic() - started < 20, result
+        await asyncio.sleep(0.05)
+
+
 def _swap_shift(cell_file, cell_env, tmp_path: Path, backends: list[str], parts: int) -> None:
+    """`backends` in order, each while Held mid-weld; "cellctl:<backend>" swaps with cellctl, else the MES."""
     config = _description(cell_file, tmp_path, parts)
     cell = RunningCell(config, cell_env, tmp_path / "logs", parts)
     taken: list[tuple[str, float]] = []
@@ -74,18 +86,27 @@ def _swap_shift(cell_file, cell_env, tmp_path: Path, backends: list[str], parts:
             await until_state(mes, {State.EXECUTE.number}, 120)
             refused = await mes.call(PACKML_SWAP_BACKEND, "welder", DEVICE_BACKEND.index("shadow"))
             assert refused[0] == 2 and "not in Execute" in refused[1], refused
-            for backend in backends:
+            by_cellctl = await asyncio.to_thread(run_cellctl, ["swap", "welder", "real", "--config", str(config.path)],
+                                                 cell_env, 60)
+            assert by_cellctl.returncode == 1 and "not in Execute" in by_cellctl.stderr, by_cellctl.stderr
+            for step in backends:
+                via, _, backend = step.rpartition(":")
                 await _held_mid_weld(mes, welder)
                 started = time.monotonic()
-                answer = await mes.call(PACKML_SWAP_BACKEND, "welder", DEVICE_BACKEND.index(backend))
-                assert answer == (0, ""), answer
-                while not (result := await read(mes, f"{PACKML_STATUS}/LastSwapResult")).startswith("done") or \
-                        await read(mes, f"{PACKML_STATUS}/LastSwap") != f"swap welder {backend}":
-                    assert not result.startswith("refused") and time.monotonic() - started < 20, result
-                    await asyncio.sleep(0.05)
+                if via == "cellctl":
+                    swapped = await asyncio.to_thread(run_cellctl, ["swap", "welder", backend, "--config",
+                                                                    str(config.path)], cell_env, 60)
+                    assert swapped.returncode == 0 and "done" in swapped.stdout, swapped.stderr
+                else:
+                    await _swap_by_mes(mes, backend)
                 taken.append((backend, time.monotonic() - started))
                 assert f"welder:{backend}" in await read(mes, f"{PACKML_STATUS}/Backends")
                 await _unhold(mes)
+                if backend == "shadow":  # the reality gap, as cellctl check shows it on the running cell
+                    check = await asyncio.to_thread(run_cellctl, ["check", "--config", str(config.path)], cell_env,
+                                                    60)
+                    assert check.returncode == 0 and "welder in shadow" in check.stdout, check.stdout + check.stderr
+                    assert "urn:cell-controller:plant" in check.stdout and "conforms" in check.stdout
                 done = await read(mes, f"{PACKML_ADMIN}/ProdProcessedCount")
                 while await read(mes, f"{PACKML_ADMIN}/ProdProcessedCount") == done:  # a part made on it
                     assert await read(mes, f"{PACKML_STATUS}/StateCurrent") in MAKING
@@ -126,4 +147,4 @@ def test_the_welder_swapped_to_shadow_while_held_mid_weld_completes_the_shift(ce
 
 @pytest.mark.slow
 def test_the_welder_swapped_twin_shadow_real_twin_mid_shift_loses_no_part(cell_file, cell_env, tmp_path) -> None:
-    _swap_shift(cell_file, cell_env, tmp_path, ["shadow", "real", "twin"], parts=3)
+    _swap_shift(cell_file, cell_env, tmp_path, ["shadow", "cellctl:real", "twin"], parts=3)

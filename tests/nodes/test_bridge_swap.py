@@ -75,8 +75,8 @@ def test_an_inactive_bridge_reads_but_writes_nothing_until_activated(tmp_path: P
     bus = Bus(config, managed=False)
     bridge = BridgeNode(bus.bus.node("welder_bridge", config.namespace), config, "welder")
     events: list[tuple[str, str, str]] = []
-    t = topics.TRANSITION_EVENT
-    bus.probe.create_subscription(t.type, f"{config.namespace}/welder_bridge/transition_event", lambda m: events.append(
+    t = topics.transition_event("welder")
+    bus.probe.create_subscription(t.type, t.name, lambda m: events.append(
         (m.transition.label, m.start_state.label, m.goal_state.label)), t.qos)
     bridge.start()
     try:
