@@ -41,6 +41,7 @@ class Device:
         self.secured = secured  # DeviceServer.start's security and accounts
         self.calls: list[tuple[Any, ...]] = []
         self.written: list[tuple[str, Any]] = []
+        self.written_at: list[tuple[float, str]] = []  # (monotonic s, path) of each write
         self.beating = True
         self.server: DeviceServer = self.run(self._start())
         self._beat_task = asyncio.run_coroutine_threadsafe(self._beat(), self.loop)
@@ -54,7 +55,8 @@ class Device:
                                                    f"vendor-{self.kind}", **self.secured)
         else:
             server = await DeviceServer.start(spec_for(self.kind), self.endpoint, f"test-{self.kind}", **self.secured)
-        server.on_setpoint_written(lambda path, value: self.written.append((path, value)))
+        server.on_setpoint_written(lambda path, value: (self.written.append((path, value)),
+                                                        self.written_at.append((time.monotonic(), path))))
         if self.kind == "feeder":
             server.bind_method("Feeder/MethodSet/Clamp", lambda: self.calls.append(("clamp",)) or (0, ""))
         return server
@@ -110,6 +112,8 @@ class Bus:
         self.setpoints = self.probe.create_publisher(topics.WELD_SETPOINTS.type, topics.WELD_SETPOINTS.name,
                                                      topics.WELD_SETPOINTS.qos)
         self.heartbeat = self.probe.create_publisher(topics.HEARTBEAT.type, topics.HEARTBEAT.name, topics.HEARTBEAT.qos)
+        self.heartbeat_message = self.probe.message(topics.HEARTBEAT.type)
+        self._beat_period_s: float | None = None
         self.manager = BridgeManager(self._send_goal)
 
     def _send_goal(self, goal: Goal) -> None:
@@ -126,9 +130,16 @@ class Bus:
         """The device idle and its bridge active (forwarding)."""
         return self.state == "idle" and self.status.get("lifecycle") == "active"
 
+    def beat(self, period_s: float = 0.1) -> None:
+        """From now on publish the supervisor's heartbeat every `period_s` (wall) while waiting in `until`."""
+        self._beat_period_s, self._beat_at, self._beats = period_s, 0.0, 0
+
     def until(self, condition, timeout_s: float = 10.0) -> bool:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
+            if self._beat_period_s is not None and time.monotonic() - self._beat_at >= self._beat_period_s:
+                self._beat_at, self._beats = time.monotonic(), self._beats + 1
+                self.heartbeat.publish(self.heartbeat_message(data=self._beats))
             self.bus.advance(0.01)
             if self.managed and self.device_status is not None:
                 self.manager.manage({self.role: self.device_status}, time.monotonic())

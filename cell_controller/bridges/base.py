@@ -75,6 +75,8 @@ class Snapshot:
     last_rejection: str = ""
     stamp_s: float = 0.0
     fresh_at_s: float | None = None
+    #: how many life-signs (DeviceHeartbeat values) came: the first is the value it had, the second a change
+    life_signs: int = 0
 
     def __post_init__(self) -> None:
         self._vars = {v.path: v for v in self.spec.variables}
@@ -91,6 +93,7 @@ class Snapshot:
         self.bad_since_s.pop(path, None)
         if path == DEVICE_HEARTBEAT and checked != self.values.get(path):
             self.fresh_at_s = now_s
+            self.life_signs += 1
         self.values[path] = checked
         if source_timestamp is not None:
             self.stamp_s = max(self.stamp_s, source_timestamp.timestamp())
@@ -101,6 +104,7 @@ class Snapshot:
         self.values.clear()
         self.bad_since_s.clear()
         self.fresh_at_s = None
+        self.life_signs = 0
 
     def good(self, *paths: str) -> bool:
         """Every path has a value and its latest sample was not rejected."""

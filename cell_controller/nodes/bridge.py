@@ -301,12 +301,13 @@ class BridgeNode:
             raise SwapRefused("the bridge has shut down")
 
     async def _until_healthy(self, links: list[Link]) -> None:
-        """Every link's values complete and its life-sign fresh, within SWAP_HEALTH_TIMEOUT_S."""
+        """Every link's values complete and its life-sign counting, within SWAP_HEALTH_TIMEOUT_S."""
         deadline = time.monotonic() + SWAP_HEALTH_TIMEOUT_S
         while True:
             now = time.monotonic()
             problems = [f"{link.where} {link.endpoint}: {problem}" for link in links
-                        for problem in [link.snapshot.problem(now, self.stale_after_s)] if problem is not None]
+                        for problem in [link.snapshot.problem(now, self.stale_after_s) or _no_new_life_sign(link)]
+                        if problem is not None]
             if not problems:
                 return
             if now > deadline:
@@ -610,6 +611,11 @@ class BridgeNode:
                 if self.write_errors in (1, 10, 100) or self.write_errors % 1000 == 0:
                     self.log.warning("write %s=%r to %s failed (%d failures so far): %r", path, value,
                                      link.endpoint, self.write_errors, error)
+
+
+def _no_new_life_sign(link: Link) -> str | None:
+    """A link just opened has only the life-sign the device had: it is healthy once the device counts on."""
+    return None if link.snapshot.life_signs >= 2 else "its life-sign has not changed since it connected"
 
 
 def _steady(status: DeviceStatus) -> DeviceStatus:

@@ -24,7 +24,8 @@ from cell_controller.core.config import CellConfig, load_cell
 from cell_controller.nodes import topics
 from cell_controller.nodes.bridge import BridgeNode
 from cell_controller.nodes.codec import Codec
-from cell_controller.opcua.address_space import WELDER_ROOT
+from cell_controller.opcua.address_space import CONTROLLER_HEARTBEAT, WELDER_ROOT
+from cell_controller.sim.devices.twin_server import WATCHDOG_TIMEOUT_S
 from cell_controller.testing import (
     private_cell_file,
     real_device_security,
@@ -138,6 +139,7 @@ def test_twin_shadow_real_twin_moves_the_welder_and_measures_the_gap(rig) -> Non
 
 @pytest.mark.parametrize("spoil, reason", [
     (lambda real: real.close(), "unreachable"),
+    (lambda real: setattr(real, "beating", False), "not healthy within 2 s"),  # its life-sign stopped
     (None, "not the welder the description names"),
     ("unmapped", "does not conform"),
 ])
@@ -150,12 +152,19 @@ def test_a_swap_that_fails_a_check_is_refused_and_the_twin_drives_on(tmp_path: P
     if callable(spoil):
         spoil(real)
     bus = Bus(config)
+    bus.beat()
     bridge = BridgeNode(bus.bus.node("welder_bridge", config.namespace), config, "welder")
     bridge.start()
     try:
         assert bus.until(bus.ready, 15.0), bus.status
+        bus.until(lambda: False, 1.0)  # the heartbeat flows
+        started = time.monotonic()
         answer, _ = swap(bus, "real")
         assert answer.startswith("NotReady: swap to real refused, twin drives on") and reason in answer, answer
+        bus.until(lambda: False, 0.5)
+        beat_at = [at for at, path in twin.written_at if path == CONTROLLER_HEARTBEAT and at > started - 0.5]
+        gaps = [b - a for a, b in zip(beat_at, beat_at[1:])]
+        assert beat_at and max(gaps) < WATCHDOG_TIMEOUT_S, f"the twin's watchdog went hungry while it moved: {gaps}"
         assert bus.until(lambda: bus.ready() and bus.status.get("backend") == "twin")
         set_voltage(bus, 24.1)
         assert bus.until(lambda: twin.value(VOLTAGE) == 24.1), "the twin still takes the setpoints"
