@@ -15,7 +15,7 @@ from cell_controller.core.goals import Goal
 from cell_controller.core.types import DeviceStatus
 from cell_controller.nodes import topics
 from cell_controller.nodes.codec import Codec
-from cell_controller.opcua.address_space import DEVICE_HEARTBEAT, WELDER_ROOT, spec_for
+from cell_controller.opcua.address_space import DEVICE_HEARTBEAT, WelderPaths, spec_for
 from cell_controller.opcua.mapping import AddressMapping, MappedServer, load_mapping
 from cell_controller.opcua.server import DeviceServer, ServerSecurity
 from cell_controller.opcua.users import load_accounts
@@ -152,7 +152,7 @@ class Bus:
 #: the vendor address space the tests' real welder serves, and the identity of the plant's servers
 WELDER_MAPPING = REPO / "config/mappings/welder_acme.yaml"
 PLANT_URI = "urn:cell-controller:plant"
-CURRENT = f"{WELDER_ROOT}/ActualValues/Current"
+CURRENT = WelderPaths.ACTUAL_CURRENT
 
 
 def cell_with_real_welder(folder: Path, **real: Any) -> CellConfig:

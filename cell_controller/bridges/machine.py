@@ -2,34 +2,36 @@
 from __future__ import annotations
 
 from cell_controller.core.types import DeviceState, DeviceStatus
-from cell_controller.opcua.address_space import MACHINE_PROGRAM as PROGRAM, MACHINE_ROOT as M
+from cell_controller.opcua.address_space import (
+    MACHINE_ENDED, MACHINE_FAULT, MACHINE_IDLE, MACHINE_RUNNING, MachinePaths,
+)
 
 from .base import DeviceMapping, Snapshot
 
 #: MachineState -> (coarse state, sequence state)
 STATES = {
-    "Idle": (DeviceState.IDLE, "idle"),
-    "Running": (DeviceState.BUSY, "running"),
-    "Ended": (DeviceState.DONE, "ended"),
-    "Fault": (DeviceState.FAULT, "fault"),
+    MACHINE_IDLE: (DeviceState.IDLE, "idle"),
+    MACHINE_RUNNING: (DeviceState.BUSY, "running"),
+    MACHINE_ENDED: (DeviceState.DONE, "ended"),
+    MACHINE_FAULT: (DeviceState.FAULT, "fault"),
 }
 
 
 class MachineMapping(DeviceMapping):
     role = "machine"
-    commands = {"start_cycle": f"{M}/MethodSet/StartCycle"}
+    commands = {"start_cycle": MachinePaths.START_CYCLE}
 
     def device_status(self, snapshot: Snapshot) -> DeviceStatus:
-        state, sequence_state = STATES[snapshot.get(f"{M}/Monitoring/MachineState")]
-        safety = "emergency_stop" if snapshot.get(f"{M}/Safety/EmergencyStop") else \
-            "door_open" if snapshot.get(f"{M}/Safety/DoorOpen") else "ok"
-        part_id = snapshot.get(f"{PROGRAM}/PartId")
+        state, sequence_state = STATES[snapshot.get(MachinePaths.MACHINE_STATE)]
+        safety = "emergency_stop" if snapshot.get(MachinePaths.EMERGENCY_STOP) else \
+            "door_open" if snapshot.get(MachinePaths.DOOR_OPEN) else "ok"
+        part_id = snapshot.get(MachinePaths.PROGRAM_PART_ID)
         return DeviceStatus(self.role, state, part_id, sequence_state, {
             "cycle": sequence_state,
-            "mode": snapshot.get(f"{M}/Monitoring/OperationMode"),
+            "mode": snapshot.get(MachinePaths.OPERATION_MODE),
             "safety": safety,
-            "program_state": snapshot.get(f"{PROGRAM}/State") or "",
-            "cycle_time_s": repr(snapshot.get(f"{PROGRAM}/CycleTime")),
-            "parts_completed": str(snapshot.get(f"{M}/Production/PartsCompleted")),
+            "program_state": snapshot.get(MachinePaths.PROGRAM_STATE) or "",
+            "cycle_time_s": repr(snapshot.get(MachinePaths.PROGRAM_CYCLE_TIME)),
+            "parts_completed": str(snapshot.get(MachinePaths.PARTS_COMPLETED)),
             "stamp_s": f"{snapshot.stamp_s:.6f}",
         })

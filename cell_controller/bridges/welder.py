@@ -2,28 +2,26 @@
 from __future__ import annotations
 
 from cell_controller.core.types import DeviceState, DeviceStatus, WeldResult
-from cell_controller.opcua.address_space import WELDER_ROOT as JS
+from cell_controller.opcua.address_space import WELDER_FAULT, WELDER_IDLE, WELDER_WELDING, WelderPaths
 
 from .base import DeviceMapping, Snapshot
 
-ACTUAL = f"{JS}/ActualValues"
-RESULT = f"{JS}/Results/LastResult"
-STATES = {"Idle": DeviceState.IDLE, "Welding": DeviceState.BUSY, "Fault": DeviceState.FAULT}
+STATES = {WELDER_IDLE: DeviceState.IDLE, WELDER_WELDING: DeviceState.BUSY, WELDER_FAULT: DeviceState.FAULT}
 
 
 class WelderMapping(DeviceMapping):
     role = "welder"
-    voltage = f"{JS}/ProcessParameters/VoltageSetpoint"
-    wire_feed = f"{JS}/ProcessParameters/WireFeedSpeedSetpoint"
-    gas_flow = f"{JS}/ProcessParameters/GasFlowSetpoint"
-    process_paths = (f"{ACTUAL}/Current", f"{ACTUAL}/Voltage", f"{ACTUAL}/WireFeedSpeed", f"{ACTUAL}/ArcPower",
-                     f"{ACTUAL}/PoolWidth", f"{ACTUAL}/ArcOn")
+    voltage = WelderPaths.VOLTAGE_SETPOINT
+    wire_feed = WelderPaths.WIRE_FEED_SPEED_SETPOINT
+    gas_flow = WelderPaths.GAS_FLOW_SETPOINT
+    process_paths = (WelderPaths.ACTUAL_CURRENT, WelderPaths.ACTUAL_VOLTAGE, WelderPaths.ACTUAL_WIRE_FEED_SPEED,
+                     WelderPaths.ACTUAL_ARC_POWER, WelderPaths.ACTUAL_POOL_WIDTH, WelderPaths.ACTUAL_ARC_ON)
 
     def device_status(self, snapshot: Snapshot) -> DeviceStatus:
-        state = STATES[snapshot.get(f"{JS}/State")]
+        state = STATES[snapshot.get(WelderPaths.STATE)]
         values = {
-            "arc_on": "1" if snapshot.get(f"{ACTUAL}/ArcOn") else "0",
-            "result_counter": str(snapshot.get(f"{RESULT}/ResultCounter")),
+            "arc_on": "1" if snapshot.get(WelderPaths.ACTUAL_ARC_ON) else "0",
+            "result_counter": str(snapshot.get(WelderPaths.RESULT_COUNTER)),
             "stamp_s": f"{snapshot.stamp_s:.6f}",
         }
         result = self.last_result(snapshot)
@@ -37,26 +35,26 @@ class WelderMapping(DeviceMapping):
                 "bead_width_mm": repr(result.bead_width_mm), "penetration_mm": repr(result.penetration_mm),
                 "imperfections": ",".join(result.imperfections), "iso5817_level": result.iso5817_level,
             })
-        return DeviceStatus(self.role, state, snapshot.get(f"{RESULT}/PartId") or "", state.value, values)
+        return DeviceStatus(self.role, state, snapshot.get(WelderPaths.RESULT_PART_ID) or "", state.value, values)
 
     @staticmethod
     def last_result(snapshot: Snapshot) -> WeldResult | None:
         """The last weld's result, None before the first weld."""
-        if not snapshot.get(f"{RESULT}/ResultCounter"):
+        if not snapshot.get(WelderPaths.RESULT_COUNTER):
             return None
-        imperfections = snapshot.get(f"{RESULT}/Imperfections")
+        imperfections = snapshot.get(WelderPaths.RESULT_IMPERFECTIONS)
         return WeldResult(
-            part_id=snapshot.get(f"{RESULT}/PartId"),
-            arc_energy_kJ=snapshot.get(f"{RESULT}/ArcEnergy"),
-            weld_time_s=snapshot.get(f"{RESULT}/WeldTime"),
-            mean_current_A=snapshot.get(f"{RESULT}/MeanCurrent"),
-            mean_voltage_V=snapshot.get(f"{RESULT}/MeanVoltage"),
-            mean_wire_feed_m_min=snapshot.get(f"{RESULT}/MeanWireFeedSpeed"),
-            mean_travel_speed_mm_s=snapshot.get(f"{RESULT}/MeanTravelSpeed"),
-            bead_width_mm=snapshot.get(f"{RESULT}/BeadWidth"),
-            penetration_mm=snapshot.get(f"{RESULT}/Penetration"),
+            part_id=snapshot.get(WelderPaths.RESULT_PART_ID),
+            arc_energy_kJ=snapshot.get(WelderPaths.RESULT_ARC_ENERGY),
+            weld_time_s=snapshot.get(WelderPaths.RESULT_WELD_TIME),
+            mean_current_A=snapshot.get(WelderPaths.RESULT_MEAN_CURRENT),
+            mean_voltage_V=snapshot.get(WelderPaths.RESULT_MEAN_VOLTAGE),
+            mean_wire_feed_m_min=snapshot.get(WelderPaths.RESULT_MEAN_WIRE_FEED_SPEED),
+            mean_travel_speed_mm_s=snapshot.get(WelderPaths.RESULT_MEAN_TRAVEL_SPEED),
+            bead_width_mm=snapshot.get(WelderPaths.RESULT_BEAD_WIDTH),
+            penetration_mm=snapshot.get(WelderPaths.RESULT_PENETRATION),
             imperfections=tuple(imperfections.split(",")) if imperfections else (),
-            iso5817_level=snapshot.get(f"{RESULT}/QualityLevel"),
+            iso5817_level=snapshot.get(WelderPaths.RESULT_QUALITY_LEVEL),
         )
 
     @staticmethod

@@ -47,7 +47,7 @@ from cell_controller.core.lifecycle import IllegalTransition, LifecycleState, Tr
 from cell_controller.core.operator import SWAP_VERB
 from cell_controller.core.shield import SetpointGuard
 from cell_controller.core.types import Backend, DeviceState, DeviceStatus
-from cell_controller.opcua.address_space import COMMAND_STATUS, CONTROLLER_HEARTBEAT, spec_for
+from cell_controller.opcua.address_space import COMMAND_STATUS, CONTROLLER_HEARTBEAT, EXECUTION_RUNNING, spec_for
 
 from . import topics
 from .codec import Codec
@@ -358,7 +358,7 @@ class BridgeNode:
             self._stopping = True
             for link in (self.link, self.shadow):
                 if link is not None and link.connected and self.role == "robot" and \
-                        link.snapshot.get(RobotMapping.execution_state) == "Running":
+                        link.snapshot.get(RobotMapping.execution_state) == EXECUTION_RUNNING:
                     await self._call_device("stop_program", (), link)
             await self._close(*{link for link in (self.link, self.shadow, *self.moving) if link is not None})
             self._enter(LifecycleState.FINALIZED, Transition.SHUTDOWN)

@@ -8,6 +8,12 @@ device against.
 
 Paths are ``"A/B/C"`` strings of browse names below the Objects folder; every
 browse name lives in the device kind's own namespace (``spec.namespace_uri``).
+Each path is declared once, as a class attribute of its device kind's namespace
+(`RobotPaths`, `WelderPaths`, `MachinePaths`, `FeederPaths`, `TwinControlPaths`;
+the shared Watchdog's as the ``WATCHDOG_*``/``*_HEARTBEAT`` constants), which the
+spec builders, the twin, the plant and the bridges all use; each enumeration's
+member names are declared once in its `EnumSpec` and named by constants beside it
+(e.g. ``FEEDER_JAMMED``).
 The names and nesting follow the companion specifications (OPC 40010 Robotics,
 OPC 40450 Joining Systems, OPC 40501/40503 Machine Tools / Metal Forming), but we
 do not load their NodeSets: our nodes use generic object types and our namespace.
@@ -254,6 +260,16 @@ WATCHDOG_TRIPPED = f"{WATCHDOG}/Tripped"
 TWIN_CONTROL = "TwinControl"
 
 
+class TwinControlPaths:
+    """Browse paths of the twin-only `TwinControl` methods (`twin_control_methods`)."""
+
+    SET_EMERGENCY_STOP = f"{TWIN_CONTROL}/SetEmergencyStop"
+    SET_PROTECTIVE_STOP = f"{TWIN_CONTROL}/SetProtectiveStop"
+    SET_DOOR_OPEN = f"{TWIN_CONTROL}/SetDoorOpen"
+    SET_OPERATION_MODE = f"{TWIN_CONTROL}/SetOperationMode"
+    SET_SUPPLY = f"{TWIN_CONTROL}/SetSupply"
+
+
 def watchdog_variables() -> tuple[VariableSpec, ...]:
     """The `Watchdog` object every device serves (see the module docstring)."""
     return (
@@ -269,13 +285,16 @@ def twin_control_methods(role: str) -> tuple[MethodSpec, ...]:
     """The twin-only `TwinControl` methods of a device role: shop-floor events to test the cell against."""
     flag = (ArgumentSpec("Active", "Boolean"),)
     methods = {
-        "robot": (MethodSpec(f"{TWIN_CONTROL}/SetEmergencyStop", flag, description="press (True) or release the e-stop"),
-                  MethodSpec(f"{TWIN_CONTROL}/SetProtectiveStop", flag, description="open (True) or close the fence door")),
-        "machine": (MethodSpec(f"{TWIN_CONTROL}/SetEmergencyStop", flag),
-                    MethodSpec(f"{TWIN_CONTROL}/SetDoorOpen", flag, description="open (True) or close the guard door"),
-                    MethodSpec(f"{TWIN_CONTROL}/SetOperationMode", (ArgumentSpec("Mode", MACHINE_OPERATION_MODE),),
+        "robot": (MethodSpec(TwinControlPaths.SET_EMERGENCY_STOP, flag,
+                             description="press (True) or release the e-stop"),
+                  MethodSpec(TwinControlPaths.SET_PROTECTIVE_STOP, flag,
+                             description="open (True) or close the fence door")),
+        "machine": (MethodSpec(TwinControlPaths.SET_EMERGENCY_STOP, flag),
+                    MethodSpec(TwinControlPaths.SET_DOOR_OPEN, flag, description="open (True) or close the guard door"),
+                    MethodSpec(TwinControlPaths.SET_OPERATION_MODE, (ArgumentSpec("Mode", MACHINE_OPERATION_MODE),),
                                description="the machine's own mode switch (not Automatic: it takes no parts)")),
-        "feeder": (MethodSpec(f"{TWIN_CONTROL}/SetSupply", flag, description="blanks arrive at the infeed (True) or not"),),
+        "feeder": (MethodSpec(TwinControlPaths.SET_SUPPLY, flag,
+                              description="blanks arrive at the infeed (True) or not"),),
         "welder": (),
     }
     return methods[role]
@@ -294,8 +313,9 @@ def _identification(root: str, manufacturer: str, model: str, serial: str) -> tu
 # --- robot: OPC 40010 Robotics ------------------------------------------------------------------
 
 ROBOT_EXECUTION_STATE = EnumSpec("ExecutionState", ("Idle", "Running", "Completed", "Stopped", "Fault"))
+EXECUTION_IDLE, EXECUTION_RUNNING, EXECUTION_COMPLETED, EXECUTION_STOPPED, EXECUTION_FAULT = ROBOT_EXECUTION_STATE.values
 
-# Path prefixes of the address spaces, imported by the bridges' mappings and the twin's bindings.
+# Path prefixes of the robot's address space; `RobotPaths` spells out its leaves.
 ROBOT_SYSTEM = "MotionDeviceSystem"
 ROBOT_MOTION = f"{ROBOT_SYSTEM}/MotionDevices/MotionDevice_1"
 ROBOT_TASK = f"{ROBOT_SYSTEM}/Controllers/Controller_1/TaskControls/TaskControl_1"
@@ -305,6 +325,32 @@ ROBOT_WELD = f"{ROBOT_SYSTEM}/WeldProcess"
 ROBOT_AXES = 6
 
 
+class RobotPaths:
+    """Browse paths of the robot's variables and methods (`robot_spec`); axes and pose components as tuples."""
+
+    #: axis 1..ROBOT_AXES
+    AXIS_POSITIONS = tuple(f"{ROBOT_MOTION}/Axes/Axis_{n}/ParameterSet/ActualPosition"
+                           for n in range(1, ROBOT_AXES + 1))
+    AXIS_SPEEDS = tuple(f"{ROBOT_MOTION}/Axes/Axis_{n}/ParameterSet/ActualSpeed" for n in range(1, ROBOT_AXES + 1))
+    #: x, y, z
+    TCP_POSITION = tuple(f"{ROBOT_MOTION}/ParameterSet/TcpPosition{c}" for c in "XYZ")
+    #: x, y, z, w
+    TCP_ORIENTATION = tuple(f"{ROBOT_MOTION}/ParameterSet/TcpOrientationQ{c}" for c in "xyzw")
+    PROGRAM_NAME = f"{ROBOT_TASK}/ParameterSet/TaskProgramName"
+    PROGRAM_LOADED = f"{ROBOT_TASK}/ParameterSet/TaskProgramLoaded"
+    EXECUTION_STATE = f"{ROBOT_TASK}/ParameterSet/ExecutionState"
+    EMERGENCY_STOP = f"{ROBOT_SAFETY}/EmergencyStop"
+    PROTECTIVE_STOP = f"{ROBOT_SAFETY}/ProtectiveStop"
+    TRAVEL_SPEED_SETPOINT = f"{ROBOT_WELD}/TravelSpeedSetpoint"
+    TORCH_OFFSET_SETPOINT = f"{ROBOT_WELD}/TorchOffsetSetpoint"
+    TRACKER_GAP = f"{ROBOT_WELD}/SeamTracker/Gap"
+    TRACKER_SEAM_OFFSET = f"{ROBOT_WELD}/SeamTracker/SeamOffset"
+    WELD_PROGRESS = f"{ROBOT_WELD}/WeldProgress"
+    PART_ID = f"{ROBOT_WELD}/PartId"
+    START_PROGRAM = f"{ROBOT_TASK}/MethodSet/StartProgram"
+    STOP_PROGRAM = f"{ROBOT_TASK}/MethodSet/StopProgram"
+
+
 def robot_spec() -> DeviceSpec:
     """The welding robot: OPC 40010 MotionDeviceSystem plus our weld-process variables.
 
@@ -312,37 +358,36 @@ def robot_spec() -> DeviceSpec:
     orientation as a unit quaternion (x, y, z, w).
     """
     axes = []
-    for n in range(1, ROBOT_AXES + 1):
-        axes.append(_analog(f"{ROBOT_MOTION}/Axes/Axis_{n}/ParameterSet/ActualPosition", DEG, -360.0, 360.0))
-        axes.append(_analog(f"{ROBOT_MOTION}/Axes/Axis_{n}/ParameterSet/ActualSpeed", DEG_S, -720.0, 720.0))
-    tcp = [_analog(f"{ROBOT_MOTION}/ParameterSet/TcpPosition{c}", MM, -5000.0, 5000.0) for c in "XYZ"]
-    tcp += [_analog(f"{ROBOT_MOTION}/ParameterSet/TcpOrientationQ{c}", ONE, -1.0, 1.0) for c in "xyzw"]
+    for position, speed in zip(RobotPaths.AXIS_POSITIONS, RobotPaths.AXIS_SPEEDS):
+        axes.append(_analog(position, DEG, -360.0, 360.0))
+        axes.append(_analog(speed, DEG_S, -720.0, 720.0))
+    tcp = [_analog(path, MM, -5000.0, 5000.0) for path in RobotPaths.TCP_POSITION]
+    tcp += [_analog(path, ONE, -1.0, 1.0) for path in RobotPaths.TCP_ORIENTATION]
     return DeviceSpec(
         kind="robot",
         namespace_uri=NAMESPACE_PREFIX + "robot",
         variables=(
             *axes,
             *tcp,
-            VariableSpec(f"{ROBOT_TASK}/ParameterSet/TaskProgramName", "String"),
-            VariableSpec(f"{ROBOT_TASK}/ParameterSet/TaskProgramLoaded", "Boolean"),
-            VariableSpec(f"{ROBOT_TASK}/ParameterSet/ExecutionState", ROBOT_EXECUTION_STATE),
-            VariableSpec(f"{ROBOT_SAFETY}/EmergencyStop", "Boolean"),
-            VariableSpec(f"{ROBOT_SAFETY}/ProtectiveStop", "Boolean"),
-            _analog(f"{ROBOT_WELD}/TravelSpeedSetpoint", MM_S, 1.0, 25.0, writable=True),
-            _analog(f"{ROBOT_WELD}/TorchOffsetSetpoint", MM, -5.0, 5.0, writable=True,
+            VariableSpec(RobotPaths.PROGRAM_NAME, "String"),
+            VariableSpec(RobotPaths.PROGRAM_LOADED, "Boolean"),
+            VariableSpec(RobotPaths.EXECUTION_STATE, ROBOT_EXECUTION_STATE),
+            VariableSpec(RobotPaths.EMERGENCY_STOP, "Boolean"),
+            VariableSpec(RobotPaths.PROTECTIVE_STOP, "Boolean"),
+            _analog(RobotPaths.TRAVEL_SPEED_SETPOINT, MM_S, 1.0, 25.0, writable=True),
+            _analog(RobotPaths.TORCH_OFFSET_SETPOINT, MM, -5.0, 5.0, writable=True,
                     description="lateral torch correction, positive left of travel"),
-            _analog(f"{ROBOT_WELD}/SeamTracker/Gap", MM, 0.0, 10.0),
-            _analog(f"{ROBOT_WELD}/SeamTracker/SeamOffset", MM, -10.0, 10.0,
+            _analog(RobotPaths.TRACKER_GAP, MM, 0.0, 10.0),
+            _analog(RobotPaths.TRACKER_SEAM_OFFSET, MM, -10.0, 10.0,
                     description="seam offset from the programmed path, positive left"),
-            _analog(f"{ROBOT_WELD}/WeldProgress", ONE, 0.0, 1.0,
+            _analog(RobotPaths.WELD_PROGRESS, ONE, 0.0, 1.0,
                     description="fraction of the seam welded: 0 until the arc starts"),
-            VariableSpec(f"{ROBOT_WELD}/PartId", "String"),
+            VariableSpec(RobotPaths.PART_ID, "String"),
             *watchdog_variables(),
         ),
         methods=(
-            MethodSpec(f"{ROBOT_TASK}/MethodSet/StartProgram",
-                       (ArgumentSpec("Name", "String"), ArgumentSpec("PartId", "String"))),
-            MethodSpec(f"{ROBOT_TASK}/MethodSet/StopProgram"),
+            MethodSpec(RobotPaths.START_PROGRAM, (ArgumentSpec("Name", "String"), ArgumentSpec("PartId", "String"))),
+            MethodSpec(RobotPaths.STOP_PROGRAM),
         ),
     )
 
@@ -350,42 +395,69 @@ def robot_spec() -> DeviceSpec:
 # --- welder: modelled on OPC 40450 Joining Systems ----------------------------------------------
 
 WELDER_STATE = EnumSpec("WelderState", ("Idle", "Welding", "Fault"))
+WELDER_IDLE, WELDER_WELDING, WELDER_FAULT = WELDER_STATE.values
 WELDER_ROOT = "JoiningSystem"
+
+
+class WelderPaths:
+    """Browse paths of the welder's variables (`welder_spec`; its identification aside)."""
+
+    VOLTAGE_SETPOINT = f"{WELDER_ROOT}/ProcessParameters/VoltageSetpoint"
+    WIRE_FEED_SPEED_SETPOINT = f"{WELDER_ROOT}/ProcessParameters/WireFeedSpeedSetpoint"
+    GAS_FLOW_SETPOINT = f"{WELDER_ROOT}/ProcessParameters/GasFlowSetpoint"
+    ACTUAL_CURRENT = f"{WELDER_ROOT}/ActualValues/Current"
+    ACTUAL_VOLTAGE = f"{WELDER_ROOT}/ActualValues/Voltage"
+    ACTUAL_WIRE_FEED_SPEED = f"{WELDER_ROOT}/ActualValues/WireFeedSpeed"
+    ACTUAL_ARC_POWER = f"{WELDER_ROOT}/ActualValues/ArcPower"
+    ACTUAL_POOL_WIDTH = f"{WELDER_ROOT}/ActualValues/PoolWidth"
+    ACTUAL_ARC_ON = f"{WELDER_ROOT}/ActualValues/ArcOn"
+    ACTUAL_ARC_ENERGY = f"{WELDER_ROOT}/ActualValues/ArcEnergy"
+    STATE = f"{WELDER_ROOT}/State"
+    RESULT_PART_ID = f"{WELDER_ROOT}/Results/LastResult/PartId"
+    RESULT_ARC_ENERGY = f"{WELDER_ROOT}/Results/LastResult/ArcEnergy"
+    RESULT_WELD_TIME = f"{WELDER_ROOT}/Results/LastResult/WeldTime"
+    RESULT_BEAD_WIDTH = f"{WELDER_ROOT}/Results/LastResult/BeadWidth"
+    RESULT_PENETRATION = f"{WELDER_ROOT}/Results/LastResult/Penetration"
+    RESULT_MEAN_CURRENT = f"{WELDER_ROOT}/Results/LastResult/MeanCurrent"
+    RESULT_MEAN_VOLTAGE = f"{WELDER_ROOT}/Results/LastResult/MeanVoltage"
+    RESULT_MEAN_WIRE_FEED_SPEED = f"{WELDER_ROOT}/Results/LastResult/MeanWireFeedSpeed"
+    RESULT_MEAN_TRAVEL_SPEED = f"{WELDER_ROOT}/Results/LastResult/MeanTravelSpeed"
+    RESULT_IMPERFECTIONS = f"{WELDER_ROOT}/Results/LastResult/Imperfections"
+    RESULT_QUALITY_LEVEL = f"{WELDER_ROOT}/Results/LastResult/QualityLevel"
+    RESULT_COUNTER = f"{WELDER_ROOT}/Results/LastResult/ResultCounter"
 
 
 def welder_spec() -> DeviceSpec:
     """The GMAW power source: process parameters (writable), actual values, per-weld results."""
-    actual = f"{WELDER_ROOT}/ActualValues"
-    result = f"{WELDER_ROOT}/Results/LastResult"
     return DeviceSpec(
         kind="welder",
         namespace_uri=NAMESPACE_PREFIX + "welder",
         variables=(
             *_identification(WELDER_ROOT, "cell-controller", "TwinArc 500", "WLD-0001"),
-            _analog(f"{WELDER_ROOT}/ProcessParameters/VoltageSetpoint", VOLT, 14.0, 36.0, writable=True),
-            _analog(f"{WELDER_ROOT}/ProcessParameters/WireFeedSpeedSetpoint", M_MIN, 2.0, 16.0, writable=True),
-            _analog(f"{WELDER_ROOT}/ProcessParameters/GasFlowSetpoint", L_MIN, 0.0, 30.0, writable=True),
-            _analog(f"{actual}/Current", AMPERE, 0.0, 600.0),
-            _analog(f"{actual}/Voltage", VOLT, 0.0, 60.0),
-            _analog(f"{actual}/WireFeedSpeed", M_MIN, 0.0, 25.0),
-            _analog(f"{actual}/ArcPower", WATT, 0.0, 36000.0),
-            _analog(f"{actual}/PoolWidth", MM, 0.0, 30.0),
-            VariableSpec(f"{actual}/ArcOn", "Boolean"),
-            _analog(f"{actual}/ArcEnergy", KILOJOULE, 0.0, 10000.0, description="energy of the running weld"),
-            VariableSpec(f"{WELDER_ROOT}/State", WELDER_STATE),
-            VariableSpec(f"{result}/PartId", "String"),
-            _analog(f"{result}/ArcEnergy", KILOJOULE, 0.0, 10000.0),
-            _analog(f"{result}/WeldTime", SECOND, 0.0, 3600.0),
-            _analog(f"{result}/BeadWidth", MM, 0.0, 30.0),
-            _analog(f"{result}/Penetration", MM, 0.0, 30.0),
-            _analog(f"{result}/MeanCurrent", AMPERE, 0.0, 600.0),
-            _analog(f"{result}/MeanVoltage", VOLT, 0.0, 60.0),
-            _analog(f"{result}/MeanWireFeedSpeed", M_MIN, 0.0, 25.0),
-            _analog(f"{result}/MeanTravelSpeed", MM_S, 0.0, 50.0),
-            VariableSpec(f"{result}/Imperfections", "String",
+            _analog(WelderPaths.VOLTAGE_SETPOINT, VOLT, 14.0, 36.0, writable=True),
+            _analog(WelderPaths.WIRE_FEED_SPEED_SETPOINT, M_MIN, 2.0, 16.0, writable=True),
+            _analog(WelderPaths.GAS_FLOW_SETPOINT, L_MIN, 0.0, 30.0, writable=True),
+            _analog(WelderPaths.ACTUAL_CURRENT, AMPERE, 0.0, 600.0),
+            _analog(WelderPaths.ACTUAL_VOLTAGE, VOLT, 0.0, 60.0),
+            _analog(WelderPaths.ACTUAL_WIRE_FEED_SPEED, M_MIN, 0.0, 25.0),
+            _analog(WelderPaths.ACTUAL_ARC_POWER, WATT, 0.0, 36000.0),
+            _analog(WelderPaths.ACTUAL_POOL_WIDTH, MM, 0.0, 30.0),
+            VariableSpec(WelderPaths.ACTUAL_ARC_ON, "Boolean"),
+            _analog(WelderPaths.ACTUAL_ARC_ENERGY, KILOJOULE, 0.0, 10000.0, description="energy of the running weld"),
+            VariableSpec(WelderPaths.STATE, WELDER_STATE),
+            VariableSpec(WelderPaths.RESULT_PART_ID, "String"),
+            _analog(WelderPaths.RESULT_ARC_ENERGY, KILOJOULE, 0.0, 10000.0),
+            _analog(WelderPaths.RESULT_WELD_TIME, SECOND, 0.0, 3600.0),
+            _analog(WelderPaths.RESULT_BEAD_WIDTH, MM, 0.0, 30.0),
+            _analog(WelderPaths.RESULT_PENETRATION, MM, 0.0, 30.0),
+            _analog(WelderPaths.RESULT_MEAN_CURRENT, AMPERE, 0.0, 600.0),
+            _analog(WelderPaths.RESULT_MEAN_VOLTAGE, VOLT, 0.0, 60.0),
+            _analog(WelderPaths.RESULT_MEAN_WIRE_FEED_SPEED, M_MIN, 0.0, 25.0),
+            _analog(WelderPaths.RESULT_MEAN_TRAVEL_SPEED, MM_S, 0.0, 50.0),
+            VariableSpec(WelderPaths.RESULT_IMPERFECTIONS, "String",
                          description="comma-separated ISO 6520-1 imperfection names, empty when none"),
-            VariableSpec(f"{result}/QualityLevel", "String", description="ISO 5817 level B, C, D, or fail"),
-            VariableSpec(f"{result}/ResultCounter", "UInt32", description="increments once per result"),
+            VariableSpec(WelderPaths.RESULT_QUALITY_LEVEL, "String", description="ISO 5817 level B, C, D, or fail"),
+            VariableSpec(WelderPaths.RESULT_COUNTER, "UInt32", description="increments once per result"),
             *watchdog_variables(),
         ),
     )
@@ -394,44 +466,87 @@ def welder_spec() -> DeviceSpec:
 # --- machine: OPC 40501 Machine Tools / 40503 Metal Forming -------------------------------------
 
 MACHINE_OPERATION_MODE = EnumSpec("MachineOperationMode", ("Other", "Manual", "Automatic", "Setup"))
+MODE_OTHER, MODE_MANUAL, MODE_AUTOMATIC, MODE_SETUP = MACHINE_OPERATION_MODE.values
 MACHINE_STATE = EnumSpec("MachineState", ("Idle", "Running", "Ended", "Fault"))
+MACHINE_IDLE, MACHINE_RUNNING, MACHINE_ENDED, MACHINE_FAULT = MACHINE_STATE.values
 PROGRAM_STATE = EnumSpec("ProgramState", ("Initializing", "Running", "Ended", "Interrupted", "Aborted"))
+PROGRAM_INITIALIZING, PROGRAM_RUNNING, PROGRAM_ENDED, PROGRAM_INTERRUPTED, PROGRAM_ABORTED = PROGRAM_STATE.values
 MACHINE_ROOT = "Machine"
 MACHINE_PROGRAM = f"{MACHINE_ROOT}/Production/ActiveProgram"
 _MACHINE_IDENTITY = {"press": ("cell-controller", "TwinPress 250", "PRS-0001"),
                      "cnc": ("cell-controller", "TwinMill 3X", "CNC-0001")}
 
 
+class MachinePaths:
+    """Browse paths of the machine's variables and method (`machine_spec`; its identification aside)."""
+
+    OPERATION_MODE = f"{MACHINE_ROOT}/Monitoring/OperationMode"
+    MACHINE_STATE = f"{MACHINE_ROOT}/Monitoring/MachineState"
+    PROGRAM_NAME = f"{MACHINE_PROGRAM}/Name"
+    PROGRAM_STATE = f"{MACHINE_PROGRAM}/State"
+    PROGRAM_PART_ID = f"{MACHINE_PROGRAM}/PartId"
+    PROGRAM_CYCLE_TIME = f"{MACHINE_PROGRAM}/CycleTime"
+    PARTS_COMPLETED = f"{MACHINE_ROOT}/Production/PartsCompleted"
+    EMERGENCY_STOP = f"{MACHINE_ROOT}/Safety/EmergencyStop"
+    DOOR_OPEN = f"{MACHINE_ROOT}/Safety/DoorOpen"
+    START_CYCLE = f"{MACHINE_ROOT}/MethodSet/StartCycle"
+
+
 def machine_spec(kind: str = "press") -> DeviceSpec:
     """The downstream machine, a press or a CNC (same address space, identification differs)."""
     if kind not in _MACHINE_IDENTITY:
         raise ValueError(f"machine kind {kind!r} not in {sorted(_MACHINE_IDENTITY)}")
-    program = MACHINE_PROGRAM
     return DeviceSpec(
         kind=kind,
         namespace_uri=NAMESPACE_PREFIX + "machine",
         variables=(
             *_identification(MACHINE_ROOT, *_MACHINE_IDENTITY[kind]),
-            VariableSpec(f"{MACHINE_ROOT}/Monitoring/OperationMode", MACHINE_OPERATION_MODE,
-                         initial=MACHINE_OPERATION_MODE.index("Automatic")),
-            VariableSpec(f"{MACHINE_ROOT}/Monitoring/MachineState", MACHINE_STATE),
-            VariableSpec(f"{program}/Name", "String"),
-            VariableSpec(f"{program}/State", PROGRAM_STATE),
-            VariableSpec(f"{program}/PartId", "String"),
-            _analog(f"{program}/CycleTime", SECOND, 0.0, 3600.0),
-            VariableSpec(f"{MACHINE_ROOT}/Production/PartsCompleted", "UInt32"),
-            VariableSpec(f"{MACHINE_ROOT}/Safety/EmergencyStop", "Boolean"),
-            VariableSpec(f"{MACHINE_ROOT}/Safety/DoorOpen", "Boolean", description="the guard door is open"),
+            VariableSpec(MachinePaths.OPERATION_MODE, MACHINE_OPERATION_MODE,
+                         initial=MACHINE_OPERATION_MODE.index(MODE_AUTOMATIC)),
+            VariableSpec(MachinePaths.MACHINE_STATE, MACHINE_STATE),
+            VariableSpec(MachinePaths.PROGRAM_NAME, "String"),
+            VariableSpec(MachinePaths.PROGRAM_STATE, PROGRAM_STATE),
+            VariableSpec(MachinePaths.PROGRAM_PART_ID, "String"),
+            _analog(MachinePaths.PROGRAM_CYCLE_TIME, SECOND, 0.0, 3600.0),
+            VariableSpec(MachinePaths.PARTS_COMPLETED, "UInt32"),
+            VariableSpec(MachinePaths.EMERGENCY_STOP, "Boolean"),
+            VariableSpec(MachinePaths.DOOR_OPEN, "Boolean", description="the guard door is open"),
             *watchdog_variables(),
         ),
-        methods=(MethodSpec(f"{MACHINE_ROOT}/MethodSet/StartCycle", (ArgumentSpec("PartId", "String"),)),),
+        methods=(MethodSpec(MachinePaths.START_CYCLE, (ArgumentSpec("PartId", "String"),)),),
     )
 
 
 # --- feeder: conveyor + feeder PLC --------------------------------------------------------------
 
 FEEDER_STATE = EnumSpec("FeederState", ("Idle", "Feeding", "Transferring", "Jammed", "Fault"))
+FEEDER_IDLE, FEEDER_FEEDING, FEEDER_TRANSFERRING, FEEDER_JAMMED, FEEDER_FAULT = FEEDER_STATE.values
 FEEDER_ROOT = "Feeder"
+
+
+class FeederPaths:
+    """Browse paths of the feeder's variables and methods (`feeder_spec`)."""
+
+    CONVEYOR_SPEED_SETPOINT = f"{FEEDER_ROOT}/Conveyor/SpeedSetpoint"
+    CONVEYOR_SPEED = f"{FEEDER_ROOT}/Conveyor/Speed"
+    CONVEYOR_RUNNING = f"{FEEDER_ROOT}/Conveyor/Running"
+    BUFFER_COUNT = f"{FEEDER_ROOT}/Buffer/Count"
+    BUFFER_CAPACITY = f"{FEEDER_ROOT}/Buffer/Capacity"
+    FIXTURE_PART_PRESENT = f"{FEEDER_ROOT}/Fixture/PartPresent"
+    FIXTURE_CLAMPED = f"{FEEDER_ROOT}/Fixture/Clamped"
+    FIXTURE_PART_ID = f"{FEEDER_ROOT}/Fixture/PartId"
+    OUTFEED_COUNT = f"{FEEDER_ROOT}/Outfeed/Count"
+    TIME_SINCE_RELEASE = f"{FEEDER_ROOT}/Infeed/TimeSinceRelease"
+    BLANKS_RELEASED = f"{FEEDER_ROOT}/Infeed/BlanksReleased"
+    STATE = f"{FEEDER_ROOT}/State"
+    JAM_COUNT = f"{FEEDER_ROOT}/JamCount"
+    RELEASE_BLANK = f"{FEEDER_ROOT}/MethodSet/ReleaseBlank"
+    FEED_PART = f"{FEEDER_ROOT}/MethodSet/FeedPart"
+    CLAMP = f"{FEEDER_ROOT}/MethodSet/Clamp"
+    UNCLAMP = f"{FEEDER_ROOT}/MethodSet/Unclamp"
+    TRANSFER_TO_MACHINE = f"{FEEDER_ROOT}/MethodSet/TransferToMachine"
+    RELEASE = f"{FEEDER_ROOT}/MethodSet/Release"
+    REJECT_PART = f"{FEEDER_ROOT}/MethodSet/RejectPart"
 
 
 def feeder_spec() -> DeviceSpec:
@@ -440,31 +555,30 @@ def feeder_spec() -> DeviceSpec:
         kind="feeder",
         namespace_uri=NAMESPACE_PREFIX + "feeder",
         variables=(
-            _analog(f"{FEEDER_ROOT}/Conveyor/SpeedSetpoint", MM_S, 0.0, 500.0, writable=True),
-            _analog(f"{FEEDER_ROOT}/Conveyor/Speed", MM_S, 0.0, 500.0),
-            VariableSpec(f"{FEEDER_ROOT}/Conveyor/Running", "Boolean"),
-            VariableSpec(f"{FEEDER_ROOT}/Buffer/Count", "UInt32"),
-            VariableSpec(f"{FEEDER_ROOT}/Buffer/Capacity", "UInt32", initial=8),
-            VariableSpec(f"{FEEDER_ROOT}/Fixture/PartPresent", "Boolean"),
-            VariableSpec(f"{FEEDER_ROOT}/Fixture/Clamped", "Boolean"),
-            VariableSpec(f"{FEEDER_ROOT}/Fixture/PartId", "String"),
-            VariableSpec(f"{FEEDER_ROOT}/Outfeed/Count", "UInt32"),
-            _analog(f"{FEEDER_ROOT}/Infeed/TimeSinceRelease", SECOND, 0.0, 1e6,
+            _analog(FeederPaths.CONVEYOR_SPEED_SETPOINT, MM_S, 0.0, 500.0, writable=True),
+            _analog(FeederPaths.CONVEYOR_SPEED, MM_S, 0.0, 500.0),
+            VariableSpec(FeederPaths.CONVEYOR_RUNNING, "Boolean"),
+            VariableSpec(FeederPaths.BUFFER_COUNT, "UInt32"),
+            VariableSpec(FeederPaths.BUFFER_CAPACITY, "UInt32", initial=8),
+            VariableSpec(FeederPaths.FIXTURE_PART_PRESENT, "Boolean"),
+            VariableSpec(FeederPaths.FIXTURE_CLAMPED, "Boolean"),
+            VariableSpec(FeederPaths.FIXTURE_PART_ID, "String"),
+            VariableSpec(FeederPaths.OUTFEED_COUNT, "UInt32"),
+            _analog(FeederPaths.TIME_SINCE_RELEASE, SECOND, 0.0, 1e6,
                     description="time since the last blank was released onto the belt"),
-            VariableSpec(f"{FEEDER_ROOT}/Infeed/BlanksReleased", "UInt32"),
-            VariableSpec(f"{FEEDER_ROOT}/State", FEEDER_STATE),
-            VariableSpec(f"{FEEDER_ROOT}/JamCount", "UInt32"),
+            VariableSpec(FeederPaths.BLANKS_RELEASED, "UInt32"),
+            VariableSpec(FeederPaths.STATE, FEEDER_STATE),
+            VariableSpec(FeederPaths.JAM_COUNT, "UInt32"),
             *watchdog_variables(),
         ),
         methods=(
-            MethodSpec(f"{FEEDER_ROOT}/MethodSet/ReleaseBlank", description="put a new blank on the belt"),
-            MethodSpec(f"{FEEDER_ROOT}/MethodSet/FeedPart", (ArgumentSpec("PartId", "String"),)),
-            MethodSpec(f"{FEEDER_ROOT}/MethodSet/Clamp"),
-            MethodSpec(f"{FEEDER_ROOT}/MethodSet/Unclamp"),
-            MethodSpec(f"{FEEDER_ROOT}/MethodSet/TransferToMachine"),
-            MethodSpec(f"{FEEDER_ROOT}/MethodSet/Release", description="take the part out of the machine (its cycle not running)"),
-            MethodSpec(f"{FEEDER_ROOT}/MethodSet/RejectPart",
-                       description="take the unclamped part in the fixture to the reject bin"),
+            MethodSpec(FeederPaths.RELEASE_BLANK, description="put a new blank on the belt"),
+            MethodSpec(FeederPaths.FEED_PART, (ArgumentSpec("PartId", "String"),)),
+            MethodSpec(FeederPaths.CLAMP),
+            MethodSpec(FeederPaths.UNCLAMP),
+            MethodSpec(FeederPaths.TRANSFER_TO_MACHINE),
+            MethodSpec(FeederPaths.RELEASE, description="take the part out of the machine (its cycle not running)"),
+            MethodSpec(FeederPaths.REJECT_PART, description="take the unclamped part in the fixture to the reject bin"),
         ),
     )
 

@@ -14,6 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from cell_controller.core.config import CellConfig
+from cell_controller.opcua.address_space import (
+    MACHINE_OPERATION_MODE, MODE_AUTOMATIC, PROGRAM_ABORTED, PROGRAM_ENDED, PROGRAM_INITIALIZING, PROGRAM_RUNNING,
+)
 from cell_controller.sim.reality_gap import NOMINAL, RealityGap
 # Handling times (s), jam behaviour and the machine's cycle spread: declared once, with the
 # fast flow model the feeding policy trains on.
@@ -249,22 +252,22 @@ class MachineModel:
         self.rng = rng
         self.part_id = ""  # the part in the machine, '' when empty
         self.state = "idle"  # idle | running | ended | fault
-        self.program_state = "Initializing"
+        self.program_state = PROGRAM_INITIALIZING
         self.cycle_time_s = 0.0
         self.parts_completed = 0
         self._remaining_s = 0.0
-        self.operation_mode = "Automatic"
+        self.operation_mode = MODE_AUTOMATIC
         self.safety = SafetyChain("guard door open")
         self.tripped = False
 
     def set_safety(self, emergency_stop: bool | None = None, door_open: bool | None = None) -> str:
         """The guard chain opens: a running cycle stops where it is (the part stays, its program Aborted)."""
         if self.safety.set(emergency_stop, door_open) and self.state == "running":
-            self.state, self.program_state = "idle", "Aborted"
+            self.state, self.program_state = "idle", PROGRAM_ABORTED
         return ACCEPTED
 
     def set_operation_mode(self, mode: str) -> str:
-        if mode not in ("Other", "Manual", "Automatic", "Setup"):
+        if mode not in MACHINE_OPERATION_MODE.values:
             return _invalid(f"unknown operation mode {mode[:20]!r}")
         self.operation_mode = mode
         return ACCEPTED
@@ -275,7 +278,7 @@ class MachineModel:
             return problem
         if self.safety.open:
             return _not_ready(f"the machine's {self.safety.open}")
-        if self.operation_mode != "Automatic" or self.tripped:
+        if self.operation_mode != MODE_AUTOMATIC or self.tripped:
             return _not_ready(f"the machine is in {self.operation_mode} mode" if not self.tripped
                               else "the machine's watchdog tripped: no heartbeat from the cell")
         if self.state == "running":
@@ -285,14 +288,14 @@ class MachineModel:
         spread = 1.0 + self.rng.uniform(-self.cycle_spread, self.cycle_spread)
         self.cycle_time_s = self.nominal_cycle_s * spread
         self._remaining_s = self.cycle_time_s
-        self.state, self.program_state = "running", "Running"
+        self.state, self.program_state = "running", PROGRAM_RUNNING
         return ACCEPTED
 
     def step(self, dt_s: float) -> None:
         if self.state == "running":
             self._remaining_s -= dt_s
             if self._remaining_s <= 0.0:
-                self.state, self.program_state = "ended", "Ended"
+                self.state, self.program_state = "ended", PROGRAM_ENDED
                 self.parts_completed += 1
 
 
@@ -407,7 +410,7 @@ class FeederModel:
         def effect() -> None:
             part_id, self.fixture_part = self.fixture_part, ""
             self.world.move_part(self.cell.parts[part_id].body, "machine")
-            machine.part_id, machine.state, machine.program_state = part_id, "idle", "Initializing"
+            machine.part_id, machine.state, machine.program_state = part_id, "idle", PROGRAM_INITIALIZING
         return self._operation(TRANSFER_TO_MACHINE_S, effect)
 
     def release(self) -> str:

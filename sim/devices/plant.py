@@ -36,7 +36,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from cell_controller.core.config import CellConfig, ConfigError, DeviceConfig
-from cell_controller.opcua.address_space import FEEDER_ROOT, ROBOT_TASK, ROBOT_WELD, spec_for
+from cell_controller.opcua.address_space import (
+    EXECUTION_RUNNING, ROBOT_EXECUTION_STATE, FeederPaths, RobotPaths, spec_for,
+)
 from cell_controller.opcua.client import LINK_ERRORS, DeviceClient
 from cell_controller.opcua.mapping import AddressMapping, MappedServer, load_mapping
 from cell_controller.opcua.security import certificate_uri
@@ -51,15 +53,10 @@ from .twin_server import TwinServer, compile_kernels
 _log = logging.getLogger("cell_plant")
 
 #: the twin robot's values the arc follows
-ROBOT_STATE = f"{ROBOT_TASK}/ParameterSet/ExecutionState"
-ROBOT_PART = f"{ROBOT_WELD}/PartId"
-ROBOT_TRAVEL_SPEED = f"{ROBOT_WELD}/TravelSpeedSetpoint"
-ROBOT_TORCH_OFFSET = f"{ROBOT_WELD}/TorchOffsetSetpoint"
-ROBOT_PROGRESS = f"{ROBOT_WELD}/WeldProgress"
-ROBOT_SIGNALS = (ROBOT_STATE, ROBOT_PART, ROBOT_TRAVEL_SPEED, ROBOT_TORCH_OFFSET, ROBOT_PROGRESS)
+ROBOT_SIGNALS = (RobotPaths.EXECUTION_STATE, RobotPaths.PART_ID, RobotPaths.TRAVEL_SPEED_SETPOINT,
+                 RobotPaths.TORCH_OFFSET_SETPOINT, RobotPaths.WELD_PROGRESS)
 #: the twin fixture's part (the order parts reach it numbers their blanks) and clamp
-FIXTURE_PART = f"{FEEDER_ROOT}/Fixture/PartId"
-FIXTURE_CLAMPED = f"{FEEDER_ROOT}/Fixture/Clamped"
+FIXTURE_SIGNALS = (FeederPaths.FIXTURE_PART_ID, FeederPaths.FIXTURE_CLAMPED)
 #: how long the arc waits between tries to reach the twin's servers, s (wall)
 TWIN_RETRY_S = 1.0
 
@@ -137,7 +134,7 @@ class TwinLink:
         self.robot: dict[str, Any] = {}
         #: parts the twin's feeder took into its fixture so far (the blank number of the last)
         self.parts_fed = 0
-        self._running = spec_for("robot").variable(ROBOT_STATE).data_type.index("Running")
+        self._running = ROBOT_EXECUTION_STATE.index(EXECUTION_RUNNING)
         self._arc_part = ""  # the part whose arc this run of the program started ('' none)
         self._clients: list[DeviceClient] = []
 
@@ -148,7 +145,7 @@ class TwinLink:
         if self.follow_arc:
             sources.append((self.config.device("robot"), ROBOT_SIGNALS, self._on_robot))
         if self.mirror_fixture:
-            sources.append((self.config.device("feeder"), (FIXTURE_PART, FIXTURE_CLAMPED), self._on_fixture))
+            sources.append((self.config.device("feeder"), FIXTURE_SIGNALS, self._on_fixture))
         waiting = False
         while True:
             try:
@@ -177,7 +174,7 @@ class TwinLink:
         if not good:
             return
         feeder = self.cell.feeder
-        if path == FIXTURE_CLAMPED:
+        if path == FeederPaths.FIXTURE_CLAMPED:
             feeder.clamped = bool(value)
             return
         feeder.fixture_part = value
@@ -195,7 +192,7 @@ class TwinLink:
     def welding(self) -> bool:
         """The twin robot's program is between its arc start and the seam's end."""
         values = [self.robot.get(path) for path in ROBOT_SIGNALS]
-        return None not in values and values[0] == self._running and 0.0 < self.robot[ROBOT_PROGRESS] < 1.0
+        return None not in values and values[0] == self._running and 0.0 < self.robot[RobotPaths.WELD_PROGRESS] < 1.0
 
     def step(self, dt_s: float) -> None:
         """Advance the plant welder's arc by `dt_s` (s) as the twin robot's signals say (with `follow_arc`)."""
@@ -204,21 +201,22 @@ class TwinLink:
         welder = self.cell.welder
         if welder.arc_on:
             if self.welding:
-                welder.weld_step(dt_s, self.robot[ROBOT_TRAVEL_SPEED], self.robot[ROBOT_TORCH_OFFSET])
+                welder.weld_step(dt_s, self.robot[RobotPaths.TRAVEL_SPEED_SETPOINT],
+                                 self.robot[RobotPaths.TORCH_OFFSET_SETPOINT])
             if not self.welding or welder.seam_done:
                 welder.arc_end()
                 _log.info("arc off: part %s, %s (ISO 5817 level %s)", welder.last_part_id,
                           "seam done" if welder.last_report.complete else "the twin robot's program ended",
                           welder.last_report.level)
         elif self.welding and not self._arc_part and "welder" not in self.cell.tripped:
-            part_id = self.robot[ROBOT_PART]
+            part_id = self.robot[RobotPaths.PART_ID]
             if part_id not in self.cell.parts:
                 _log.warning("part %r was not seen in the twin's fixture: its joint may not be the twin's", part_id)
             part = self._part(part_id)
             welder.arc_start(part_id, part.joint, part.seed)
             self._arc_part = part_id
             _log.info("arc on: part %s, joint seed %d (as the twin seeds it)", part_id, part.seed)
-        if self.robot.get(ROBOT_STATE) != self._running:
+        if self.robot.get(RobotPaths.EXECUTION_STATE) != self._running:
             self._arc_part = ""
 
 

@@ -31,16 +31,17 @@ from typing import Any, Callable
 
 from cell_controller.core.config import CellConfig, ConfigError, DeviceConfig, load_cell
 from cell_controller.opcua.address_space import (
-    CONTROLLER_HEARTBEAT, DEVICE_HEARTBEAT, FEEDER_ROOT as F, MACHINE_OPERATION_MODE, MACHINE_PROGRAM as PROGRAM, MACHINE_ROOT,
-    ROBOT_MOTION as MD, ROBOT_SAFETY, ROBOT_TASK as TASK, ROBOT_WELD as WELD, TWIN_CONTROL, WATCHDOG_TIMEOUT,
-    WATCHDOG_TRIPPED, WELDER_ROOT as JS, spec_for, with_twin_control,
+    CONTROLLER_HEARTBEAT, DEVICE_HEARTBEAT, EXECUTION_COMPLETED, EXECUTION_FAULT, EXECUTION_IDLE, EXECUTION_RUNNING,
+    FEEDER_IDLE, FEEDER_JAMMED, FEEDER_TRANSFERRING, MACHINE_ENDED, MACHINE_FAULT, MACHINE_IDLE, MACHINE_OPERATION_MODE,
+    MACHINE_RUNNING, WATCHDOG_TIMEOUT, WATCHDOG_TRIPPED, WELDER_IDLE, WELDER_WELDING, FeederPaths, MachinePaths,
+    RobotPaths, TwinControlPaths, WelderPaths, spec_for, with_twin_control,
 )
 from cell_controller.opcua.server import DeviceServer
 from cell_controller.preflight import check_description
 from cell_controller.sim.physics.weld import NOMINAL_PROCEDURE, WeldProcess, generate_joint
 from cell_controller.sim.twin.world import CellWorld
 
-from .models import TwinCell
+from .models import ACCEPTED, TwinCell
 
 #: cell time of one physics step, s
 PHYSICS_DT_S = 0.02
@@ -51,16 +52,17 @@ WATCHDOG_TIMEOUT_S = 0.5
 REACTION_WINDOW_S = 0.3
 #: the method calls that are the part sequence's commands (each opens a reaction window); a blank's
 #: release (the feeding policy's, on its own clock) and the TwinControl methods do not
-SEQUENCE_METHODS = frozenset({f"{TASK}/MethodSet/StartProgram", f"{TASK}/MethodSet/StopProgram",
-                              f"{MACHINE_ROOT}/MethodSet/StartCycle", f"{F}/MethodSet/FeedPart", f"{F}/MethodSet/Clamp",
-                              f"{F}/MethodSet/Unclamp", f"{F}/MethodSet/TransferToMachine", f"{F}/MethodSet/Release",
-                              f"{F}/MethodSet/RejectPart"})
+SEQUENCE_METHODS = frozenset({RobotPaths.START_PROGRAM, RobotPaths.STOP_PROGRAM, MachinePaths.START_CYCLE,
+                              FeederPaths.FEED_PART, FeederPaths.CLAMP, FeederPaths.UNCLAMP,
+                              FeederPaths.TRANSFER_TO_MACHINE, FeederPaths.RELEASE, FeederPaths.REJECT_PART})
 
 _log = logging.getLogger("cell_twin")
 
-ROBOT_STATES = {"idle": "Idle", "running": "Running", "done": "Completed", "fault": "Fault"}
-MACHINE_STATES = {"idle": "Idle", "running": "Running", "ended": "Ended", "fault": "Fault"}
-FEEDER_STATES = {"idle": "Idle", "busy": "Transferring", "fault": "Jammed"}
+#: a model's state -> the enumeration member its server shows
+ROBOT_STATES = {"idle": EXECUTION_IDLE, "running": EXECUTION_RUNNING, "done": EXECUTION_COMPLETED,
+                "fault": EXECUTION_FAULT}
+MACHINE_STATES = {"idle": MACHINE_IDLE, "running": MACHINE_RUNNING, "ended": MACHINE_ENDED, "fault": MACHINE_FAULT}
+FEEDER_STATES = {"idle": FEEDER_IDLE, "busy": FEEDER_TRANSFERRING, "fault": FEEDER_JAMMED}
 
 
 @dataclass
@@ -78,25 +80,24 @@ def _robot_values(cell: TwinCell) -> dict[str, Any]:
     dq_deg_s = [math.degrees(a) for a in robot.joint_velocities_rad_s]
     position_mm, quaternion = world.tcp_pose_mm()
     values: dict[str, Any] = {}
-    for n in range(6):
-        values[f"{MD}/Axes/Axis_{n + 1}/ParameterSet/ActualPosition"] = q_deg[n]
-        values[f"{MD}/Axes/Axis_{n + 1}/ParameterSet/ActualSpeed"] = dq_deg_s[n]
-    for axis, v in zip("XYZ", position_mm):
-        values[f"{MD}/ParameterSet/TcpPosition{axis}"] = float(v)
-    for axis, v in zip("xyzw", quaternion):
-        values[f"{MD}/ParameterSet/TcpOrientationQ{axis}"] = float(v)
+    for position, speed, q, dq in zip(RobotPaths.AXIS_POSITIONS, RobotPaths.AXIS_SPEEDS, q_deg, dq_deg_s):
+        values[position], values[speed] = q, dq
+    for path, v in zip(RobotPaths.TCP_POSITION, position_mm):
+        values[path] = float(v)
+    for path, v in zip(RobotPaths.TCP_ORIENTATION, quaternion):
+        values[path] = float(v)
     values.update({
-        f"{TASK}/ParameterSet/TaskProgramName": robot.program,
-        f"{TASK}/ParameterSet/TaskProgramLoaded": bool(robot.program),
-        f"{TASK}/ParameterSet/ExecutionState": ROBOT_STATES[robot.state],
-        f"{WELD}/TravelSpeedSetpoint": robot.travel_speed_setpoint_mm_s,
-        f"{WELD}/TorchOffsetSetpoint": robot.torch_offset_setpoint_mm,
-        f"{WELD}/SeamTracker/Gap": robot.tracker_gap_mm,
-        f"{WELD}/SeamTracker/SeamOffset": robot.tracker_seam_offset_mm,
-        f"{WELD}/WeldProgress": robot.progress,
-        f"{WELD}/PartId": robot.part_id,
-        f"{ROBOT_SAFETY}/EmergencyStop": robot.safety.emergency_stop,
-        f"{ROBOT_SAFETY}/ProtectiveStop": robot.safety.guard_open,
+        RobotPaths.PROGRAM_NAME: robot.program,
+        RobotPaths.PROGRAM_LOADED: bool(robot.program),
+        RobotPaths.EXECUTION_STATE: ROBOT_STATES[robot.state],
+        RobotPaths.TRAVEL_SPEED_SETPOINT: robot.travel_speed_setpoint_mm_s,
+        RobotPaths.TORCH_OFFSET_SETPOINT: robot.torch_offset_setpoint_mm,
+        RobotPaths.TRACKER_GAP: robot.tracker_gap_mm,
+        RobotPaths.TRACKER_SEAM_OFFSET: robot.tracker_seam_offset_mm,
+        RobotPaths.WELD_PROGRESS: robot.progress,
+        RobotPaths.PART_ID: robot.part_id,
+        RobotPaths.EMERGENCY_STOP: robot.safety.emergency_stop,
+        RobotPaths.PROTECTIVE_STOP: robot.safety.guard_open,
     })
     return values
 
@@ -105,34 +106,33 @@ def _welder_values(cell: TwinCell) -> dict[str, Any]:
     welder = cell.welder
     s = welder.sample if welder.arc_burning else None
     values: dict[str, Any] = {
-        f"{JS}/ProcessParameters/VoltageSetpoint": welder.voltage_setpoint_V,
-        f"{JS}/ProcessParameters/WireFeedSpeedSetpoint": welder.wire_feed_setpoint_m_min,
-        f"{JS}/ProcessParameters/GasFlowSetpoint": welder.gas_flow_setpoint_L_min,
-        f"{JS}/ActualValues/Current": s.actual_current_A if s else 0.0,
-        f"{JS}/ActualValues/Voltage": s.actual_voltage_V if s else 0.0,
-        f"{JS}/ActualValues/WireFeedSpeed": s.actual_wire_feed_m_min if s else 0.0,
-        f"{JS}/ActualValues/ArcPower": s.arc_power_W if s else 0.0,
-        f"{JS}/ActualValues/PoolWidth": s.pool_width_mm if s else 0.0,
-        f"{JS}/ActualValues/ArcOn": welder.arc_burning,
-        f"{JS}/ActualValues/ArcEnergy": s.arc_energy_J / 1000.0 if s else 0.0,
-        f"{JS}/State": "Welding" if welder.arc_on else "Idle",
+        WelderPaths.VOLTAGE_SETPOINT: welder.voltage_setpoint_V,
+        WelderPaths.WIRE_FEED_SPEED_SETPOINT: welder.wire_feed_setpoint_m_min,
+        WelderPaths.GAS_FLOW_SETPOINT: welder.gas_flow_setpoint_L_min,
+        WelderPaths.ACTUAL_CURRENT: s.actual_current_A if s else 0.0,
+        WelderPaths.ACTUAL_VOLTAGE: s.actual_voltage_V if s else 0.0,
+        WelderPaths.ACTUAL_WIRE_FEED_SPEED: s.actual_wire_feed_m_min if s else 0.0,
+        WelderPaths.ACTUAL_ARC_POWER: s.arc_power_W if s else 0.0,
+        WelderPaths.ACTUAL_POOL_WIDTH: s.pool_width_mm if s else 0.0,
+        WelderPaths.ACTUAL_ARC_ON: welder.arc_burning,
+        WelderPaths.ACTUAL_ARC_ENERGY: s.arc_energy_J / 1000.0 if s else 0.0,
+        WelderPaths.STATE: WELDER_WELDING if welder.arc_on else WELDER_IDLE,
     }
     report = welder.last_report
     if report is not None:
-        result = f"{JS}/Results/LastResult"
         values.update({
-            f"{result}/PartId": welder.last_part_id,
-            f"{result}/ArcEnergy": report.arc_energy_J / 1000.0,
-            f"{result}/WeldTime": report.weld_time_s,
-            f"{result}/BeadWidth": float(report.bead_width_mm.mean()),
-            f"{result}/Penetration": float(report.penetration_mm.min()),
-            f"{result}/MeanCurrent": report.mean_current_A,
-            f"{result}/MeanVoltage": report.mean_voltage_V,
-            f"{result}/MeanWireFeedSpeed": report.mean_wire_feed_m_min,
-            f"{result}/MeanTravelSpeed": report.mean_travel_speed_mm_s,
-            f"{result}/Imperfections": ",".join(report.imperfection_names),
-            f"{result}/QualityLevel": report.level,
-            f"{result}/ResultCounter": welder.result_counter,
+            WelderPaths.RESULT_PART_ID: welder.last_part_id,
+            WelderPaths.RESULT_ARC_ENERGY: report.arc_energy_J / 1000.0,
+            WelderPaths.RESULT_WELD_TIME: report.weld_time_s,
+            WelderPaths.RESULT_BEAD_WIDTH: float(report.bead_width_mm.mean()),
+            WelderPaths.RESULT_PENETRATION: float(report.penetration_mm.min()),
+            WelderPaths.RESULT_MEAN_CURRENT: report.mean_current_A,
+            WelderPaths.RESULT_MEAN_VOLTAGE: report.mean_voltage_V,
+            WelderPaths.RESULT_MEAN_WIRE_FEED_SPEED: report.mean_wire_feed_m_min,
+            WelderPaths.RESULT_MEAN_TRAVEL_SPEED: report.mean_travel_speed_mm_s,
+            WelderPaths.RESULT_IMPERFECTIONS: ",".join(report.imperfection_names),
+            WelderPaths.RESULT_QUALITY_LEVEL: report.level,
+            WelderPaths.RESULT_COUNTER: welder.result_counter,
         })
     return values
 
@@ -140,70 +140,70 @@ def _welder_values(cell: TwinCell) -> dict[str, Any]:
 def _machine_values(cell: TwinCell) -> dict[str, Any]:
     m = cell.machine
     return {
-        f"{MACHINE_ROOT}/Monitoring/OperationMode": m.operation_mode,
-        f"{MACHINE_ROOT}/Safety/EmergencyStop": m.safety.emergency_stop,
-        f"{MACHINE_ROOT}/Safety/DoorOpen": m.safety.guard_open,
-        f"{MACHINE_ROOT}/Monitoring/MachineState": MACHINE_STATES[m.state],
-        f"{PROGRAM}/Name": "press_cycle" if m.part_id else "",
-        f"{PROGRAM}/State": m.program_state,
-        f"{PROGRAM}/PartId": m.part_id,
-        f"{PROGRAM}/CycleTime": m.cycle_time_s,
-        f"{MACHINE_ROOT}/Production/PartsCompleted": m.parts_completed,
+        MachinePaths.OPERATION_MODE: m.operation_mode,
+        MachinePaths.EMERGENCY_STOP: m.safety.emergency_stop,
+        MachinePaths.DOOR_OPEN: m.safety.guard_open,
+        MachinePaths.MACHINE_STATE: MACHINE_STATES[m.state],
+        MachinePaths.PROGRAM_NAME: "press_cycle" if m.part_id else "",
+        MachinePaths.PROGRAM_STATE: m.program_state,
+        MachinePaths.PROGRAM_PART_ID: m.part_id,
+        MachinePaths.PROGRAM_CYCLE_TIME: m.cycle_time_s,
+        MachinePaths.PARTS_COMPLETED: m.parts_completed,
     }
 
 
 def _feeder_values(cell: TwinCell) -> dict[str, Any]:
     f = cell.feeder
     return {
-        f"{F}/Conveyor/SpeedSetpoint": f.conveyor_speed_setpoint_mm_s,
-        f"{F}/Conveyor/Speed": f.conveyor_speed_setpoint_mm_s if f.conveyor_running else 0.0,
-        f"{F}/Conveyor/Running": f.conveyor_running,
-        f"{F}/Buffer/Count": len(f.buffer),
-        f"{F}/Buffer/Capacity": f.buffer_capacity,
-        f"{F}/Fixture/PartPresent": bool(f.fixture_part),
-        f"{F}/Fixture/Clamped": f.clamped,
-        f"{F}/Fixture/PartId": f.fixture_part,
-        f"{F}/Outfeed/Count": f.outfeed_count,
-        f"{F}/Infeed/TimeSinceRelease": min(f.time_since_release_s, 1e6),
-        f"{F}/Infeed/BlanksReleased": f.blanks_released,
-        f"{F}/State": FEEDER_STATES[f.state],
-        f"{F}/JamCount": f.jam_count,
+        FeederPaths.CONVEYOR_SPEED_SETPOINT: f.conveyor_speed_setpoint_mm_s,
+        FeederPaths.CONVEYOR_SPEED: f.conveyor_speed_setpoint_mm_s if f.conveyor_running else 0.0,
+        FeederPaths.CONVEYOR_RUNNING: f.conveyor_running,
+        FeederPaths.BUFFER_COUNT: len(f.buffer),
+        FeederPaths.BUFFER_CAPACITY: f.buffer_capacity,
+        FeederPaths.FIXTURE_PART_PRESENT: bool(f.fixture_part),
+        FeederPaths.FIXTURE_CLAMPED: f.clamped,
+        FeederPaths.FIXTURE_PART_ID: f.fixture_part,
+        FeederPaths.OUTFEED_COUNT: f.outfeed_count,
+        FeederPaths.TIME_SINCE_RELEASE: min(f.time_since_release_s, 1e6),
+        FeederPaths.BLANKS_RELEASED: f.blanks_released,
+        FeederPaths.STATE: FEEDER_STATES[f.state],
+        FeederPaths.JAM_COUNT: f.jam_count,
     }
 
 
 BINDINGS: dict[str, Binding] = {
     "robot": Binding(_robot_values, {
-        f"{WELD}/TravelSpeedSetpoint": lambda c, v: setattr(c.robot, "travel_speed_setpoint_mm_s", v),
-        f"{WELD}/TorchOffsetSetpoint": lambda c, v: setattr(c.robot, "torch_offset_setpoint_mm", v),
+        RobotPaths.TRAVEL_SPEED_SETPOINT: lambda c, v: setattr(c.robot, "travel_speed_setpoint_mm_s", v),
+        RobotPaths.TORCH_OFFSET_SETPOINT: lambda c, v: setattr(c.robot, "torch_offset_setpoint_mm", v),
     }, {
-        f"{TASK}/MethodSet/StartProgram": lambda c, name, part_id: c.robot.start_program(name, part_id),
-        f"{TASK}/MethodSet/StopProgram": lambda c: c.robot.stop_program(),
-        f"{TWIN_CONTROL}/SetEmergencyStop": lambda c, on: c.robot.set_safety(emergency_stop=on),
-        f"{TWIN_CONTROL}/SetProtectiveStop": lambda c, on: c.robot.set_safety(protective_stop=on),
+        RobotPaths.START_PROGRAM: lambda c, name, part_id: c.robot.start_program(name, part_id),
+        RobotPaths.STOP_PROGRAM: lambda c: c.robot.stop_program(),
+        TwinControlPaths.SET_EMERGENCY_STOP: lambda c, on: c.robot.set_safety(emergency_stop=on),
+        TwinControlPaths.SET_PROTECTIVE_STOP: lambda c, on: c.robot.set_safety(protective_stop=on),
     }),
     "welder": Binding(_welder_values, {
-        f"{JS}/ProcessParameters/VoltageSetpoint": lambda c, v: setattr(c.welder, "voltage_setpoint_V", v),
-        f"{JS}/ProcessParameters/WireFeedSpeedSetpoint": lambda c, v: setattr(c.welder, "wire_feed_setpoint_m_min", v),
-        f"{JS}/ProcessParameters/GasFlowSetpoint": lambda c, v: setattr(c.welder, "gas_flow_setpoint_L_min", v),
+        WelderPaths.VOLTAGE_SETPOINT: lambda c, v: setattr(c.welder, "voltage_setpoint_V", v),
+        WelderPaths.WIRE_FEED_SPEED_SETPOINT: lambda c, v: setattr(c.welder, "wire_feed_setpoint_m_min", v),
+        WelderPaths.GAS_FLOW_SETPOINT: lambda c, v: setattr(c.welder, "gas_flow_setpoint_L_min", v),
     }, {}),
     "machine": Binding(_machine_values, {}, {
-        f"{MACHINE_ROOT}/MethodSet/StartCycle": lambda c, part_id: c.machine.start_cycle(part_id),
-        f"{TWIN_CONTROL}/SetEmergencyStop": lambda c, on: c.machine.set_safety(emergency_stop=on),
-        f"{TWIN_CONTROL}/SetDoorOpen": lambda c, on: c.machine.set_safety(door_open=on),
-        f"{TWIN_CONTROL}/SetOperationMode": lambda c, mode: c.machine.set_operation_mode(
+        MachinePaths.START_CYCLE: lambda c, part_id: c.machine.start_cycle(part_id),
+        TwinControlPaths.SET_EMERGENCY_STOP: lambda c, on: c.machine.set_safety(emergency_stop=on),
+        TwinControlPaths.SET_DOOR_OPEN: lambda c, on: c.machine.set_safety(door_open=on),
+        TwinControlPaths.SET_OPERATION_MODE: lambda c, mode: c.machine.set_operation_mode(
             MACHINE_OPERATION_MODE.values[mode]),
     }),
     "feeder": Binding(_feeder_values, {
-        f"{F}/Conveyor/SpeedSetpoint": lambda c, v: setattr(c.feeder, "conveyor_speed_setpoint_mm_s", v),
+        FeederPaths.CONVEYOR_SPEED_SETPOINT: lambda c, v: setattr(c.feeder, "conveyor_speed_setpoint_mm_s", v),
     }, {
-        f"{F}/MethodSet/ReleaseBlank": lambda c: c.feeder.release_blank(),
-        f"{F}/MethodSet/FeedPart": lambda c, part_id: c.feeder.feed_part(part_id),
-        f"{F}/MethodSet/Clamp": lambda c: c.feeder.clamp(),
-        f"{F}/MethodSet/Unclamp": lambda c: c.feeder.unclamp(),
-        f"{F}/MethodSet/TransferToMachine": lambda c: c.feeder.transfer_to_machine(),
-        f"{F}/MethodSet/Release": lambda c: c.feeder.release(),
-        f"{F}/MethodSet/RejectPart": lambda c: c.feeder.reject_part(),
-        f"{TWIN_CONTROL}/SetSupply": lambda c, on: setattr(c.feeder, "supply", on) or "Accepted",
+        FeederPaths.RELEASE_BLANK: lambda c: c.feeder.release_blank(),
+        FeederPaths.FEED_PART: lambda c, part_id: c.feeder.feed_part(part_id),
+        FeederPaths.CLAMP: lambda c: c.feeder.clamp(),
+        FeederPaths.UNCLAMP: lambda c: c.feeder.unclamp(),
+        FeederPaths.TRANSFER_TO_MACHINE: lambda c: c.feeder.transfer_to_machine(),
+        FeederPaths.RELEASE: lambda c: c.feeder.release(),
+        FeederPaths.REJECT_PART: lambda c: c.feeder.reject_part(),
+        TwinControlPaths.SET_SUPPLY: lambda c, on: setattr(c.feeder, "supply", on) or ACCEPTED,
     }),
 }
 

@@ -14,11 +14,11 @@ from cell_controller.bridges.base import MAX_STRING_CHARS, Snapshot, check_sampl
 from cell_controller.bridges.feeder import FeederMapping
 from cell_controller.bridges.machine import MachineMapping
 from cell_controller.bridges.robot import RobotMapping
-from cell_controller.bridges.welder import RESULT, WelderMapping
+from cell_controller.bridges.welder import WelderMapping
 from cell_controller.core.types import DeviceState, WeldResult
 from cell_controller.opcua.address_space import (
     DEVICE_HEARTBEAT, ROBOT_MOTION as MD, ROBOT_SAFETY as SAFETY, ROBOT_TASK as TASK, ROBOT_WELD as WELD, DeviceSpec,
-    EnumSpec, VariableSpec, spec_for,
+    EnumSpec, VariableSpec, WelderPaths, spec_for,
 )
 
 T0 = datetime(2026, 1, 1, 12, 0, 0, tzinfo=timezone.utc)
@@ -306,16 +306,17 @@ def test_feeder_unclamped_empty_fixture() -> None:
 # -- welder ----------------------------------------------------------------------------------------
 
 RESULT_VALUES = {
-    f"{RESULT}/PartId": "p4", f"{RESULT}/ArcEnergy": 41.5, f"{RESULT}/WeldTime": 20.0,
-    f"{RESULT}/BeadWidth": 7.25, f"{RESULT}/Penetration": 2.5, f"{RESULT}/MeanCurrent": 231.0,
-    f"{RESULT}/MeanVoltage": 24.1, f"{RESULT}/MeanWireFeedSpeed": 8.0, f"{RESULT}/MeanTravelSpeed": 10.0,
-    f"{RESULT}/Imperfections": "undercut,porosity", f"{RESULT}/QualityLevel": "C",
+    WelderPaths.RESULT_PART_ID: "p4", WelderPaths.RESULT_ARC_ENERGY: 41.5, WelderPaths.RESULT_WELD_TIME: 20.0,
+    WelderPaths.RESULT_BEAD_WIDTH: 7.25, WelderPaths.RESULT_PENETRATION: 2.5, WelderPaths.RESULT_MEAN_CURRENT: 231.0,
+    WelderPaths.RESULT_MEAN_VOLTAGE: 24.1, WelderPaths.RESULT_MEAN_WIRE_FEED_SPEED: 8.0,
+    WelderPaths.RESULT_MEAN_TRAVEL_SPEED: 10.0, WelderPaths.RESULT_IMPERFECTIONS: "undercut,porosity",
+    WelderPaths.RESULT_QUALITY_LEVEL: "C",
 }
 
 
 def test_welder_has_no_result_before_the_first_weld() -> None:
     spec = spec_for("welder")
-    snap = snapshot_with(spec, {**RESULT_VALUES, f"{RESULT}/ResultCounter": 0, f"{RESULT}/PartId": "",
+    snap = snapshot_with(spec, {**RESULT_VALUES, WelderPaths.RESULT_COUNTER: 0, WelderPaths.RESULT_PART_ID: "",
                                 "JoiningSystem/State": "Idle"})
     assert WelderMapping.last_result(snap) is None
     status = status_of(WelderMapping, spec, snap)
@@ -328,7 +329,7 @@ def test_welder_has_no_result_before_the_first_weld() -> None:
     ("Idle", DeviceState.IDLE), ("Welding", DeviceState.BUSY), ("Fault", DeviceState.FAULT)])
 def test_welder_status_with_a_result(welder_state: str, state: DeviceState) -> None:
     spec = spec_for("welder")
-    snap = snapshot_with(spec, {**RESULT_VALUES, f"{RESULT}/ResultCounter": 3, "JoiningSystem/State": welder_state,
+    snap = snapshot_with(spec, {**RESULT_VALUES, WelderPaths.RESULT_COUNTER: 3, "JoiningSystem/State": welder_state,
                                 "JoiningSystem/ActualValues/ArcOn": welder_state == "Welding"})
     status = status_of(WelderMapping, spec, snap)
     assert (status.state, status.part_id, status.detail) == (state, "p4", state.value)
@@ -345,8 +346,8 @@ def test_welder_status_with_a_result(welder_state: str, state: DeviceState) -> N
 
 def test_welder_result_without_imperfections() -> None:
     spec = spec_for("welder")
-    snap = snapshot_with(spec, {**RESULT_VALUES, f"{RESULT}/ResultCounter": 1, f"{RESULT}/Imperfections": "",
-                                f"{RESULT}/QualityLevel": "B"})
+    snap = snapshot_with(spec, {**RESULT_VALUES, WelderPaths.RESULT_COUNTER: 1, WelderPaths.RESULT_IMPERFECTIONS: "",
+                                WelderPaths.RESULT_QUALITY_LEVEL: "B"})
     result = WelderMapping.last_result(snap)
     assert result is not None and result.imperfections == () and result.good
 

@@ -18,7 +18,7 @@ import pytest
 from cell_controller.core.config import CellConfig, load_cell
 from cell_controller.core.packml import State
 from cell_controller.opcua.address_space import (
-    DEVICE_BACKEND, PACKML_ADMIN, PACKML_COMMANDS, PACKML_STATUS, PACKML_SWAP_BACKEND, WELDER_ROOT, packml_spec,
+    DEVICE_BACKEND, PACKML_ADMIN, PACKML_COMMANDS, PACKML_STATUS, PACKML_SWAP_BACKEND, WelderPaths, packml_spec,
     spec_for,
 )
 from cell_controller.opcua.client import DeviceClient
@@ -29,8 +29,8 @@ from .running import RunningCell, connect, read, until_state
 
 pytestmark = pytest.mark.e2e
 
-ARC_ON = f"{WELDER_ROOT}/ActualValues/ArcOn"
-CURRENT_SIGNAL = f"{WELDER_ROOT}/ActualValues/Current [A]"
+ARC_ON = WelderPaths.ACTUAL_ARC_ON
+CURRENT_SIGNAL = f"{WelderPaths.ACTUAL_CURRENT} [A]"
 MAKING = {State.UNHOLDING.number, State.EXECUTE.number, State.COMPLETING.number, State.COMPLETE.number}
 
 

@@ -24,15 +24,15 @@ from cell_controller.core.config import CellConfig, load_cell
 from cell_controller.nodes import topics
 from cell_controller.nodes.bridge import BridgeNode
 from cell_controller.nodes.codec import Codec
-from cell_controller.opcua.address_space import CONTROLLER_HEARTBEAT, WELDER_ROOT
+from cell_controller.opcua.address_space import CONTROLLER_HEARTBEAT, WelderPaths
 from cell_controller.sim.devices.twin_server import WATCHDOG_TIMEOUT_S
 from cell_controller.testing import (
     private_cell_file,
     real_device_security,
 )
 
-VOLTAGE = f"{WELDER_ROOT}/ProcessParameters/VoltageSetpoint"
-CURRENT = f"{WELDER_ROOT}/ActualValues/Current"
+VOLTAGE = WelderPaths.VOLTAGE_SETPOINT
+CURRENT = WelderPaths.ACTUAL_CURRENT
 
 
 @pytest.fixture

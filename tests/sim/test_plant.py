@@ -10,17 +10,14 @@ import numpy as np
 import pytest
 
 from cell_controller.core.config import CellConfig, ConfigError, load_cell
-from cell_controller.opcua.address_space import spec_for
+from cell_controller.opcua.address_space import FeederPaths, RobotPaths, spec_for
 from cell_controller.sim.devices.models import TwinCell
-from cell_controller.sim.devices.plant import (
-    FIXTURE_CLAMPED, FIXTURE_PART, ROBOT_PART, ROBOT_PROGRESS, ROBOT_STATE, ROBOT_TORCH_OFFSET, ROBOT_TRAVEL_SPEED,
-    Plant, TwinLink,
-)
+from cell_controller.sim.devices.plant import Plant, TwinLink
 from cell_controller.sim.reality_gap import gap
 from cell_controller.sim.twin.world import CellWorld
 from cell_controller.testing import free_ports, plant_section, private_cell_file, real_device_security
 
-STATES = spec_for("robot").variable(ROBOT_STATE).data_type
+STATES = spec_for("robot").variable(RobotPaths.EXECUTION_STATE).data_type
 
 
 def description(folder: Path, real: tuple[str, ...] = ("welder",), **plant: Any) -> Path:
@@ -68,8 +65,9 @@ def cells(config: CellConfig) -> Iterator[tuple[TwinCell, TwinCell]]:
 
 
 def robot(link: TwinLink, state: str, progress: float, part_id: str = "P2") -> None:
-    signals = {ROBOT_STATE: STATES.index(state), ROBOT_PART: part_id, ROBOT_PROGRESS: progress,
-               ROBOT_TRAVEL_SPEED: 10.0, ROBOT_TORCH_OFFSET: 0.0}
+    signals = {RobotPaths.EXECUTION_STATE: STATES.index(state), RobotPaths.PART_ID: part_id,
+               RobotPaths.WELD_PROGRESS: progress, RobotPaths.TRAVEL_SPEED_SETPOINT: 10.0,
+               RobotPaths.TORCH_OFFSET_SETPOINT: 0.0}
     for path, value in signals.items():
         link._on_robot(path, value, None, True)
 
@@ -87,11 +85,11 @@ def test_the_nth_part_in_the_twins_fixture_is_welded_on_the_twins_nth_blank(
     link = TwinLink(config, plant, follow_arc=True, mirror_fixture=True)
     for number, part_id in enumerate(("P1", "P2"), start=1):
         twin.new_part(f"blank-{number}", number)
-        link._on_fixture(FIXTURE_PART, part_id, None, True)
+        link._on_fixture(FeederPaths.FIXTURE_PART_ID, part_id, None, True)
         np.testing.assert_array_equal(plant.parts[part_id].joint.gap_mm, twin.parts[f"blank-{number}"].joint.gap_mm)
-    link._on_fixture(FIXTURE_CLAMPED, True, None, True)
+    link._on_fixture(FeederPaths.FIXTURE_CLAMPED, True, None, True)
     assert plant.feeder.fixture_part == "P2" and plant.feeder.clamped
-    link._on_fixture(FIXTURE_PART, "P2", None, True)  # seen again: the same part, no new number
+    link._on_fixture(FeederPaths.FIXTURE_PART_ID, "P2", None, True)  # seen again: the same part, no new number
     assert link.parts_fed == 2
 
 
@@ -99,7 +97,7 @@ def test_the_arc_starts_at_the_twin_robots_arc_start_and_ends_with_its_program(
         config: CellConfig, cells: tuple[TwinCell, TwinCell]) -> None:
     _, plant = cells
     link = TwinLink(config, plant, follow_arc=True, mirror_fixture=True)
-    link._on_fixture(FIXTURE_PART, "P2", None, True)
+    link._on_fixture(FeederPaths.FIXTURE_PART_ID, "P2", None, True)
     welder = plant.welder
     robot(link, "Running", 0.0)  # approaching
     run(link, 10)
@@ -108,7 +106,7 @@ def test_the_arc_starts_at_the_twin_robots_arc_start_and_ends_with_its_program(
     run(link, 50)
     assert welder.arc_burning and welder.part_id == "P2"
     assert welder.sample.torch_position_mm == pytest.approx(49 * 0.02 * 10.0)
-    link._on_robot(ROBOT_PROGRESS, None, None, False)  # the link lost: the arc goes off
+    link._on_robot(RobotPaths.WELD_PROGRESS, None, None, False)  # the link lost: the arc goes off
     run(link, 1)
     assert not welder.arc_on and welder.result_counter == 1 and welder.last_part_id == "P2"
     robot(link, "Running", 0.2)
