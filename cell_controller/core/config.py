@@ -308,17 +308,22 @@ class _Reader:
             raise self.fail(f"{key}.unit", str(error)) from None
 
 
-def load_cell(path: str | Path) -> CellConfig:
-    """Read and validate a cell description; raise ConfigError naming file, key and reason."""
-    file = Path(path)
+def read_yaml(file: Path) -> Any:
+    """The parsed YAML of `file`; ConfigError (key "(file)") when it cannot be read or is not YAML."""
     try:
         text = file.read_text()
     except OSError as error:
         raise ConfigError(file, "(file)", f"cannot read: {error.strerror or error}") from None
     try:
-        data = yaml.safe_load(text)
+        return yaml.safe_load(text)
     except yaml.YAMLError as error:
         raise ConfigError(file, "(file)", f"not valid YAML: {error}") from None
+
+
+def load_cell(path: str | Path) -> CellConfig:
+    """Read and validate a cell description; raise ConfigError naming file, key and reason."""
+    file = Path(path)
+    data = read_yaml(file)
     r = _Reader(file)
     data = r.section(data, "(top level)")
     r.reject_unknown(data, "", {"cell", "twin", "devices", "procedure", "policies", "feeding", "supervisor", "mes",

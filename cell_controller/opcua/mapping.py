@@ -46,9 +46,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import yaml
 
-from cell_controller.core.config import ConfigError
+from cell_controller.core.config import ConfigError, read_yaml
 
 from . import _ua
 from .address_space import (
@@ -278,15 +277,7 @@ def load_mapping(path: str | Path, spec: DeviceSpec) -> AddressMapping:
     of ours mapped to one vendor path.
     """
     file = Path(path)
-    try:
-        text = file.read_text()
-    except OSError as error:
-        raise ConfigError(file, "(file)", f"cannot read: {error.strerror or error}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        raise ConfigError(file, "(file)", f"not valid YAML: {error}") from None
-    return _Reader(file, spec).mapping(data)
+    return _Reader(file, spec).mapping(read_yaml(file))
 
 
 class _Reader:
