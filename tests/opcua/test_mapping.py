@@ -18,6 +18,7 @@ from cell_controller.opcua.address_space import (
 )
 from cell_controller.opcua.checker import check_device_server
 from cell_controller.opcua.client import DeviceClient, DeviceSpecMismatchError
+from cell_controller import cli
 from cell_controller.opcua.drafting import draft_mapping, map_device_main
 from cell_controller.opcua.mapping import (
     AddressMapping, ConversionError, MappedClient, MappedServer, load_mapping, vendor_spec,
@@ -247,7 +248,8 @@ def test_draft_mapping_matches_most_and_marks_the_rest(tmp_path: Path) -> None:
         try:
             text, unmatched = await draft_mapping(server.endpoint, "robot")
             output = tmp_path / "draft.yaml"
-            code = await asyncio.to_thread(map_device_main, server.endpoint, "robot", output)
+            code = await asyncio.to_thread(cli.main, ["map-device", server.endpoint, "--kind", "robot", "-o",
+                                                      str(output)])  # as `cellctl map-device` runs it
             again = await asyncio.to_thread(map_device_main, server.endpoint, "robot", output)  # never overwrites
             assert output.read_text() == text
             return text, unmatched, code, again
