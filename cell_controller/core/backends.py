@@ -19,7 +19,7 @@ from typing import Callable
 
 from .goals import ACCEPTED, Goal, GoalState, GoalTracker
 from .lifecycle import LifecycleState, Transition
-from .operator import SWAP_VERB
+from .operator import SWAP_VERB, OperatorCommand
 from .types import DeviceStatus
 
 #: a lifecycle goal the bridge answered is sent again after this long while the bridge stays in its state, s
@@ -44,6 +44,7 @@ class Swap:
     backend: str
     goal: Goal
     requested_s: float
+    command: OperatorCommand | None = None  # the operator's command that asked for it
     answer: str = ""
 
     @property
@@ -87,8 +88,8 @@ class BridgeManager:
         since_s = now_s - goal.sent_s
         return since_s >= (LIFECYCLE_ANSWER_TIMEOUT_S if goal.state is GoalState.SENT else LIFECYCLE_RETRY_S)
 
-    def request_swap(self, role: str, backend: str, now_s: float) -> Swap:
-        swap = Swap(role, backend, self._goal(role, SWAP_VERB, (backend,), now_s), now_s)
+    def request_swap(self, role: str, backend: str, now_s: float, command: OperatorCommand | None = None) -> Swap:
+        swap = Swap(role, backend, self._goal(role, SWAP_VERB, (backend,), now_s), now_s, command)
         self.swaps[role] = swap
         return swap
 

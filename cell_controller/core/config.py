@@ -507,6 +507,9 @@ def _devices(r: _Reader, file: Path, section: dict[str, Any]) -> dict[str, Devic
     for name, raw in section.items():
         key = f"devices.{name}"
         raw = r.section(raw, key)
+        if "security" in raw:
+            raise r.fail(f"{key}.security", "security is for the real device: move it to "
+                         f"{key}.real.security (the twin at {key}.endpoint serves on loopback without it)")
         r.reject_unknown(raw, key, {"kind", "backend", "endpoint", "publishing_rate", "limits", "real"})
         kind_name = r.get(raw, key, "kind")
         try:

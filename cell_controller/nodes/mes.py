@@ -170,7 +170,7 @@ class MesNode:
             return 3, f"device {device[:40]!r} is not a device name"
         return await self._command(f"swap {device} {DEVICE_BACKEND.values[backend]}")
 
-    async def _command(self, text: str, timeout_s: float = ANSWER_TIMEOUT_S) -> tuple[int, str]:
+    async def _command(self, text: str) -> tuple[int, str]:
         """Send `text` as the caller's command; the supervisor's answer as (CommandStatus index, reason)."""
         command_id = secrets.token_hex(6)
         user = current_user() or "mes"
@@ -178,10 +178,10 @@ class MesNode:
         self._answers[command_id] = answer
         self.command_pub.publish(self.codec.string(f"{text} id={command_id} user={user}"))
         try:
-            values = await asyncio.wait_for(answer, timeout_s)
+            values = await asyncio.wait_for(answer, ANSWER_TIMEOUT_S)
         except asyncio.TimeoutError:
             self._answers.pop(command_id, None)
-            return 4, f"the supervisor did not answer within {timeout_s:.0f} s"
+            return 4, f"the supervisor did not answer within {ANSWER_TIMEOUT_S:.0f} s"
         if values.get("command_result") == "accepted":
             return 0, ""
         return 2, values.get("command_reason", "refused")

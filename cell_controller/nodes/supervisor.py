@@ -101,7 +101,6 @@ class Supervisor:
         self.codec = Codec(node)
         self.production = Production(config, journal, self._send_goal, self._event, self.log)
         self.bridges = BridgeManager(self._send_goal)
-        self._swap_commands: dict[str, OperatorCommand] = {}  # role -> the swap command under way
         self.last_swap: dict[str, str] = {}  # how the last swap ended, on `state`
         self.recovering = bool(journal.interrupted_shifts) or bool(journal.open_parts())
         self.packml = PackMLMachine(State.ABORTED if journal.interrupted_shifts else State.STOPPED)
@@ -247,7 +246,7 @@ class Supervisor:
 
     def _swap_ended(self, swap: Swap) -> None:
         """A swap's end, on `state` (swap_id, swap, swap_result) and in the journal."""
-        command = self._swap_commands.pop(swap.role, OperatorCommand(SWAP_VERB, (swap.role, swap.backend)))
+        command = swap.command or OperatorCommand(SWAP_VERB, (swap.role, swap.backend))
         result = self.statuses[swap.role].values.get("swap_result", "") if swap.role in self.statuses else ""
         if swap.accepted:
             self._event("command", command.user or "operator", f"{command.text}: done ({result})")
@@ -263,8 +262,7 @@ class Supervisor:
         if command.verb == SWAP_VERB:
             role = self._role(command.args[0])
             assert role is not None
-            self._swap_commands[role] = command
-            self.bridges.request_swap(role, command.args[1], self.node.monotonic_s())
+            self.bridges.request_swap(role, command.args[1], self.node.monotonic_s(), command)
         elif command.verb == MODE_VERB:
             self.packml.set_unit_mode(command.args[0])
         elif command.verb == DEVICE_VERB:

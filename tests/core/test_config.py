@@ -271,7 +271,7 @@ BAD: list[tuple[str, Callable[[dict[str, Any]], None], str, str]] = [
     ("real-endpoint-of-the-twin", _set("devices.robot.real", {"endpoint": "opc.tcp://127.0.0.1:48410"}),
      "devices.robot.real.endpoint", "already used by devices.robot.endpoint"),
     ("device-security-outside-real", _set("devices.robot.security", {"policy": "Basic256Sha256"}),
-     "devices.robot.security", "unknown key"),
+     "devices.robot.security", "move it to devices.robot.real.security"),
     ("plant-unknown-arc-source", _set("plant", {"arc_from": "wire"}), "plant.arc_from", "expected one of twin, plant"),
 ]
 
