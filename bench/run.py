@@ -45,6 +45,8 @@ BENCHES = (
           quick_args=("--scales", "1", "5", "20", "--parts-at-1", "5", "--parts", "5")),
     Bench("Device swap at runtime (twin, shadow, real) vs restarting the bridge", "bench_swap.py",
           quick_args=("--swaps", "15")),
+    Bench("A flood of 1,000 OPC UA sessions: the cell's reads vs the unflooded server", "bench_flood.py",
+          quick_args=("--reads", "200")),
     Bench("Welding loop over a shift: sense-to-actuate vs raw echo, loop vs in-process quality", "bench_loop.py",
           quick_args=("--parts", "10")),
 )
