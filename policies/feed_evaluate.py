@@ -2,7 +2,7 @@
 
 Every policy runs the same episodes (`FlowModel` seeds from `EVAL_SEED_BASE`; training draws
 its seeds below 2**31, the fixed-rate sweep uses `TUNE_SEED_BASE`) through the FeedPolicy
-interface at the policy node's 0.1 s of cell time per tick (`run_feed_policy`).
+interface as the policy node runs them, on the feeder's statuses through its `FeedLoop` (`run_feed_policy`).
 
 Figures per policy: throughput (parts per hour) and jams per episode, mean with a 95 %
 t-interval; robot starved and blank-blocked time; the throughput ratio to a reference policy

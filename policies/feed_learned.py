@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from cell_controller.core.types import FeedAction, FeedObservation
+from cell_controller.policies.feed_loop import STAMP_TOLERANCE_S
 
 #: conveyor speeds the policy chooses from, mm/s (the feeder's limits are 0..400 mm/s)
 FEED_SPEEDS_MM_S = (0.0, 125.0, 250.0, 400.0)
@@ -136,6 +137,8 @@ class LearnedFeedPolicy:
     """A FeedPolicy running a trained actor: decides every DECISION_PERIOD_S, holds the speed between.
 
     A release is commanded only on decision ticks; the conveyor speed is held until the next one.
+    `act` is `observe` then, when a decision is due, `decide` on the actor's choice; the training env
+    calls the two itself, the agent choosing in between.
     """
 
     name = "learned_feed"
@@ -161,15 +164,25 @@ class LearnedFeedPolicy:
         self.observer.reset()
         self.speed_mm_s = 0.0
         self._since_decision_s = math.inf
-        self._first = True
+
+    def observe(self, observation: FeedObservation, dt_s: float) -> bool:
+        """Take a status `dt_s` (s of cell time) after the previous one; True when a decision is due."""
+        self.observer.update(observation, dt_s, self.speed_mm_s)
+        self._since_decision_s += dt_s
+        return self._since_decision_s >= self.decision_period_s - STAMP_TOLERANCE_S
+
+    def decide(self, action: int) -> FeedAction:
+        """The command of discrete `action`, chosen now; its speed is held until the next decision."""
+        self._since_decision_s = 0.0
+        command = decode_action(action)
+        self.speed_mm_s = command.conveyor_speed_mm_s
+        return command
+
+    def hold(self) -> FeedAction:
+        """The command between decisions: the held speed, no release."""
+        return FeedAction(self.speed_mm_s, False)
 
     def act(self, observation: FeedObservation, dt_s: float) -> FeedAction:
-        self.observer.update(observation, 0.0 if self._first else dt_s, self.speed_mm_s)
-        self._first = False
-        self._since_decision_s += dt_s
-        if self._since_decision_s < self.decision_period_s - 1e-9:
-            return FeedAction(self.speed_mm_s, False)
-        self._since_decision_s = 0.0
-        action = decode_action(self.actor(self.observer.features()))
-        self.speed_mm_s = action.conveyor_speed_mm_s
-        return action
+        if not self.observe(observation, dt_s):
+            return self.hold()
+        return self.decide(self.actor(self.observer.features()))

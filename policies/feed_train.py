@@ -53,6 +53,19 @@ def _progress_callback(total: int, every_s: float = 10.0):
     return Progress()
 
 
+def new_model(env, hp: dict, seed: int = 0, verbose: int = 0):
+    """An untrained PPO agent on `env` with the constructor settings of the `ppo` section `hp` (its
+    policy_kwargs' activation named as in the YAML)."""
+    import torch
+    from stable_baselines3 import PPO
+
+    kwargs = {k: v for k, v in hp.items() if k not in _CTOR_SKIP}
+    pk = dict(kwargs.pop("policy_kwargs", {}) or {})
+    if isinstance(pk.get("activation_fn"), str):
+        pk["activation_fn"] = getattr(torch.nn, _ACTIVATIONS[pk["activation_fn"]])
+    return PPO(hp.get("policy", "MlpPolicy"), env, seed=seed, device="cpu", verbose=verbose, policy_kwargs=pk, **kwargs)
+
+
 def train_feed(total_timesteps: int | None = None, seed: int = 0, out_dir: str | Path = "runs/feed",
                algo: str = "ppo", hyperparams: str | Path = HYPERPARAMS, resume: str | Path | None = None,
                progress: bool = True, verbose: int = 0) -> Path:
@@ -81,16 +94,11 @@ def train_feed(total_timesteps: int | None = None, seed: int = 0, out_dir: str |
     env_id = hp.get("env_id", feed_env.ENV_ID)
     env = make_vec_env(feed_env.FeedEnv if env_id == feed_env.ENV_ID else env_id, n_envs=int(hp.get("n_envs", 1)), seed=seed,
                        env_kwargs=hp.get("env_kwargs", {}), vec_env_cls=vec_cls)
-    kwargs = {k: v for k, v in hp.items() if k not in _CTOR_SKIP}
-    pk = dict(kwargs.pop("policy_kwargs", {}) or {})
-    if isinstance(pk.get("activation_fn"), str):
-        pk["activation_fn"] = getattr(torch.nn, _ACTIVATIONS[pk["activation_fn"]])
     if resume:
         model = PPO.load(resume, env=env, device="cpu")
         reset = False
     else:
-        model = PPO(hp.get("policy", "MlpPolicy"), env, seed=seed, device="cpu", verbose=verbose,
-                    policy_kwargs=pk, **kwargs)
+        model = new_model(env, hp, seed, verbose)
         reset = True
     formats = ["csv"]
     try:

@@ -12,10 +12,12 @@ start the tracker still holds the last seam's end. The policy's step `dt_s` is t
 time between the stamps of the ticks acted on, so a tick the bridges never saw lengthens
 the step instead of shifting the policy's idea of where the torch is.
 
-Feeding runs on the feeder's statuses too, at most `policies.control_rate` times per second of cell
-time, its step the cell time between the feeder's stamps; after a release it waits until the feeder
-counts the blank (or `RELEASE_SETTLE_S` of cell time). Nothing here runs on the wall clock, so the
-feeding is the same at any twin time scale (up to the feeder's publishing period in cell time).
+Feeding runs on the feeder's statuses too, while the cell produces, through `FeedLoop`
+(policies/feed_loop.py), the rule the flow model's runs and the feeding env use as well: at most
+`policies.control_rate` times per second of cell time, its step the cell time since the policy was
+last asked, a second release withheld until the feeder counts the first blank. Nothing here runs on
+the wall clock, so the feeding is the same at any twin time scale (up to the feeder's publishing
+period in cell time: the flow model's `status_period_s`).
 """
 from __future__ import annotations
 
@@ -27,13 +29,12 @@ from cell_controller.core.shield import WeldShield
 from cell_controller.core.types import DeviceState, FeedObservation, WeldObservation
 from cell_controller.policies import registry
 from cell_controller.policies.baselines import FixedRecipeWeldPolicy
+from cell_controller.policies.feed_loop import FeedLoop
 
 from . import topics
 from .codec import OK, WARN, Codec
 from .runtime import spin_until_signal, start_node
 
-#: after releasing a blank, wait at most this long (s of cell time) for the feeder to count it
-RELEASE_SETTLE_S = 2.0
 STATUS_PERIOD_S = 1.0
 #: the supervisor's states in which blanks are released (production runs or waits for blanks)
 FEEDING_STATES = frozenset({State.STARTING, State.EXECUTE, State.SUSPENDING, State.SUSPENDED, State.UNSUSPENDING,
@@ -56,10 +57,7 @@ class PolicyNode:
         self.tick_s = config.time_scale / config.device("welder").publishing_rate_Hz
         self.feeder: dict[str, str] = {}
         self.arc_was_on = False
-        #: the feeding's decisions: at most one per this much cell time, s
-        self.feed_period_s = 1.0 / config.policies.control_rate_Hz
-        self.fed_stamp_s: float | None = None  # the feeder stamp of the last feeding tick, cell time
-        self.release: tuple[int, float] | None = None  # (blanks released before it, stamp) of a release in flight
+        self.feed_loop = FeedLoop(feed, 1.0 / config.policies.control_rate_Hz)
         self.setpoints = node.create_publisher(topics.WELD_SETPOINTS.type, topics.WELD_SETPOINTS.name,
                                                topics.WELD_SETPOINTS.qos)
         self.infeed = node.create_publisher(topics.INFEED.type, topics.INFEED.name, topics.INFEED.qos)
@@ -140,20 +138,10 @@ class PolicyNode:
         self.tick_feed()
 
     def tick_feed(self) -> None:
-        """One feeding decision on the feeder's latest status, if its cell time has come."""
+        """One feeding decision on the feeder's latest status while the cell produces, if its time has come."""
         f = self.feeder
         stamp_s = float(f.get("stamp_s", 0.0) or 0.0)
-        if stamp_s <= 0.0 or (self.fed_stamp_s is not None and stamp_s - self.fed_stamp_s < self.feed_period_s):
-            return
-        dt_s = self.feed_period_s if self.fed_stamp_s is None else stamp_s - self.fed_stamp_s
-        self.fed_stamp_s = stamp_s
-        released = int(f.get("blanks_released", 0) or 0)
-        if self.release is not None:
-            before, at_s = self.release
-            if released <= before and stamp_s - at_s < RELEASE_SETTLE_S:
-                return
-            self.release = None
-        if not self.feeding:
+        if stamp_s <= 0.0 or not self.feeding:
             return
         observation = FeedObservation(
             buffer_count=int(f.get("buffer_count", 0)), buffer_capacity=int(f.get("buffer_capacity", 0)),
@@ -162,9 +150,9 @@ class PolicyNode:
             conveyor_speed_mm_s=float(f.get("conveyor_speed_mm_s", 0.0)),
             time_since_last_feed_s=float(f.get("time_since_release_s", "inf")),
         )
-        action = self.feed.act(observation, dt_s)
-        if action.release_blank:
-            self.release = (released, stamp_s)
+        action = self.feed_loop.on_status(stamp_s, observation, int(f.get("blanks_released", 0) or 0))
+        if action is None:
+            return
         self.infeed.publish(self.codec.array(topics.INFEED, (action.conveyor_speed_mm_s, float(action.release_blank))))
 
     def publish_status(self) -> None:

@@ -7,8 +7,10 @@ Registered by `cell_controller.sim.envs`:
     env = gym.make("cell_controller/Feed-v0", scenario="shop")
 
 The flow model is `cell_controller.sim.physics.flow.FlowModel` (the twin's semantics, see its
-docstring for the differences). One env step is one decision, `DECISION_PERIOD_S` = 1 s of cell
-time, simulated in 0.1 s ticks as the policy node runs (cell time per control tick).
+docstring for the differences). One env step is one decision of the deployed `LearnedFeedPolicy`,
+`DECISION_PERIOD_S` = 1 s of cell time, run as the policy node runs it: the policy observes every
+feeder status (`FlowParams.status_period_s`) through the node's `FeedLoop` (policies/feed_loop.py:
+its step, the release in flight), and the agent chooses where the wrapper's actor would.
 
 Observation: `FeedObserver.features()` (policies/feed_learned.py), 9 values in [0, 1], built from
 the FeedObservation the policy node gets from the feeder's status and the policy's own commands.
@@ -25,20 +27,14 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from cell_controller.policies.feed_learned import (
-    DECISION_PERIOD_S,
-    N_ACTIONS,
-    N_FEATURES,
-    FeedObserver,
-    decode_action,
-)
+from cell_controller.policies.feed_learned import DECISION_PERIOD_S, N_ACTIONS, N_FEATURES, LearnedFeedPolicy
+from cell_controller.policies.feed_loop import FeedLoop
 from cell_controller.sim.physics.flow import SCENARIOS, FlowModel, FlowParams, episode_summary
 
-from . import FEED_ENV_ID as ENV_ID
+from . import FEED_ENV_ID as ENV_ID  # noqa: F401 - the id, as feed_env.ENV_ID
 
 #: bump when dynamics, observation, action or reward change (recorded in model cards)
-ENV_VERSION = "Feed-v0 (flow model 1)"
-CONTROL_DT_S = 0.1
+ENV_VERSION = "Feed-v0 (flow model 2: statuses every 0.5 s, commands 0.2 s late, the node's FeedLoop)"
 
 
 @dataclass(frozen=True)
@@ -55,8 +51,7 @@ class FeedEnv(gym.Env):
     metadata = {"render_modes": []}
 
     def __init__(self, scenario: str | FlowParams = "shop", episode_s: float = 1800.0,
-                 weights: RewardWeights | None = None, control_dt_s: float = CONTROL_DT_S,
-                 decision_period_s: float = DECISION_PERIOD_S):
+                 weights: RewardWeights | None = None, decision_period_s: float = DECISION_PERIOD_S):
         if isinstance(scenario, str):
             if scenario not in SCENARIOS:
                 raise ValueError(f"scenario must be one of {sorted(SCENARIOS)}, got {scenario!r}")
@@ -68,14 +63,12 @@ class FeedEnv(gym.Env):
         self.params = params
         self.episode_s = episode_s
         self.weights = weights or RewardWeights()
-        self.dt_s = control_dt_s
-        self.ticks_per_step = max(1, int(round(decision_period_s / control_dt_s)))
-        self.max_steps = int(round(episode_s / (self.ticks_per_step * control_dt_s)))
         self.observation_space = spaces.Box(0.0, 1.0, (N_FEATURES,), dtype=np.float32)
         self.action_space = spaces.Discrete(N_ACTIONS)
         self.model = FlowModel(params, 0)
-        self.observer = FeedObserver(params.conveyor_length_mm, params.blank_pitch_mm)
-        self.steps = 0
+        #: the deployed wrapper without its actor: the agent chooses for it
+        self.agent = LearnedFeedPolicy(None, decision_period_s, params.conveyor_length_mm, params.blank_pitch_mm)
+        self.loop = FeedLoop(self.agent, params.control_period_s)
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         """`options={"flow_seed": n}` seeds the flow model directly (as `run_feed_policy` does);
@@ -83,28 +76,33 @@ class FeedEnv(gym.Env):
         super().reset(seed=seed)
         flow_seed = (options or {}).get("flow_seed")
         self.model.reset(int(self.np_random.integers(0, 2**31 - 1)) if flow_seed is None else int(flow_seed))
-        self.model.set_conveyor_speed(0.0)
-        self.observer.reset()
-        self.observer.update(self.model.observation(), 0.0, 0.0)
-        self.steps = 0
-        return self.observer.features(), {}
+        self.loop.reset()
+        self._to_decision()
+        return self.agent.observer.features(), {}
 
     def step(self, action):
         m, w = self.model, self.weights
-        command = decode_action(action)
-        m.set_conveyor_speed(command.conveyor_speed_mm_s)
-        if command.release_blank:
-            m.release_blank()
+        command = self.loop.command(self.agent.decide(action), m.time_s, m.blanks_released)
         before = (m.parts_out, m.starved_s, m.blocked_s, m.jam_count)
-        for _ in range(self.ticks_per_step):
-            m.step(self.dt_s)
-            self.observer.update(m.observation(), self.dt_s, m.speed_mm_s)
+        m.advance_status(command)
+        self._to_decision()
         reward = (w.part * (m.parts_out - before[0]) - w.starved_per_s * (m.starved_s - before[1])
                   - w.blocked_per_s * (m.blocked_s - before[2]) - w.jam * (m.jam_count - before[3]))
-        self.steps += 1
-        truncated = self.steps >= self.max_steps
+        truncated = m.time_s >= self.episode_s - 1e-6
         info = {"parts": m.parts_out, "jams": m.jam_count}
         if truncated:
-            info["episode_summary"] = episode_summary(m, self.steps * self.ticks_per_step * self.dt_s)
-        return self.observer.features(), float(reward), False, truncated, info
+            info["episode_summary"] = episode_summary(m, m.time_s)
+        return self.agent.observer.features(), float(reward), False, truncated, info
+
+    def _to_decision(self) -> None:
+        """Run the feeder's statuses through the loop until the agent's next decision is due."""
+        m = self.model
+        while True:
+            dt_s = self.loop.ask(m.time_s)
+            if dt_s is None:
+                m.advance_status()
+            elif self.agent.observe(m.observation(), dt_s):
+                return
+            else:
+                m.advance_status(self.loop.command(self.agent.hold(), m.time_s, m.blanks_released))
 

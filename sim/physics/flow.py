@@ -21,6 +21,13 @@ Differences from the twin (documented in policies/shipped/feed_ppo.md too)
   * Blank supply may be random (`supply_interarrival_s`): the twin always has a blank to release.
   * Jam hazard above the nominal belt speed grows as (speed / nominal) ** `jam_speed_exponent`;
     at or below the nominal speed it is the twin's (any running belt: 0.5 /s). The twin ignores speed.
+  * The feeder's statuses come every `status_period_s` (the twin's 10 Hz at time scale 5) and a feeding
+    command acts `feed_latency_s` after the status it answers; in the twin the latency varies with the
+    bridge's subscription and the twin's tick (0.05 to 0.4 s at time scale 5, estimated, not measured),
+    and in its reaction windows (real time after a sequence command) statuses come every 0.1 s.
+
+Feeding policies run on it as in the policy node: on the feeder's statuses, through the same
+`FeedLoop` (policies/feed_loop.py), the model advancing in `STEP_S` ticks between statuses.
 Units: mm, mm/s, s of cell time.
 """
 from __future__ import annotations
@@ -29,7 +36,8 @@ import math
 import random
 from dataclasses import dataclass, replace
 
-from cell_controller.core.types import FeedObservation
+from cell_controller.core.types import FeedAction, FeedObservation
+from cell_controller.policies.feed_loop import FeedLoop
 
 # The twin's handling constants, declared here (no PyBullet) and imported by sim/devices/models.py.
 #: cell time each feeder handling operation takes, s
@@ -44,6 +52,8 @@ JAM_CLEAR_S = 10.0
 MACHINE_CYCLE_SPREAD = 0.1
 BLANK_PITCH_MM = 250.0
 CONVEYOR_LENGTH_MM = 1200.0
+#: the flow model's time step, s of cell time
+STEP_S = 0.1
 
 
 class FlowParamsError(ValueError):
@@ -81,6 +91,15 @@ class FlowParams:
     supply_interarrival_s: float | None = None
     #: blanks the supply holds at most; it starts full
     supply_capacity: int = 4
+    #: cell time between the feeder's statuses, s: 10 Hz at twin time scale 5 (the learned policies' loop,
+    #: cell_controller.testing.learned_policies); a whole number of STEP_S
+    status_period_s: float = 0.5
+    #: the feeding decisions' shortest period, s (policies.control_rate: 50 Hz)
+    control_period_s: float = 0.02
+    #: from a feeder status to the feeding command that answers it acting, s: at time scale 5, the bridge's
+    #: subscription (<= 50 ms wall), the policy node (2 ms, bench_loop) and the twin's next 20 ms tick;
+    #: a whole number of STEP_S, less than status_period_s
+    feed_latency_s: float = 0.2
 
     def __post_init__(self) -> None:
         positive = ("conveyor_length_mm", "blank_pitch_mm", "nominal_conveyor_speed_mm_s",
@@ -95,6 +114,15 @@ class FlowParams:
             raise FlowParamsError(f"buffer_capacity must be >= 1, got {self.buffer_capacity!r}")
         if self.supply_interarrival_s is not None and not self.supply_interarrival_s > 0.0:
             raise FlowParamsError(f"supply_interarrival_s must be > 0 or None, got {self.supply_interarrival_s!r}")
+        for name, least in (("status_period_s", 1.0), ("feed_latency_s", 0.0)):
+            ticks = getattr(self, name) / STEP_S
+            if not (ticks >= least and abs(ticks - round(ticks)) < 1e-6):
+                raise FlowParamsError(f"{name} must be a whole number of {STEP_S} s steps, got {getattr(self, name)!r}")
+        if not self.feed_latency_s < self.status_period_s:
+            raise FlowParamsError(f"feed_latency_s must be less than status_period_s ({self.status_period_s!r}), "
+                                  f"got {self.feed_latency_s!r}")
+        if not self.control_period_s >= 0.0:
+            raise FlowParamsError(f"control_period_s must be >= 0, got {self.control_period_s!r}")
 
     @property
     def handling_s(self) -> float:
@@ -109,6 +137,16 @@ class FlowParams:
         bottleneck: no feeding policy makes the cell faster than one part per nominal cycle.
         """
         return self.robot_cycle_s + self.handling_s + 6 * self.command_latency_s
+
+    @property
+    def status_ticks(self) -> int:
+        """STEP_S ticks per feeder status."""
+        return round(self.status_period_s / STEP_S)
+
+    @property
+    def feed_latency_ticks(self) -> int:
+        """STEP_S ticks from a feeder status to the command that answers it acting."""
+        return round(self.feed_latency_s / STEP_S)
 
     def with_(self, **changes) -> FlowParams:
         return replace(self, **changes)
@@ -133,7 +171,7 @@ _OP_S = ("feed_to_fixture_s", "clamp_s", None, "clamp_s", "unload_s", "transfer_
 class FlowModel:
     """The cell's material flow as a plain-Python discrete-time model (dt of cell time, s).
 
-    Drive it with `set_conveyor_speed`, `release_blank` and `step`; read `observation()`
+    Drive it with `apply` (or `set_conveyor_speed`, `release_blank`) and `step`; read `observation()`
     (what the policy node builds from the feeder's status) and the counters.
     """
 
@@ -194,6 +232,12 @@ class FlowModel:
         self.blanks_released += 1
         self.time_since_release_s = 0.0
         return True
+
+    def apply(self, action: FeedAction) -> None:
+        """A feeding policy's command: the conveyor speed (mm/s) and a release when it asks for one."""
+        self.set_conveyor_speed(action.conveyor_speed_mm_s)
+        if action.release_blank:
+            self.release_blank()
 
     # --- state the feeder reports -------------------------------------------------------------
     @property
@@ -260,6 +304,14 @@ class FlowModel:
                 self.machine_running = False  # ended, the part waits for release
         self._sequence(dt_s)
         return self.parts_out - done_before
+
+    def advance_status(self, action: FeedAction | None = None) -> None:
+        """Advance to the feeder's next status (`status_ticks` steps of STEP_S), `action` (the feeding
+        policy's answer to this status, if any) acting after `feed_latency_s`."""
+        for tick in range(self.p.status_ticks):
+            if action is not None and tick == self.p.feed_latency_ticks:
+                self.apply(action)
+            self.step(STEP_S)
 
     def _convey(self, dt_s: float) -> None:
         p = self.p
@@ -348,18 +400,15 @@ class FlowModel:
 
 
 def run_feed_policy(policy, params: FlowParams | None = None, seed: int | None = None,
-                    duration_s: float = 3600.0, dt_s: float = 0.1) -> dict[str, float]:
-    """Run a FeedPolicy on the flow model for `duration_s` of cell time, deciding every `dt_s`
-    (the policy node's 0.1 s of cell time). Returns throughput (parts/h), jams and the other counters."""
+                    duration_s: float = 3600.0) -> dict[str, float]:
+    """Run a FeedPolicy on the flow model for `duration_s` of cell time as the policy node runs it: on
+    each feeder status (`status_period_s`) through a `FeedLoop`. Returns throughput (parts/h), jams and
+    the other counters (`episode_summary`)."""
     model = FlowModel(params, seed)
-    policy.reset()
-    steps = int(round(duration_s / dt_s))
-    for _ in range(steps):
-        action = policy.act(model.observation(), dt_s)
-        model.set_conveyor_speed(action.conveyor_speed_mm_s)
-        if action.release_blank:
-            model.release_blank()
-        model.step(dt_s)
+    loop = FeedLoop(policy, model.p.control_period_s)
+    loop.reset()
+    for _ in range(int(round(duration_s / model.p.status_period_s))):
+        model.advance_status(loop.on_status(model.time_s, model.observation(), model.blanks_released))
     return episode_summary(model, duration_s)
 
 
