@@ -63,6 +63,9 @@ setup(
         "pyyaml>=6",
         "rich>=13",
         "matplotlib>=3.7",
+        "pycountry>=23",  # ISO 4217 currencies of the costs: section
+        "pandas>=2.0",  # cellctl export and the compare tables
+        "pyarrow>=14",  # cellctl export --format parquet
     ],
     extras_require={
         "rl": ["gymnasium>=1.0", "stable-baselines3>=2.3", "tqdm>=4.60", "tensorboard>=2.10"],

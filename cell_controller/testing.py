@@ -12,6 +12,8 @@ from typing import Any, Callable
 
 import yaml
 
+from cell_controller.core.policy import AUTONOMOUS_POLICIES, BASELINE_POLICIES
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -30,9 +32,11 @@ def free_ports(n: int) -> list[int]:
 def private_cell_file(folder: Path, prefix: str, edit: Callable[[dict[str, Any]], None] | None = None,
                       name: str = "cell.yaml") -> Path:
     """config/cell.yaml rewritten into `folder` with free ports (devices and the northbound server),
-    namespace /<prefix>_<pid>_<n> and its journal and logs in `folder`; `edit(data)` may change the parsed YAML
-    before it is written."""
+    namespace /<prefix>_<pid>_<n> and its journal and logs in `folder`, on the baseline cell
+    (`baseline_cell`); `edit(data)` may change the parsed YAML before it is written (`learned_policies`
+    brings back the shipped autonomous cell)."""
     data = yaml.safe_load((REPO / "config/cell.yaml").read_text())
+    baseline_cell(data)
     ports = free_ports(len(data["devices"]) + 1)
     for device, port in zip(data["devices"].values(), ports):
         device["endpoint"] = f"opc.tcp://127.0.0.1:{port}"
@@ -47,13 +51,21 @@ def private_cell_file(folder: Path, prefix: str, edit: Callable[[dict[str, Any]]
     return path
 
 
+def baseline_cell(data: dict[str, Any]) -> None:
+    """Edit: the baseline cell (fixed recipe, fixed-rate feeding) at twin time scale 20, which the tests of
+    the supervisor, the bridges and the links run: four times faster than the shipped autonomous cell,
+    whose welding policy needs time scale 5, and with no policy model to load in every node."""
+    data["policies"]["weld"], data["policies"]["feed"] = BASELINE_POLICIES
+    data["twin"]["time_scale"] = 20
+
+
 def learned_policies(data: dict[str, Any]) -> None:
     """Edit for `private_cell_file`: the shipped learned policies, at the twin time scale that gives the
     welding policy the control step it was trained at (the in-process evaluation's)."""
     from cell_controller.core.units import to_canonical
     from cell_controller.sim.envs.weld_env import loop_time_scale
 
-    data["policies"]["weld"], data["policies"]["feed"] = "learned_weld", "learned_feed"
+    data["policies"]["weld"], data["policies"]["feed"] = AUTONOMOUS_POLICIES
     rate = data["devices"]["welder"]["publishing_rate"]
     data["twin"]["time_scale"] = loop_time_scale(to_canonical(rate["value"], rate["unit"], "frequency"))
 

@@ -182,6 +182,53 @@ class SupervisorConfig:
 
 
 @dataclass(frozen=True)
+class EnergyConfig:
+    """What the cell draws from the mains besides the arc, for energy and cost per part.
+
+    power_source_efficiency: arc power / electrical power the power source draws while welding (1);
+    welder_idle_power_W, robot_power_W: the power source with its arc off and the robot (drives and
+    controller) while the cell is up, drawn over every part's cycle, W."""
+
+    power_source_efficiency: float
+    welder_idle_power_W: float
+    robot_power_W: float
+
+
+@dataclass(frozen=True)
+class CostsConfig:
+    """Prices in one ISO 4217 `currency`, per the canonical unit each name carries, and the wire's size.
+
+    Cost per part (core/costs.py): electricity per kWh drawn, wire per kg (from the wire feed, the
+    wire's diameter, mm, and density, kg/m³), shielding gas per L, the blank's material per part that
+    entered and was used up, a machine-hour rate (labour and overhead) per hour of cycle time, scrap
+    handling per scrapped or defective part."""
+
+    currency: str
+    electricity_per_kWh: float
+    wire_per_kg: float
+    wire_diameter_mm: float
+    wire_density_kg_m3: float
+    shielding_gas_per_L: float
+    blank_per_part: float
+    machine_per_h: float
+    scrap_handling_per_part: float
+
+
+#: the cost keys of `costs:`, each with its per-units (unit -> factor to the canonical per-unit)
+PRICE_UNITS: dict[str, dict[str, float]] = {
+    "electricity": {"kWh": 1.0, "MWh": 1e-3, "Wh": 1e3},
+    "wire": {"kg": 1.0, "t": 1e-3, "g": 1e3},
+    "shielding_gas": {"L": 1.0, "m^3": 1e-3},
+    "blank": {"part": 1.0},
+    "machine_hour": {"h": 1.0, "min": 60.0},
+    "scrap_handling": {"part": 1.0},
+}
+DENSITY_UNITS = {"kg/m^3": 1.0, "g/cm^3": 1000.0}
+#: used where a description has no `energy:` section (an inverter power source and a 6 kg robot)
+DEFAULT_ENERGY = EnergyConfig(power_source_efficiency=0.85, welder_idle_power_W=300.0, robot_power_W=500.0)
+
+
+@dataclass(frozen=True)
 class MesConfig:
     """The cell's northbound OPC UA server (PackML, OPC 30050) for MES and SCADA.
 
@@ -214,6 +261,9 @@ class CellConfig:
     logs_path: Path
     config_hash: str
     plant: PlantConfig | None = None
+    energy: EnergyConfig = DEFAULT_ENERGY
+    #: None: the description prices nothing (cost per part is not reported)
+    costs: CostsConfig | None = None
 
     def device(self, role: str) -> DeviceConfig:
         """The device playing `role` (robot, welder, machine or feeder)."""
@@ -327,7 +377,7 @@ def load_cell(path: str | Path) -> CellConfig:
     r = _Reader(file)
     data = r.section(data, "(top level)")
     r.reject_unknown(data, "", {"cell", "twin", "devices", "procedure", "policies", "feeding", "supervisor", "mes",
-                                 "plant"})
+                                 "plant", "energy", "costs"})
 
     cell = r.section(r.get(data, "", "cell"), "cell")
     r.reject_unknown(cell, "cell", {"name", "namespace", "domain_id", "parts_per_shift", "journal", "logs", "seed"})
@@ -365,6 +415,8 @@ def load_cell(path: str | Path) -> CellConfig:
     supervisor = _supervisor(r, r.section(r.get(data, "", "supervisor", {}), "supervisor"))
     mes = _mes(r, file, r.section(data["mes"], "mes"), devices) if "mes" in data else None
     plant = _plant(r, file, r.section(data["plant"], "plant")) if "plant" in data else None
+    energy = _energy(r, r.section(data["energy"], "energy")) if "energy" in data else DEFAULT_ENERGY
+    costs = _costs(r, r.section(data["costs"], "costs")) if "costs" in data else None
 
     canonical = json.dumps(data, sort_keys=True, default=str).encode()
     return CellConfig(
@@ -386,6 +438,8 @@ def load_cell(path: str | Path) -> CellConfig:
         logs_path=logs,
         config_hash=hashlib.sha256(canonical).hexdigest()[:16],
         plant=plant,
+        energy=energy,
+        costs=costs,
     )
 
 
@@ -645,3 +699,66 @@ def _supervisor(r: _Reader, raw: dict[str, Any]) -> SupervisorConfig:
         seconds = r.quantity(r.get(raw, "supervisor", key, {"value": default, "unit": "s"}), f"supervisor.{key}", "time")
         bounds[f"{key}_s"] = r.within(seconds, f"supervisor.{key}", 0.1, 3600.0, "s")
     return SupervisorConfig(**bounds)
+
+
+def _energy(r: _Reader, raw: dict[str, Any]) -> EnergyConfig:
+    r.reject_unknown(raw, "energy", {"power_source_efficiency", "welder_idle_power", "robot_power"})
+    efficiency = r.within(r.number(r.get(raw, "energy", "power_source_efficiency"), "energy.power_source_efficiency"),
+                          "energy.power_source_efficiency", 0.05, 1.0, "(arc power / power drawn)")
+    power_W = {key: r.within(r.quantity(r.get(raw, "energy", key), f"energy.{key}", "power"), f"energy.{key}",
+                             0.0, 1e6, "W") for key in ("welder_idle_power", "robot_power")}
+    return EnergyConfig(efficiency, power_W["welder_idle_power"], power_W["robot_power"])
+
+
+def _currency(r: _Reader, key: str, code: Any) -> str:
+    """An ISO 4217 alphabetic code (EUR, USD, JPY, ...)."""
+    import pycountry  # only descriptions with costs need it
+
+    if not isinstance(code, str) or len(code) != 3 or pycountry.currencies.get(alpha_3=code.upper()) is None:
+        raise r.fail(key, f"unknown currency {code!r}: expected an ISO 4217 code such as EUR, USD or JPY")
+    if code != code.upper():
+        raise r.fail(key, f"write the ISO 4217 code in capitals: {code.upper()!r}")
+    return code
+
+
+def _price(r: _Reader, raw: dict[str, Any], name: str, currency: str) -> float:
+    """`costs.<name>`: `{value: x, unit: <currency>/<per-unit>}`, in `currency` per the canonical per-unit."""
+    key = f"costs.{name}"
+    value = r.get(raw, "costs", name)
+    per_units = PRICE_UNITS[name]
+    example = f"{currency}/{next(iter(per_units))}"
+    if not isinstance(value, dict) or "unit" not in value:
+        raise r.fail(key, f"needs a unit with the currency: write {{value: ..., unit: {example}}} (got {value!r})")
+    r.reject_unknown(value, key, {"value", "unit"})
+    price = r.number(r.get(value, key, "value"), f"{key}.value")
+    if price < 0:
+        raise r.fail(f"{key}.value", f"a price cannot be negative, got {price:g}")
+    money, _, per = str(value["unit"]).partition("/")
+    if not per:
+        raise r.fail(f"{key}.unit", f"needs the currency and what it is per, e.g. {example} (got {value['unit']!r})")
+    if money != currency:
+        raise r.fail(f"{key}.unit", f"the currency is {money!r} but costs.currency is {currency!r}: "
+                     "give every price in the one currency")
+    if per not in per_units:
+        raise r.fail(f"{key}.unit", f"{name} is priced per {', '.join(per_units)}, got per {per!r}")
+    return price * per_units[per]
+
+
+def _costs(r: _Reader, raw: dict[str, Any]) -> CostsConfig:
+    r.reject_unknown(raw, "costs", {"currency", "wire_diameter", "wire_density", *PRICE_UNITS})
+    currency = _currency(r, "costs.currency", r.get(raw, "costs", "currency"))
+    prices = {name: _price(r, raw, name, currency) for name in PRICE_UNITS}
+    diameter_mm = r.within(r.quantity(r.get(raw, "costs", "wire_diameter"), "costs.wire_diameter", "length"),
+                           "costs.wire_diameter", 0.5, 3.0, "mm")
+    density = r.get(raw, "costs", "wire_density")
+    if not isinstance(density, dict) or density.get("unit") not in DENSITY_UNITS:
+        raise r.fail("costs.wire_density", f"write {{value: ..., unit: {' | '.join(DENSITY_UNITS)}}} (got {density!r})")
+    r.reject_unknown(density, "costs.wire_density", {"value", "unit"})
+    density_kg_m3 = r.within(r.number(r.get(density, "costs.wire_density", "value"), "costs.wire_density.value")
+                             * DENSITY_UNITS[density["unit"]], "costs.wire_density", 500.0, 25000.0, "kg/m^3")
+    return CostsConfig(
+        currency=currency, electricity_per_kWh=prices["electricity"], wire_per_kg=prices["wire"],
+        wire_diameter_mm=diameter_mm, wire_density_kg_m3=density_kg_m3,
+        shielding_gas_per_L=prices["shielding_gas"], blank_per_part=prices["blank"],
+        machine_per_h=prices["machine_hour"], scrap_handling_per_part=prices["scrap_handling"],
+    )

@@ -10,7 +10,9 @@ so a crash leaves the whole record or none.
 
 Events (PackML transitions, faults, refused commands) are buffered and written together at most
 every `EVENT_FLUSH_S`, so a flood of commands never becomes a flood of transactions; their text
-is truncated to `MAX_EVENT_DETAIL_CHARS`. Summaries are computed from the database.
+is truncated to `MAX_EVENT_DETAIL_CHARS`; each carries the devices' clock (cell time) beside the wall
+time, so that the PackML state log gives state durations in cell time (core/kpis.py). Each part's
+cost components (core/costs.py) are written with its record. Summaries are computed from the database.
 """
 from __future__ import annotations
 
@@ -21,10 +23,10 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 #: the schema this code writes (PRAGMA user_version); 0 is the schema before part ids had a sequence
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 PART_ID_FORMAT = "P{:06d}"
 #: events are written together at most this often, s (wall)
 EVENT_FLUSH_S = 0.1
@@ -79,16 +81,29 @@ CREATE TABLE IF NOT EXISTS divergence (    -- shadow: twin - real of a process v
     samples     INTEGER NOT NULL,
     PRIMARY KEY (part_id, device, signal)
 );
+CREATE TABLE IF NOT EXISTS part_costs (    -- what making the part used, and its price (core/costs.py)
+    part_id     TEXT NOT NULL REFERENCES parts(part_id),
+    component   TEXT NOT NULL,              -- electricity | wire | shielding_gas | blank | machine_hour | scrap_handling
+    quantity    REAL NOT NULL,              -- in `unit`
+    unit        TEXT NOT NULL,              -- kWh | kg | L | part | h
+    amount      REAL,                       -- in `currency`; NULL when the description prices nothing
+    currency    TEXT NOT NULL,              -- ISO 4217; '' when unpriced
+    PRIMARY KEY (part_id, component)
+);
 CREATE TABLE IF NOT EXISTS events (
-    id        INTEGER PRIMARY KEY,
-    shift_id  INTEGER,
-    at        REAL NOT NULL,                -- Unix time, s
-    kind      TEXT NOT NULL,                -- state | fault | info | command
-    source    TEXT NOT NULL,
-    detail    TEXT NOT NULL
+    id          INTEGER PRIMARY KEY,
+    shift_id    INTEGER,
+    at          REAL NOT NULL,              -- Unix time, s
+    kind        TEXT NOT NULL,              -- state | step | fault | info | command
+    source      TEXT NOT NULL,
+    detail      TEXT NOT NULL,              -- state: "<from> -> <to> (<cause>)" (`state_detail`);
+                                            -- step: "<step> <part id> start|done" (`step_detail`)
+    cell_time_s REAL                        -- the devices' clock, s; NULL when no device had reported
 );
 """
 
+#: version 3 -> 4 adds part_costs (SCHEMA) and events.cell_time_s (NULL for the events before)
+_ADD_EVENT_CELL_TIME = "ALTER TABLE events ADD COLUMN cell_time_s REAL;"
 #: version 2 -> 3 adds the divergence table (SCHEMA creates what is missing)
 #: version 0 -> 2: part ids get their sequence (entries), records an outcome and nullable weld values
 _MIGRATE_FROM_0 = """
@@ -106,6 +121,55 @@ DROP TABLE parts_v0;
 
 class JournalError(RuntimeError):
     """The journal could not commit; nothing of the refused write was stored."""
+
+
+def state_detail(old: str, new: str, cause: str) -> str:
+    """The detail of a PackML transition's event (kind 'state'), as `StateChange.parse` reads it."""
+    return f"{old} -> {new} ({cause})"
+
+
+class StateChange(NamedTuple):
+    """One PackML transition of the state log: wall time (Unix, s), the devices' clock (s, None when
+    unknown), and the states' names."""
+
+    at: float
+    cell_time_s: float | None
+    old: str
+    new: str
+
+    @classmethod
+    def parse(cls, at: float, cell_time_s: float | None, detail: str) -> StateChange | None:
+        """The transition a 'state' event's detail names; None for a detail not in `state_detail`'s form."""
+        old, arrow, rest = detail.partition(" -> ")
+        new = rest.split(" (", 1)[0]
+        return cls(at, cell_time_s, old, new) if arrow and old and new else None
+
+
+def step_detail(step: str, part_id: str, edge: str) -> str:
+    """The detail of a sequence step's event (kind 'step', source the device): edge 'start' when its command
+    was first sent, 'done' when its effect was seen (core/sequence.py's step names)."""
+    return f"{step} {part_id} {edge}"
+
+
+class StepEvent(NamedTuple):
+    """One edge of a sequence step: wall time (Unix, s), the devices' clock (s, None when unknown), the
+    device, the step's name, the part and 'start' or 'done'."""
+
+    at: float
+    cell_time_s: float | None
+    device: str
+    step: str
+    part_id: str
+    edge: str
+
+
+class CostLine(NamedTuple):
+    """One thing a part used: `quantity` in `unit` (kWh, kg, L, part, h) and its price `amount` in the
+    description's currency (None when the description prices nothing)."""
+
+    quantity: float
+    unit: str
+    amount: float | None
 
 
 class Outcome(str, enum.Enum):
@@ -144,6 +208,10 @@ class PartRecord:
     config_hash: str
     #: device -> signal -> (rms, max_abs, samples) of twin − real, for devices in shadow
     divergence: dict[str, dict[str, tuple[float, float, int]]] = field(default_factory=dict)
+    #: component -> what the part used and its price (core/costs.part_costs); empty before schema 4
+    costs: dict[str, CostLine] = field(default_factory=dict)
+    #: the ISO 4217 currency of the cost amounts ('' when unpriced)
+    currency: str = ""
 
     @property
     def good(self) -> bool:
@@ -177,7 +245,9 @@ class ShiftSummary:
     total_time_s: float
 
 
-_COLUMNS = [f.name for f in fields(PartRecord) if f.name != "divergence"]
+#: the fields of PartRecord stored in other tables than `parts`
+_NOT_COLUMNS = ("divergence", "costs", "currency")
+_COLUMNS = [f.name for f in fields(PartRecord) if f.name not in _NOT_COLUMNS]
 T = TypeVar("T")
 
 
@@ -192,7 +262,7 @@ class Journal:
 
     def __init__(self, path: str | Path, writer: bool = True):
         self.path = Path(path)
-        self.pending_events: list[tuple[int | None, float, str, str, str]] = []
+        self.pending_events: list[tuple[int | None, float, str, str, str, float | None]] = []
         self.dropped_events = 0
         self._last_flush_s = 0.0
         self.interrupted_shifts: list[int] = []
@@ -220,8 +290,13 @@ class Journal:
                                f"({SCHEMA_VERSION}); use a newer cell_controller or another journal")
         if version == SCHEMA_VERSION:
             return
-        old_parts = self._db.execute("SELECT name FROM pragma_table_info('parts') WHERE name='good'").fetchone()
-        script = _MIGRATE_FROM_0.format(schema=SCHEMA) if old_parts else SCHEMA
+        def has_column(table: str, column: str) -> bool:
+            return self._db.execute(f"SELECT 1 FROM pragma_table_info('{table}') WHERE name=?",
+                                    (column,)).fetchone() is not None
+
+        script = _MIGRATE_FROM_0.format(schema=SCHEMA) if has_column("parts", "good") else SCHEMA
+        if has_column("events", "id") and not has_column("events", "cell_time_s"):
+            script += _ADD_EVENT_CELL_TIME
         try:
             self._db.executescript(f"BEGIN IMMEDIATE; {script} PRAGMA user_version={SCHEMA_VERSION}; COMMIT;")
         except sqlite3.Error:
@@ -281,7 +356,7 @@ class Journal:
         A part id the journal never handed out (a part found on a device) gets its entry in the
         same transaction; a part that already has a record is refused (JournalError).
         """
-        row = asdict(record)
+        row = {name: value for name, value in asdict(record).items() if name not in _NOT_COLUMNS}
         row["outcome"] = Outcome(record.outcome).value
         row["imperfections"] = json.dumps(list(record.imperfections))
         row["backends"] = json.dumps(record.backends, sort_keys=True)
@@ -298,6 +373,10 @@ class Journal:
                            "VALUES (?, ?, ?, ?, ?, ?)",
                            [(record.part_id, device, signal, *figures)
                             for device, signals in record.divergence.items() for signal, figures in signals.items()])
+            db.executemany("INSERT INTO part_costs(part_id, component, quantity, unit, amount, currency) "
+                           "VALUES (?, ?, ?, ?, ?, ?)",
+                           [(record.part_id, component, *line, record.currency)
+                            for component, line in record.costs.items()])
         self._transaction(insert)
 
     def open_parts(self) -> list[OpenPart]:
@@ -312,14 +391,16 @@ class Journal:
 
     # -- events ----------------------------------------------------------------------------
 
-    def log_event(self, shift_id: int | None, kind: str, source: str, detail: str) -> None:
-        """Queue an event (never raises): written with the next `flush_events`, at most EVENT_FLUSH_S later."""
+    def log_event(self, shift_id: int | None, kind: str, source: str, detail: str,
+                  cell_time_s: float | None = None) -> None:
+        """Queue an event (never raises): written with the next `flush_events`, at most EVENT_FLUSH_S later.
+        cell_time_s: the devices' clock when it happened, s (None: unknown)."""
         if len(self.pending_events) >= MAX_PENDING_EVENTS:
             self.dropped_events += 1
             return
         if len(detail) > MAX_EVENT_DETAIL_CHARS:
             detail = detail[:MAX_EVENT_DETAIL_CHARS - 1] + "…"
-        self.pending_events.append((shift_id, time.time(), kind, source[:100], detail))
+        self.pending_events.append((shift_id, time.time(), kind, source[:100], detail, cell_time_s))
 
     @property
     def events_due(self) -> bool:
@@ -335,10 +416,10 @@ class Journal:
         if self.dropped_events:
             shift_id = events[-1][0] if events else None
             events.append((shift_id, time.time(), "fault", "journal",
-                           f"{self.dropped_events} events dropped while the journal could not write"))
+                           f"{self.dropped_events} events dropped while the journal could not write", None))
         self._last_flush_s = time.monotonic()
         self._transaction(lambda db: db.executemany(
-            "INSERT INTO events(shift_id, at, kind, source, detail) VALUES (?, ?, ?, ?, ?)", events))
+            "INSERT INTO events(shift_id, at, kind, source, detail, cell_time_s) VALUES (?, ?, ?, ?, ?, ?)", events))
         self.pending_events.clear()
         self.dropped_events = 0
         return len(events)
@@ -349,6 +430,29 @@ class Journal:
         return self._db.execute(
             "SELECT at, kind, source, detail FROM events WHERE shift_id=? ORDER BY id", (shift_id,)
         ).fetchall()
+
+    def event_rows(self, shift_id: int | None = None) -> list[tuple[int | None, float, str, str, str, float | None]]:
+        """(shift_id, at, kind, source, detail, cell_time_s) of every event (of one shift), in order."""
+        self.flush_events()
+        sql = "SELECT shift_id, at, kind, source, detail, cell_time_s FROM events"
+        rows = (self._db.execute(sql + " WHERE shift_id=? ORDER BY id", (shift_id,)) if shift_id is not None
+                else self._db.execute(sql + " ORDER BY id"))
+        return rows.fetchall()
+
+    def step_log(self, shift_id: int) -> list[StepEvent]:
+        """The shift's sequence steps, their starts and ends in order (pending events written first)."""
+        self.flush_events()
+        rows = self._db.execute("SELECT at, cell_time_s, source, detail FROM events WHERE shift_id=? AND kind='step' "
+                                "ORDER BY id", (shift_id,))
+        return [StepEvent(at, cell_s, device, *words) for at, cell_s, device, detail in rows
+                if len(words := detail.split(" ")) == 3]
+
+    def state_log(self, shift_id: int) -> list[StateChange]:
+        """The shift's PackML transitions in order (pending events written first)."""
+        self.flush_events()
+        rows = self._db.execute("SELECT at, cell_time_s, detail FROM events WHERE shift_id=? AND kind='state' "
+                                "ORDER BY id", (shift_id,))
+        return [change for change in (StateChange.parse(*row) for row in rows) if change is not None]
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -362,8 +466,15 @@ class Journal:
             values["outcome"] = Outcome(values["outcome"])
             values["imperfections"] = tuple(json.loads(values["imperfections"]))
             values["backends"] = json.loads(values["backends"])
-            records.append(PartRecord(**values, divergence=self._divergence(values["part_id"])))
+            costs, currency = self._costs(values["part_id"])
+            records.append(PartRecord(**values, divergence=self._divergence(values["part_id"]), costs=costs,
+                                      currency=currency))
         return records
+
+    def _costs(self, part_id: str) -> tuple[dict[str, CostLine], str]:
+        rows = self._db.execute("SELECT component, quantity, unit, amount, currency FROM part_costs WHERE part_id=? "
+                                "ORDER BY rowid", (part_id,)).fetchall()
+        return {c: CostLine(q, u, a) for c, q, u, a, _ in rows}, (rows[0][4] if rows else "")
 
     def _divergence(self, part_id: str) -> dict[str, dict[str, tuple[float, float, int]]]:
         out: dict[str, dict[str, tuple[float, float, int]]] = {}

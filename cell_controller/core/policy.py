@@ -10,6 +10,11 @@ from typing import Protocol
 
 from .types import FeedAction, FeedObservation, WeldObservation, WeldParameters
 
+#: (welding, feeding) policy names of the baseline cell: the fixed recipe and fixed-rate feeding
+BASELINE_POLICIES = ("fixed_recipe", "fixed_rate")
+#: (welding, feeding) policy names of the autonomous cell: the shipped learned policies
+AUTONOMOUS_POLICIES = ("learned_weld", "learned_feed")
+
 
 class WeldPolicy(Protocol):
     """Chooses weld setpoints once per control tick from the weld sensors."""

@@ -27,9 +27,10 @@ from dataclasses import dataclass
 from typing import Callable
 
 from .config import ROLES, CellConfig
+from .costs import priced
 from .divergence import DivergenceStats
 from .goals import FINAL, Goal, GoalState, GoalTracker
-from .journal import Journal, JournalError, OpenPart, Outcome, PartRecord
+from .journal import Journal, JournalError, OpenPart, Outcome, PartRecord, step_detail
 from .packml import Command, StopCode, StopReason
 from .sequence import (
     FEED, PRESS, READY_TIMEOUT_S, TRANSFER, WELD, PartInCell, Stage, Statuses, Step, idle, in_fixture, in_machine,
@@ -105,11 +106,13 @@ class Production:
 
     # -- the shift ---------------------------------------------------------------------------
 
-    def begin_shift(self, shift_id: int, target: int) -> None:
+    def begin_shift(self, shift_id: int, target: int, start_stamp_s: float | None) -> None:
+        """A new shift from the devices' clock `start_stamp_s` (cell s; None: not known yet), where the first
+        part's cycle begins as every later part's begins where the previous one left."""
         self.shift_id, self.target = shift_id, target
         self.counts.clear()
         self.last_part = ("", "")
-        self.last_finish_stamp_s = None
+        self.last_finish_stamp_s = start_stamp_s
 
     @property
     def produced(self) -> int:
@@ -214,7 +217,9 @@ class Production:
             a.part = PartInCell(part_id, Stage.ENTERED, time.time(), _stamp(statuses, "feeder"), shift_id=self.shift_id)
             self.parts.append(a.part)
         a.goal = self.send(a.step.device, a.step.command, a.step.args(a.part.part_id), now.wall_s)
-        a.sent_cell_s = a.sent_cell_s if a.sent_cell_s is not None else now.cell_s
+        if a.sent_cell_s is None:
+            a.sent_cell_s = now.cell_s
+            self._event("step", a.step.device, step_detail(a.step.name, a.part.part_id, "start"))
         return None
 
     def _take_other_step(self, statuses: Statuses, now: Clocks) -> bool:
@@ -299,6 +304,7 @@ class Production:
         if a.step is WELD:
             part.weld = dict(statuses["welder"].values) if "welder" in statuses else {}
         part.stage = a.step.to
+        self._event("step", a.step.device, step_detail(a.step.name, part.part_id, "done"))
         if part.stage is Stage.LEFT:
             return self._leave(part, statuses)
         return None
@@ -436,6 +442,7 @@ class Production:
             divergence={role: stats.summary() for role, stats in part.divergence.items()},
             config_hash=self.config.config_hash,
         )
+        record = priced(record, self.config)
         part.recorded = True
         if part in self.parts and part.stage is Stage.LEFT:
             self.parts.remove(part)

@@ -36,7 +36,7 @@ from cell_controller.bus.api import Node
 from cell_controller.core.backends import BridgeManager, Swap
 from cell_controller.core.config import CellConfig
 from cell_controller.core.goals import Goal
-from cell_controller.core.journal import Journal, JournalError
+from cell_controller.core.journal import Journal, JournalError, state_detail
 from cell_controller.core.lifecycle import LifecycleState
 from cell_controller.core.operator import (
     DEVICE_VERB, MODE_VERB, SWAP_VERB, CommandError, OperatorCommand, parse, shorten,
@@ -149,6 +149,10 @@ class Supervisor:
                                      t.qos)
         c = topics.CELL_COMMAND
         node.create_subscription(c.type, c.name, lambda msg: self.operator_command(msg.data), c.qos)
+        #: the policy node has reported (its policies are loaded): an automatic start waits for it
+        self.policy_up = False
+        p = topics.POLICY_STATUS
+        node.create_subscription(p.type, p.name, lambda msg: setattr(self, "policy_up", True), p.qos)
         node.create_timer(WATCHDOG_PERIOD_S, self.evaluate)
         node.create_timer(HEARTBEAT_PERIOD_S, self._beat)
         self.evaluate()
@@ -458,7 +462,7 @@ class Supervisor:
 
     def _in_idle(self) -> None:
         if self.auto_start and not self.started_once and self.packml.mode is UnitMode.PRODUCTION \
-                and not self.bridges.swaps:
+                and not self.bridges.swaps and self.policy_up:
             self._command(Command.START, "auto_start")
 
     def _in_starting(self) -> None:
@@ -469,7 +473,7 @@ class Supervisor:
             except JournalError as error:
                 self._fault(Command.ABORT, StopCode.JOURNAL, f"the shift could not begin: {error}")
                 return
-            self.production.begin_shift(shift_id, self.parts_target)
+            self.production.begin_shift(shift_id, self.parts_target, self._cell_seen_s)
             self.shift_open = True
             self._event("info", "supervisor", f"shift {shift_id}: {self.parts_target} parts")
         self.packml.state_complete()
@@ -592,7 +596,7 @@ class Supervisor:
         self.heartbeat_pub.publish(self._uint32(data=self._heartbeat))
 
     def _event(self, kind: str, source: str, detail: str) -> None:
-        self.journal.log_event(self.production.shift_id, kind, source, detail)
+        self.journal.log_event(self.production.shift_id, kind, source, detail, self._cell_seen_s)
 
     def _flush_journal(self) -> None:
         if not self.journal.events_due:
@@ -611,7 +615,7 @@ class Supervisor:
         if new is State.EXECUTE:
             self.stop_reason, self.suspended_by = NO_STOP_REASON, None
         self.log.info("PackML %s -> %s (%s)", old.value, new.value, cause)
-        self._event("state", "packml", f"{old.value} -> {new.value} ({cause})")
+        self._event("state", "packml", state_detail(old.value, new.value, cause))
         self._publish_state(force=True)
 
     def state_values(self) -> dict[str, str]:

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cell_controller.core.config import ConfigError, load_cell
+from cell_controller.core.policy import AUTONOMOUS_POLICIES, BASELINE_POLICIES
 from cell_controller.core.types import FeedObservation, WeldObservation, WeldParameters
 from cell_controller.policies import registry
 from cell_controller.policies.baselines import FixedRateFeedPolicy, FixedRecipeWeldPolicy
@@ -62,15 +63,21 @@ def test_fixed_rate_property(interval: float, since: float, speed: float) -> Non
     assert action.conveyor_speed_mm_s == speed
 
 
-def test_registry_builds_the_configured_baselines() -> None:
-    weld = registry.weld_policy(CONFIG)
-    feed = registry.feed_policy(CONFIG)
-    assert isinstance(weld, FixedRecipeWeldPolicy) and weld.name == CONFIG.policies.weld
-    assert isinstance(feed, FixedRateFeedPolicy) and feed.name == CONFIG.policies.feed
+def test_registry_builds_the_baselines_the_description_configures() -> None:
+    config = replace(CONFIG, policies=replace(CONFIG.policies, weld=BASELINE_POLICIES[0], feed=BASELINE_POLICIES[1]))
+    weld = registry.weld_policy(config)
+    feed = registry.feed_policy(config)
+    assert isinstance(weld, FixedRecipeWeldPolicy) and weld.name == config.policies.weld
+    assert isinstance(feed, FixedRateFeedPolicy) and feed.name == config.policies.feed
     assert feed.interval_s == CONFIG.feeding.feed_interval_s
     assert feed.conveyor_speed_mm_s == CONFIG.feeding.conveyor_speed_mm_s
     fallback = registry.weld_policy_fallback(replace(CONFIG, policies=replace(CONFIG.policies, weld="ppo_v3")))
     assert fallback.act(OBS, 0.02) == weld.act(OBS, 0.02)
+
+
+def test_the_shipped_description_runs_the_autonomous_cell() -> None:
+    assert (CONFIG.policies.weld, CONFIG.policies.feed) == AUTONOMOUS_POLICIES
+    assert registry.weld_policy(CONFIG).name == "learned_weld" and registry.feed_policy(CONFIG).name == "learned_feed"
 
 
 def test_unknown_weld_policy_names_the_key() -> None:

@@ -273,6 +273,25 @@ BAD: list[tuple[str, Callable[[dict[str, Any]], None], str, str]] = [
     ("device-security-outside-real", _set("devices.robot.security", {"policy": "Basic256Sha256"}),
      "devices.robot.security", "move it to devices.robot.real.security"),
     ("plant-unknown-arc-source", _set("plant", {"arc_from": "wire"}), "plant.arc_from", "expected one of twin, plant"),
+    ("price-without-unit", _set("costs.electricity", 0.22), "costs.electricity", "needs a unit with the currency"),
+    ("price-without-currency", _set("costs.electricity", {"value": 0.22, "unit": "kWh"}), "costs.electricity.unit",
+     "needs the currency and what it is per"),
+    ("price-negative", _set("costs.wire.value", -2.6), "costs.wire.value", "cannot be negative"),
+    ("price-in-another-currency", _set("costs.blank.unit", "USD/part"), "costs.blank.unit",
+     "costs.currency is 'EUR'"),
+    ("price-per-the-wrong-unit", _set("costs.shielding_gas.unit", "EUR/kg"), "costs.shielding_gas.unit",
+     "priced per L, m^3"),
+    ("unknown-currency", _set("costs.currency", "EUX"), "costs.currency", "unknown currency 'EUX'"),
+    ("currency-in-lower-case", _set("costs.currency", "eur"), "costs.currency", "in capitals"),
+    ("missing-price", _del("costs.machine_hour"), "costs.machine_hour", "missing"),
+    ("unknown-cost-key", _set("costs.coffee", {"value": 1, "unit": "EUR/part"}), "costs.coffee", "unknown key"),
+    ("wire-density-no-unit", _set("costs.wire_density", 7850), "costs.wire_density", "kg/m^3"),
+    ("wire-diameter-huge", _set("costs.wire_diameter", {"value": 12, "unit": "mm"}), "costs.wire_diameter",
+     "0.5..3 mm"),
+    ("efficiency-above-one", _set("energy.power_source_efficiency", 1.2), "energy.power_source_efficiency",
+     "expected 0.05..1"),
+    ("idle-power-in-volts", _set("energy.welder_idle_power", {"value": 300, "unit": "V"}),
+     "energy.welder_idle_power.unit", "expected a power"),
 ]
 
 
@@ -351,6 +370,18 @@ def test_bad_security_names_file_key_and_reason(tmp_path: Path, make, key: str, 
         load_cell(path)
     assert (info.value.file, info.value.key) == (str(path), key)
     assert reason in info.value.reason, info.value.reason
+
+
+def test_prices_convert_to_their_canonical_per_unit_and_the_description_may_price_nothing(tmp_path: Path) -> None:
+    def per_mwh_and_m3(data: dict[str, Any]) -> None:
+        data["costs"]["electricity"] = {"value": 220, "unit": "EUR/MWh"}
+        data["costs"]["shielding_gas"] = {"value": 12, "unit": "EUR/m^3"}
+        data["costs"]["wire_density"] = {"value": 7.85, "unit": "g/cm^3"}
+    costs = load_cell(edited(tmp_path, per_mwh_and_m3)).costs
+    assert costs is not None and costs.currency == "EUR"
+    assert costs.electricity_per_kWh == pytest.approx(0.22) and costs.shielding_gas_per_L == pytest.approx(0.012)
+    assert costs.wire_density_kg_m3 == pytest.approx(7850)
+    assert load_cell(edited(tmp_path, _del("costs"))).costs is None
 
 
 def test_each_bad_case_differs_from_a_valid_file(tmp_path: Path) -> None:

@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 
 from cell_controller.core.journal import (
-    MAX_EVENT_DETAIL_CHARS, MAX_PENDING_EVENTS, SCHEMA_VERSION, Journal, JournalError, OpenPart, Outcome, PartRecord,
+    MAX_EVENT_DETAIL_CHARS, MAX_PENDING_EVENTS, SCHEMA_VERSION, CostLine, Journal, JournalError, OpenPart, Outcome,
+    PartRecord, StateChange, state_detail,
 )
 
 
@@ -425,6 +426,38 @@ def test_a_journal_of_schema_2_gains_the_divergence_table_and_keeps_its_parts(tm
         j._db.execute("PRAGMA user_version=2")
     with Journal(path) as j:
         assert [p.part_id for p in j.parts()] == ["P000001"]
-        assert j._db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+        assert j._db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
         j.record_part(part(j.allocate_part(shift), shift, divergence={"welder": {"s [A]": (1.0, 2.0, 3)}}))
         assert j.parts()[-1].divergence == {"welder": {"s [A]": (1.0, 2.0, 3)}}
+
+
+def test_a_journal_of_schema_3_gains_cost_lines_and_the_cell_clock_of_events_and_reads_its_old_rows(
+        tmp_path: Path) -> None:
+    path = tmp_path / "v3.sqlite"
+    with Journal(path) as j:
+        shift = j.begin_shift(2, "h")
+        j.record_part(part(j.allocate_part(shift), shift))
+        j._db.execute("DROP TABLE part_costs")
+        j._db.execute("DROP TABLE events")
+        j._db.execute("CREATE TABLE events (id INTEGER PRIMARY KEY, shift_id INTEGER, at REAL NOT NULL, "
+                      "kind TEXT NOT NULL, source TEXT NOT NULL, detail TEXT NOT NULL)")
+        j._db.execute("INSERT INTO events(shift_id, at, kind, source, detail) VALUES (?, 1.0, 'state', 'packml', ?)",
+                      (shift, state_detail("Starting", "Execute", "state complete")))
+        j._db.execute("PRAGMA user_version=3")
+    with Journal(path) as j:
+        assert j._db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        (old,) = j.parts(shift)
+        assert old.costs == {} and old.currency == ""
+        assert j.state_log(shift) == [StateChange(j.state_log(shift)[0].at, None, "Starting", "Execute")]
+        costs = {"electricity": CostLine(0.05, "kWh", 0.011), "blank": CostLine(1.0, "part", 3.5)}
+        j.record_part(part(j.allocate_part(shift), shift, costs=costs, currency="EUR"))
+        j.log_event(shift, "state", "packml", state_detail("Execute", "Completing", "parts done"), cell_time_s=612.5)
+        assert j.parts(shift)[-1].costs == costs and j.parts(shift)[-1].currency == "EUR"
+        assert j.state_log(shift)[-1][1:] == (612.5, "Execute", "Completing")
+
+
+def test_state_details_that_are_not_transitions_are_left_out_of_the_state_log(journal: Journal) -> None:
+    shift = journal.begin_shift(1, "h")
+    journal.log_event(shift, "state", "packml", "garbled")
+    journal.log_event(shift, "state", "packml", state_detail("Idle", "Starting", "Start (auto_start)"), 3.0)
+    assert [(c.old, c.new, c.cell_time_s) for c in journal.state_log(shift)] == [("Idle", "Starting", 3.0)]

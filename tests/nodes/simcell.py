@@ -19,7 +19,7 @@ from cell_controller.core.lifecycle import IllegalTransition, LifecycleState, Tr
 from cell_controller.core.operator import SWAP_VERB
 from cell_controller.core.types import DeviceState, DeviceStatus
 from cell_controller.nodes import topics
-from cell_controller.nodes.codec import Codec
+from cell_controller.nodes.codec import OK, Codec
 
 FEED_S, CLAMP_S, TRANSFER_S, RELEASE_S, REJECT_S = 1.5, 0.5, 2.0, 1.0, 1.0
 APPROACH_S, SEAM_S, RETRACT_S = 2.0, 20.0, 2.0
@@ -319,6 +319,10 @@ class SimWorld:
         self.bridges = {r: SimBridge(self.cell, r, namespace) for r in topics.ROLES}
         self.clock = bus.node("sim_devices", namespace)
         self.clock.create_timer(dt_s, self._step)
+        # the policy node's status, as one that has loaded its policies publishes it (the SimCell feeds itself)
+        policy = topics.POLICY_STATUS
+        self.policy_status = self.clock.create_publisher(policy.type, policy.name, policy.qos)
+        self.policy_status.publish(Codec(self.clock).status("policy", "running", OK, {}))
 
     def _step(self) -> None:
         for role in self.cell.step():

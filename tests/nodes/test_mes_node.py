@@ -98,7 +98,9 @@ def test_a_shift_driven_from_opc_ua_alone(northbound) -> None:
             await until(alice, STATE, State.EXECUTE.number)
             tags = await alice.read([f"{PACKML_STATUS}/UnitModeCurrent", f"{PACKML_ADMIN}/MachDesignSpeed",
                                      f"{PACKML_STATUS}/AvailableTransitions"])
-            assert tags[f"{PACKML_STATUS}/UnitModeCurrent"] == 1 and tags[f"{PACKML_ADMIN}/MachDesignSpeed"] == 2.0
+            design_speed_per_min = 60.0 / cell.config.supervisor.ideal_cycle_s  # parts per minute at the ideal cycle
+            assert tags[f"{PACKML_STATUS}/UnitModeCurrent"] == 1
+            assert tags[f"{PACKML_ADMIN}/MachDesignSpeed"] == pytest.approx(design_speed_per_min, abs=1e-3)
             assert "hold" in tags[f"{PACKML_STATUS}/AvailableTransitions"].split(",")
             assert await alice.call(PACKML_SET_UNIT_MODE, 2) == \
                 (2, "the unit mode changes only in Stopped, Idle, Aborted, not in Execute")

@@ -35,6 +35,22 @@ def test_a_shift_runs_to_complete_and_state_counts_what_the_journal_holds(config
     executed = [(verb, args) for b in cell.world.bridges.values() for _, verb, args in b.executed]
     assert executed.count(("start_program", ("weld_seam", "P000002"))) == 1
     assert sum(1 for verb, _ in executed if verb == "feed_part") == 3
+    # the journal's step log: every part's steps start and end once, in the sequence's order, on the cell clock
+    steps = cell.journal.step_log(1)
+    for part_id in ("P000001", "P000002", "P000003"):
+        mine = [(e.step, e.edge) for e in steps if e.part_id == part_id]
+        assert mine[:6] == [("feed", "start"), ("feed", "done"), ("clamp", "start"), ("clamp", "done"),
+                            ("weld", "start"), ("weld", "done")], mine
+        assert mine.count(("press", "start")) == 1 and mine[-1] == ("release", "done")
+    assert all(e.cell_time_s is not None for e in steps)
+    assert [e.cell_time_s for e in steps] == sorted(e.cell_time_s for e in steps)
+    # the first part's cycle starts with the shift, as every later part's starts where the previous one left
+    (execute,) = [c for c in cell.journal.state_log(1) if c.new == "Execute"]
+    cycles = [r.cycle_time_s for r in records]
+    first_feed = next(e for e in steps if e.step == "feed" and e.edge == "start")
+    assert execute.cell_time_s is not None and first_feed.cell_time_s >= execute.cell_time_s
+    assert all(c > 0 for c in cycles)
+    assert sum(cycles) == pytest.approx(steps[-1].cell_time_s - execute.cell_time_s, abs=0.5)
 
 
 @pytest.mark.parametrize("phase", PHASES)
