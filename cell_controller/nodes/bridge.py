@@ -73,6 +73,35 @@ _VOLATILE = ("stamp_s", "data_age_s")
 LINKS = {Backend.TWIN: (TWIN, None), Backend.REAL: (REAL, None), Backend.SHADOW: (REAL, TWIN)}
 
 
+def setpoint_fields(role: str) -> list[str]:
+    """The setpoints (`SETPOINTS` fields) `role`'s bridge writes to its device."""
+    return [f for f, s in SETPOINTS.items() if s.role == role]
+
+
+def setpoint_guard(config: CellConfig, role: str) -> SetpointGuard:
+    """`role`'s bridge's own clamp and rate limit: the device's limits and the policies' rate limits, per
+    sample period of the device in cell time (its publishing period times the time scale)."""
+    device, fields = config.device(role), setpoint_fields(role)
+    return SetpointGuard(
+        {f: device.limits[SETPOINTS[f].limit] for f in fields if SETPOINTS[f].limit in device.limits},
+        {f: config.policies.rate_limits_per_s[SETPOINTS[f].limit] for f in fields
+         if SETPOINTS[f].limit in config.policies.rate_limits_per_s},
+        tick_s=config.time_scale * (1.0 / device.publishing_rate_Hz))
+
+
+def guarded_writes(fields: dict[str, float], names: list[str], snapshot: Snapshot,
+                   guard: SetpointGuard) -> dict[str, Any]:
+    """path -> value to write for each setpoint of `names` in `fields` (a setpoint message, canonical units),
+    clamped and rate-limited by `guard` from the value the device holds (`snapshot`; unknown: no rate limit)."""
+    writes = {}
+    for name in names:
+        if name in fields:
+            path = SETPOINTS[name].path
+            device_value = snapshot.get(path) if snapshot.good(path) else None
+            writes[path] = guard.guard(name, fields[name], device_value)
+    return writes
+
+
 class SwapRefused(Exception):
     """A swap that cannot be made; the message says why (the old backend drives on)."""
 
@@ -102,12 +131,8 @@ class BridgeNode:
         self.drift = DriftMonitor(tolerances, self.drift_window_samples)
         self.goals = GoalHistory()
         self.last_status: DeviceStatus | None = None
-        self.fields = [f for f, s in SETPOINTS.items() if s.role == role]
-        self.guard = SetpointGuard(
-            {f: self.device.limits[SETPOINTS[f].limit] for f in self.fields if SETPOINTS[f].limit in self.device.limits},
-            {f: config.policies.rate_limits_per_s[SETPOINTS[f].limit] for f in self.fields
-             if SETPOINTS[f].limit in config.policies.rate_limits_per_s},
-            tick_s=config.time_scale * self.period_s)
+        self.fields = setpoint_fields(role)
+        self.guard = setpoint_guard(config, role)
         self.pending_writes: dict[str, Any] = {}
         self.write_errors = 0
         self.shadow_mismatches = 0
@@ -546,12 +571,7 @@ class BridgeNode:
             if fields is None:
                 self.log.warning("%s: rejected a malformed or non-finite message", topic.name)
                 return
-            writes = {}
-            for name in self.fields:
-                if name in fields:
-                    path = SETPOINTS[name].path
-                    device_value = self.snapshot.get(path) if self.snapshot.good(path) else None
-                    writes[path] = self.guard.guard(name, fields[name], device_value)
+            writes = guarded_writes(fields, self.fields, self.snapshot, self.guard)
             if writes:
                 self._queue(writes)
             if self.role == "feeder" and fields.get("release_blank", 0.0) > 0.5:

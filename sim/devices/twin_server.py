@@ -208,6 +208,35 @@ BINDINGS: dict[str, Binding] = {
 }
 
 
+@dataclass(frozen=True)
+class Ticks:
+    """The twin loop's schedule: a tick every `period_s` of wall time (the fastest device's publishing
+    period), of `steps` physics steps (`real_time_steps` while a reaction window is open); each role
+    publishes every `publish_every[role]` ticks, a whole number, so its samples are evenly spaced in cell
+    time even when a late tick is caught up at once (a wall-clock rate limit would drop it)."""
+
+    period_s: float
+    publish_every: dict[str, int]
+    steps: int
+    real_time_steps: int
+
+    @classmethod
+    def of(cls, rates_Hz: dict[str, float], time_scale: float) -> Ticks:
+        """The schedule for devices publishing at `rates_Hz` (role -> Hz) at `time_scale` twin s per wall s."""
+        period_s = 1.0 / max(rates_Hz.values(), default=50.0)
+        return cls(period_s, {role: max(1, round(1.0 / (rate * period_s))) for role, rate in rates_Hz.items()},
+                   max(1, round(period_s * time_scale / PHYSICS_DT_S)), max(1, round(period_s / PHYSICS_DT_S)))
+
+
+def run_steps(step: Callable[[float], bool], steps: int, time_scale: float) -> bool:
+    """Up to `steps` physics steps of `step` (`PHYSICS_DT_S` of cell time each); True when one ended on an
+    event (`TwinCell.step`) while the twin runs faster than real time: the tick stops there."""
+    for _ in range(steps):
+        if step(PHYSICS_DT_S) and time_scale > 1.0:
+            return True
+    return False
+
+
 @dataclass
 class Watchdog:
     """A device's watchdog on the controller heartbeat (wall time, s): armed by the first beat."""
@@ -230,6 +259,12 @@ class Watchdog:
             return False
         self.tripped = True
         return True
+
+
+def device_values(cell: TwinCell, role: str, heartbeat: int, watchdog: Watchdog) -> dict[str, Any]:
+    """Every value `role`'s server shows: its binding's, its life-sign `heartbeat` and its `watchdog`'s."""
+    return {**BINDINGS[role].values(cell), DEVICE_HEARTBEAT: heartbeat, WATCHDOG_TIMEOUT: watchdog.timeout_s,
+            WATCHDOG_TRIPPED: watchdog.tripped}
 
 
 class TwinServer:
@@ -319,13 +354,8 @@ class TwinServer:
 
     async def run(self) -> None:
         """Step and publish until `stop()`."""
-        rates = {role: self.config.device(role).publishing_rate_Hz for role in self.servers}
-        period_s = 1.0 / max(rates.values(), default=50.0)
-        # every device publishes on a whole number of ticks, so its samples are evenly spaced in cell
-        # time even when a late tick is caught up at once (a wall-clock rate limit would drop it)
-        ticks_per_publish = {role: max(1, round(1.0 / (rate * period_s))) for role, rate in rates.items()}
-        steps_per_tick = max(1, round(period_s * self.time_scale / PHYSICS_DT_S))
-        real_time_steps = max(1, round(period_s / PHYSICS_DT_S))
+        ticks = Ticks.of({role: self.config.device(role).publishing_rate_Hz for role in self.servers},
+                         self.time_scale)
         next_tick = time.monotonic()
         tick = 0
         while not self._stop.is_set():
@@ -333,17 +363,16 @@ class TwinServer:
             if self.window_since is not None and time.monotonic() - self.window_since > REACTION_WINDOW_S:
                 self.window_since = None
                 self.windows["expired"] += 1
-            for _ in range(real_time_steps if self.window_since is not None else steps_per_tick):
-                if self.step(PHYSICS_DT_S) and self.time_scale > 1.0:
-                    self.window_since = time.monotonic()
-                    self.windows["opened"] += 1
-                    break
+            if run_steps(self.step, ticks.real_time_steps if self.window_since is not None else ticks.steps,
+                         self.time_scale):
+                self.window_since = time.monotonic()
+                self.windows["opened"] += 1
             for role in self.servers:
-                if tick % ticks_per_publish[role] == 0:
+                if tick % ticks.publish_every[role] == 0:
                     self.heartbeats[role] = (self.heartbeats[role] + 1) % 2**32
                     await self.publish(role)
             tick += 1
-            next_tick += period_s
+            next_tick += ticks.period_s
             delay = next_tick - time.monotonic()
             if delay < -1.0:
                 next_tick = time.monotonic()  # far behind: do not try to catch up in a burst
@@ -354,9 +383,7 @@ class TwinServer:
 
     def values(self, role: str) -> dict[str, Any]:
         """Every value `role`'s server shows now: its binding's and its watchdog's."""
-        watchdog = self.watchdogs[role]
-        return {**BINDINGS[role].values(self.cell), DEVICE_HEARTBEAT: self.heartbeats[role],
-                WATCHDOG_TIMEOUT: watchdog.timeout_s, WATCHDOG_TRIPPED: watchdog.tripped}
+        return device_values(self.cell, role, self.heartbeats[role], self.watchdogs[role])
 
     async def publish(self, role: str) -> None:
         """Write the device's values that changed since the last publish (a server write costs a
