@@ -8,7 +8,13 @@
                                                 move a device of the running cell to another backend
   cellctl map-device ENDPOINT --kind KIND [-o FILE]
                                                 draft a mapping file from a vendor's OPC UA server
-  cellctl summary [--config FILE] [--shift ID]  a shift's figures from the production journal
+  cellctl summary [--config FILE] [--shift ID]  a shift's figures and cell KPIs from the production journal
+  cellctl compare [--parts N] [--full N] [--out FILE] [--config FILE]
+                                                baseline vs autonomous cell on the same seeds, 95 % intervals
+  cellctl report [--shift ID] [--baseline ID] [--out FILE] [--config FILE]
+                                                a shift as an HTML page (KPIs, timeline, quality, energy, cost)
+  cellctl export -o DIR [--format csv|parquet] [--shift ID] [--config FILE]
+                                                parts, events and cost lines for the plant's analytics
   cellctl record  [-o DIR] [--namespace NS] [--duration S] [TOPIC ...]
                                                 record topics of a running cell to a rosbag2 (MCAP) bag
   cellctl keys [-o DIR] [--name CELL] [--host NAME ...]
@@ -35,7 +41,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cell_controller.core.config import CellConfig, ConfigError, load_cell
-from cell_controller.core.journal import Journal, JournalError, ShiftSummary
+from cell_controller.core.journal import Journal, JournalError
+from cell_controller.shift_figures import print_summary, shift_kpis
 from cell_controller.launch_plan import LaunchPlan, TwinPlan, launch_plan
 from cell_controller.preflight import PreflightError, check_description, port_open, preflight
 
@@ -213,25 +220,6 @@ def _watch_until_interrupted(config: CellConfig, cell: Cell, parts: int, deadlin
     return result[0]
 
 
-def print_summary(summary: ShiftSummary, journal: Path) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=f"Shift {summary.shift_id}: {summary.status}", show_header=False)
-    rows = [
-        ("parts", f"{summary.good + summary.defective} of {summary.parts_target}"),
-        ("good / defective", f"{summary.good} / {summary.defective}"),
-        ("interrupted / scrapped", f"{summary.interrupted} / {summary.scrapped}"),
-        ("cycle time per part", f"{summary.mean_cycle_time_s:.1f} s (cell time)"),
-        ("arc energy per good part", f"{summary.arc_energy_per_good_part_kJ:.1f} kJ"),
-        ("total time", f"{summary.total_time_s:.1f} s (wall)"),
-        ("journal", str(journal)),
-    ]
-    for name, value in rows:
-        table.add_row(name, value)
-    Console().print(table)
-
-
 def _last_shift(journal_path: Path) -> int | None:
     if not journal_path.exists():
         return None
@@ -265,7 +253,7 @@ def cmd_shift(args: argparse.Namespace) -> int:
     shift_id = _last_shift(config.journal_path)
     if shift_id is not None and shift_id != before:
         with Journal(config.journal_path, writer=False) as journal:
-            print_summary(journal.summary(shift_id), config.journal_path)
+            print_summary(journal.summary(shift_id), shift_kpis(journal, shift_id, config), config.journal_path)
     else:
         print(f"cellctl: no shift was started; the logs are in {log_dir}", file=sys.stderr)
     if interrupted:
@@ -353,15 +341,61 @@ def cmd_map_device(args: argparse.Namespace) -> int:
     return map_device_main(args.endpoint, args.kind, args.output)
 
 
-def cmd_summary(args: argparse.Namespace) -> int:
-    config = load_cell(args.config)
+def _open_journal(config: CellConfig) -> Journal:
+    """The description's journal for reading; BadInput when there is none yet."""
     if not config.journal_path.exists():
         raise BadInput(f"{config.journal_path}: no journal yet (run a shift first)")
-    with Journal(config.journal_path, writer=False) as journal:
-        shift_id = args.shift or journal.last_shift_id()
-        if shift_id is None:
-            raise BadInput(f"{config.journal_path}: the journal holds no shift")
-        print_summary(journal.summary(shift_id), config.journal_path)
+    return Journal(config.journal_path, writer=False)
+
+
+def _shift_of(journal: Journal, shift: int) -> int:
+    """`shift` (0: the last) when the journal holds it; BadInput naming the journal otherwise."""
+    shift_id = shift or journal.last_shift_id()
+    if shift_id is None:
+        raise BadInput(f"{journal.path}: the journal holds no shift")
+    if journal.last_shift_id() is None or not 1 <= shift_id <= journal.last_shift_id():
+        raise BadInput(f"--shift: {journal.path} has no shift {shift_id} (shifts 1..{journal.last_shift_id()})")
+    return shift_id
+
+
+def cmd_summary(args: argparse.Namespace) -> int:
+    config = load_cell(args.config)
+    with _open_journal(config) as journal:
+        shift_id = _shift_of(journal, args.shift)
+        print_summary(journal.summary(shift_id), shift_kpis(journal, shift_id, config), config.journal_path)
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from cell_controller.compare import compare_main
+
+    load_cell(args.config)  # refused before anything runs
+    if args.parts < 10:
+        raise BadInput(f"--parts: expected at least 10 parts per cell for the intervals, got {args.parts}")
+    if not 0 <= args.full <= args.parts:
+        raise BadInput(f"--full: expected 0..{args.parts} parts (at most --parts), got {args.full}")
+    return compare_main(args.config, args.parts, args.full, args.out)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from cell_controller.report import write_report
+
+    config = load_cell(args.config)
+    with _open_journal(config) as journal:
+        shift_id = _shift_of(journal, args.shift)
+        baseline = _shift_of(journal, args.baseline) if args.baseline else None
+        print(write_report(journal, shift_id, config, baseline, args.out))
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from cell_controller.export import export
+
+    config = load_cell(args.config)
+    with _open_journal(config) as journal:
+        shift_id = _shift_of(journal, args.shift) if args.shift else None
+        for path in export(journal, shift_id, args.output, args.format):
+            print(path)
     return 0
 
 
@@ -430,6 +464,19 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("check", help="validate a cell description and its endpoints")
     summary = sub.add_parser("summary", help="a shift's figures from the production journal")
     summary.add_argument("--shift", type=int, default=0, help="shift id (default: the last)")
+    compare = sub.add_parser("compare", help="the baseline cell against the autonomous cell on the same seeds")
+    compare.add_argument("--parts", type=int, default=200, help="parts per cell in process (default 200)")
+    compare.add_argument("--full", type=int, default=0,
+                         help="also run each cell across processes for this many parts and check they agree")
+    compare.add_argument("--out", type=Path, default=None, help="write the tables (markdown) here too")
+    report = sub.add_parser("report", help="a shift as an HTML page: KPIs, timeline, quality, energy and cost")
+    report.add_argument("--shift", type=int, default=0, help="shift id (default: the last)")
+    report.add_argument("--baseline", type=int, default=0, help="a shift of the same journal to compare against")
+    report.add_argument("--out", type=Path, default=Path("report.html"), help="the page (default report.html)")
+    export = sub.add_parser("export", help="the journal's parts, events and cost lines as CSV or Parquet files")
+    export.add_argument("--format", choices=("csv", "parquet"), default="csv")
+    export.add_argument("--shift", type=int, default=0, help="one shift's rows (default: every shift)")
+    export.add_argument("-o", "--output", type=Path, required=True, help="the folder to write the files to")
     swap = sub.add_parser("swap", help="move a device of the running cell to another backend")
     swap.add_argument("device", help="a device name of the description, or its role")
     swap.add_argument("backend", choices=("twin", "real", "shadow"))
@@ -438,7 +485,7 @@ def main(argv: list[str] | None = None) -> int:
     map_device.add_argument("endpoint", help="opc.tcp://host:port of the device")
     map_device.add_argument("--kind", required=True, choices=("robot", "welder", "press", "cnc", "feeder"))
     map_device.add_argument("-o", "--output", type=Path, default=None, help="write the draft here (default: stdout)")
-    for p in (shift, sub.choices["check"], summary, swap):
+    for p in (shift, sub.choices["check"], summary, compare, report, export, swap):
         p.add_argument("--config", type=Path, default=default_config(), help="the cell description (YAML)")
     keys = sub.add_parser("keys", help="create the cell's OPC UA application key and certificate")
     keys.add_argument("-o", "--output", type=Path, default=None, help="folder (default: pki beside the journal)")
@@ -462,7 +509,8 @@ def main(argv: list[str] | None = None) -> int:
             return delegated
         args = parser.parse_args(argv)
         commands = {"shift": cmd_shift, "check": cmd_check, "summary": cmd_summary, "users": cmd_users,
-                    "keys": cmd_keys, "swap": cmd_swap, "map-device": cmd_map_device}
+                    "keys": cmd_keys, "swap": cmd_swap, "map-device": cmd_map_device, "export": cmd_export,
+                    "report": cmd_report, "compare": cmd_compare}
         return commands[args.command](args)
     except (ConfigError, BadInput, PreflightError) as error:
         print(f"cellctl: {error}", file=sys.stderr)

@@ -1,0 +1,58 @@
+"""`cellctl export`: the journal's parts, events and cost lines as CSV or Parquet, for the plant's analytics.
+
+Three tables per export, one file each in the output folder (`parts`, `events`, `part_costs`, with the
+suffix of the format), with the journal's own column names and units (core/journal.py's SCHEMA):
+times are Unix seconds (UTC) and cell seconds, amounts in the named ISO 4217 currency. Lists and
+mappings of a part (imperfections, backends) are JSON text. A shift id limits the export to one shift.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, fields
+from pathlib import Path
+
+from cell_controller.core.journal import Journal, PartRecord
+
+FORMATS = ("csv", "parquet")
+TABLES = ("parts", "events", "part_costs")
+#: the parts table's columns: a record's fields but those exported as tables of their own
+PART_COLUMNS = tuple(f.name for f in fields(PartRecord) if f.name not in ("divergence", "costs"))
+
+
+def frames(journal: Journal, shift_id: int | None):
+    """table name -> pandas DataFrame of the journal (one shift, or all)."""
+    import pandas as pd
+
+    parts = journal.parts(shift_id)
+    rows = []
+    for record in parts:
+        row = {k: v for k, v in asdict(record).items() if k in PART_COLUMNS}
+        row["outcome"] = record.outcome.value
+        row["imperfections"] = json.dumps(list(record.imperfections))
+        row["backends"] = json.dumps(record.backends, sort_keys=True)
+        rows.append(row)
+    costs = [{"part_id": record.part_id, "component": component, "quantity": line.quantity, "unit": line.unit,
+              "amount": line.amount, "currency": record.currency}
+             for record in parts for component, line in record.costs.items()]
+    events = journal.event_rows(shift_id)
+    return {
+        "parts": pd.DataFrame(rows, columns=list(PART_COLUMNS)),
+        "events": pd.DataFrame(events, columns=["shift_id", "at", "kind", "source", "detail", "cell_time_s"]),
+        "part_costs": pd.DataFrame(costs, columns=["part_id", "component", "quantity", "unit", "amount", "currency"]),
+    }
+
+
+def export(journal: Journal, shift_id: int | None, out_dir: Path, fmt: str) -> list[Path]:
+    """Write the tables to `out_dir` (created) in `fmt`; the files written."""
+    if fmt not in FORMATS:
+        raise ValueError(f"--format: expected one of {', '.join(FORMATS)}, got {fmt!r}")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, frame in frames(journal, shift_id).items():
+        path = out_dir / f"{name}.{fmt}"
+        if fmt == "csv":
+            frame.to_csv(path, index=False)
+        else:
+            frame.to_parquet(path, index=False)
+        written.append(path)
+    return written
