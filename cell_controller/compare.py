@@ -187,8 +187,12 @@ def compare_runs(base: CellRun, auto: CellRun) -> list[Row]:
     return rows
 
 
-def _number(x: float, digits: int = 2) -> str:
-    return "n/a" if math.isnan(x) else f"{x:.{digits}f}"
+def _number(x: float) -> str:
+    return "n/a" if math.isnan(x) else f"{x:.2f}"
+
+
+def _significant(x: float) -> str:
+    return "n/a" if math.isnan(x) else f"{x:.4g}"
 
 
 def to_markdown(rows: list[Row], title: str) -> str:
@@ -204,27 +208,40 @@ def to_markdown(rows: list[Row], title: str) -> str:
     return "\n".join(lines)
 
 
+def difference_interval(full: np.ndarray, sim: np.ndarray, figure: Callable[[np.ndarray], float],
+                        seed: int = 1) -> tuple[float, float]:
+    """The 95 % percentile-bootstrap interval of figure(full) − figure(sim), each sample resampled on its own."""
+    rng = np.random.default_rng(seed)
+    differences = []
+    for _ in range(BOOTSTRAP_RESAMPLES):
+        a = figure(full[rng.integers(0, len(full), len(full))].sum(axis=0))
+        b = figure(sim[rng.integers(0, len(sim), len(sim))].sum(axis=0))
+        if not (math.isnan(a) or math.isnan(b)):
+            differences.append(a - b)
+    if not differences:
+        return math.nan, math.nan
+    low, high = np.percentile(differences, [2.5, 97.5])
+    return float(low), float(high)
+
+
 def agreement(in_process: CellRun, full: CellRun) -> list[tuple[str, float, float, float, float, bool]]:
-    """Each resampled figure of the full cell against the in-process cell's same parts: (name, full value,
-    in-process value, its 95 % interval low, high, whether the full value is inside)."""
+    """Each resampled figure of the full cell against the in-process cell on the same parts (its first
+    len(full.parts)): (name, full value, in-process value, the 95 % interval of full − in process, whether
+    0 is inside it)."""
     figures_sim = _part_figures(in_process.parts[:len(full.parts)])
     figures_full = _part_figures(full.parts)
     out = []
-    rng = np.random.default_rng(1)
     for name, figure in RESAMPLED.items():
-        samples = [figure(figures_sim[rng.integers(0, len(figures_sim), len(figures_sim))].sum(axis=0))
-                   for _ in range(BOOTSTRAP_RESAMPLES)]
-        samples = [s for s in samples if not math.isnan(s)]
-        low, high = (np.percentile(samples, [2.5, 97.5]) if samples else (math.nan, math.nan))
-        value_full, value_sim = figure(figures_full.sum(axis=0)), figure(figures_sim.sum(axis=0))
-        inside = bool(low <= value_full <= high) if not math.isnan(value_full) else math.isnan(value_sim)
-        out.append((name, value_full, value_sim, float(low), float(high), inside))
+        low, high = difference_interval(figures_full, figures_sim, figure)
+        out.append((name, figure(figures_full.sum(axis=0)), figure(figures_sim.sum(axis=0)), low, high,
+                    bool(low <= 0.0 <= high)))
     return out
 
 
 def compare_main(source: Path, parts: int, full_parts: int, out: Path | None) -> int:
     """Run both cells at both depths asked for; print (and write to `out`) the tables. 0 when every
-    full-cell figure agrees with the in-process one, 1 otherwise."""
+    full-cell figure agrees with the in-process one (0 is inside the interval of their difference), 1
+    otherwise."""
     from rich.console import Console
 
     console = Console(stderr=True)
@@ -244,12 +261,12 @@ def compare_main(source: Path, parts: int, full_parts: int, out: Path | None) ->
                 console.print(f"cellctl compare: {name} cell, {full_parts} parts across processes ...")
                 full = run_across_processes(config, name, full_parts)
                 lines = [f"## {name} cell across processes ({full_parts} parts) against in process (same parts)",
-                         "", "| figure | full cell | in process | in-process 95 % interval | agrees |",
+                         "", "| figure | full cell | in process | full − in process, 95 % interval | agrees |",
                          "|---|---:|---:|---|---|"]
                 for figure, value_full, value_sim, low, high, inside in agreement(runs[name], full):
                     agree &= inside
-                    lines.append(f"| {figure} | {_number(value_full)} | {_number(value_sim)} | "
-                                 f"{_number(low)}–{_number(high)} | {'yes' if inside else 'NO'} |")
+                    lines.append(f"| {figure} | {_significant(value_full)} | {_significant(value_sim)} | "
+                                 f"{_significant(low)} to {_significant(high)} | {'yes' if inside else 'NO'} |")
                 sections.append("\n".join(lines))
     text = "\n\n".join(sections) + "\n"
     print(text)

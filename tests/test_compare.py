@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from cell_controller.cli import EXIT_BAD_INPUT, main
-from cell_controller.compare import RESAMPLED, TARGETS, Target, ratio_interval
+from cell_controller.compare import RESAMPLED, TARGETS, Target, difference_interval, ratio_interval
 from cell_controller.testing import private_cell_file
 
 
@@ -24,7 +24,7 @@ def test_a_target_is_met_only_when_the_whole_interval_is_on_its_side() -> None:
 
 def _cells(good_share: float, cycle_s: float, n: int, rng: np.random.Generator) -> np.ndarray:
     """`_part_figures` rows of n produced parts: good with probability `good_share`, cycles around `cycle_s`."""
-    good = (rng.random(n) < good_share).astype(float)
+    good = rng.binomial(1, good_share, n).astype(float)
     cycles = rng.normal(cycle_s, 1.0, n)
     return np.column_stack([good, np.ones(n), cycles, 1.0 - good, np.full(n, 0.05), np.full(n, 5.0),
                             np.full(n, 150.0)])
@@ -48,6 +48,17 @@ def test_a_cell_without_a_bad_weld_still_has_an_interval_wider_than_zero() -> No
     ratio, low, high = ratio_interval(_cells(0.75, 30.0, 50, rng), _cells(1.0, 24.0, 50, rng),
                                       RESAMPLED["welds worse than ISO 5817 C"])
     assert 0.0 < low < high < 0.5 and ratio < high
+
+
+def test_two_samples_of_one_cell_agree_and_a_cell_half_again_as_fast_does_not() -> None:
+    """40 parts each: two samples of one cell agree; a cell whose cycle is 16 s instead of 24 s does not."""
+    rng = np.random.default_rng(5)
+    figure = RESAMPLED["good parts per hour"]
+    one, same = _cells(0.9, 24.0, 40, rng), _cells(0.9, 24.0, 40, rng)
+    low, high = difference_interval(one, same, figure)
+    assert low < 0.0 < high
+    low, high = difference_interval(_cells(0.9, 16.0, 40, rng), one, figure)
+    assert low > 0.0
 
 
 def test_compare_runs_both_cells_on_the_same_seeds_and_prints_the_table(tmp_path: Path, capsys) -> None:
