@@ -130,6 +130,7 @@ def per_part_figure(parts: list[PartRecord], currency: str):
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     numbers = range(len(parts))
     figure, (energy, cost) = plt.subplots(1, 2, figsize=(12, 3.2))
@@ -145,6 +146,8 @@ def per_part_figure(parts: list[PartRecord], currency: str):
         bottom = [b + h for b, h in zip(bottom, heights)]
     cost.set_title(f"Cost per part by component, {currency or 'unpriced'}")
     cost.set_xlabel("part (in the order made)")
+    for axes in (energy, cost):
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     if components:
         cost.legend(fontsize=7, ncol=2)
     return figure
