@@ -9,7 +9,7 @@
   cellctl map-device ENDPOINT --kind KIND [-o FILE]
                                                 draft a mapping file from a vendor's OPC UA server
   cellctl summary [--config FILE] [--shift ID]  a shift's figures and cell KPIs from the production journal
-  cellctl compare [--parts N] [--full N] [--out FILE] [--config FILE]
+  cellctl compare [--parts N] [--full N] [--seed S] [--out FILE] [--config FILE]
                                                 baseline vs autonomous cell on the same seeds, 95 % intervals
   cellctl report [--shift ID] [--baseline ID] [--out FILE] [--config FILE]
                                                 a shift as an HTML page (KPIs, timeline, quality, energy, cost)
@@ -367,14 +367,17 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from cell_controller.compare import compare_main
+    from cell_controller.compare import HELD_OUT_SEED, compare_main
 
     load_cell(args.config)  # refused before anything runs
     if args.parts < 10:
         raise BadInput(f"--parts: expected at least 10 parts per cell for the intervals, got {args.parts}")
     if not 0 <= args.full <= args.parts:
         raise BadInput(f"--full: expected 0..{args.parts} parts (at most --parts), got {args.full}")
-    return compare_main(args.config, args.parts, args.full, args.out)
+    seed = HELD_OUT_SEED if args.seed is None else args.seed
+    if not 0 <= seed <= 20_000:
+        raise BadInput(f"--seed: expected a cell seed 0..20000, got {seed}")
+    return compare_main(args.config, args.parts, args.full, args.out, seed)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -469,6 +472,8 @@ def main(argv: list[str] | None = None) -> int:
     compare.add_argument("--full", type=int, default=0,
                          help="also run each cell across processes for this many parts and check they agree")
     compare.add_argument("--out", type=Path, default=None, help="write the tables (markdown) here too")
+    compare.add_argument("--seed", type=int, default=None,
+                         help="the cells' seed (default: one whose joints are held out from the welding policy's training)")
     report = sub.add_parser("report", help="a shift as an HTML page: KPIs, timeline, quality, energy and cost")
     report.add_argument("--shift", type=int, default=0, help="shift id (default: the last)")
     report.add_argument("--baseline", type=int, default=0, help="a shift of the same journal to compare against")

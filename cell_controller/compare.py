@@ -1,7 +1,9 @@
 """`cellctl compare`: the baseline cell against the autonomous cell on the same seeds, with 95 % intervals.
 
-Both cells make the same blanks (the twin's seeded joints and cycle times, `cell.seed`) under the same
-description; they differ only in their policies (core/policy.py: BASELINE_POLICIES, AUTONOMOUS_POLICIES).
+Both cells make the same blanks (the twin's seeded joints and cycle times from `cell.seed`, here
+`--seed`, default HELD_OUT_SEED) under the same description; they differ only in their policies
+(core/policy.py: BASELINE_POLICIES, AUTONOMOUS_POLICIES). The k-th blank's joint is seed × 100000 + k
+(sim/devices/models.py), so seeds from 10 on give joints the welding policy never trained on.
 Two depths:
 
 * in-process (`--parts`, default 200): the cell simulation of sim/cell_sim.py, the twin's device
@@ -34,6 +36,12 @@ from cell_controller.core.policy import AUTONOMOUS_POLICIES, BASELINE_POLICIES
 from cell_controller.shift_figures import KPI_ROWS, shift_kpis, unit_of
 
 BOOTSTRAP_RESAMPLES = 2000
+#: the default cell seed of a comparison: its joints (2,000,001 and up) are held out from the welding
+#: policy's training (joint seeds below sim/envs/weld_env.TRAIN_SEEDS[1], 1,000,000) and from its
+#: evaluation joints (1,000,000 to 1,000,199)
+HELD_OUT_SEED = 20
+#: joint seeds per cell seed (TwinCell.new_part: seed * JOINTS_PER_SEED + k)
+JOINTS_PER_SEED = 100_000
 CELLS = {"baseline": BASELINE_POLICIES, "autonomous": AUTONOMOUS_POLICIES}
 
 
@@ -116,11 +124,20 @@ class CellRun:
     kpis: CellKpis
 
 
-def cell_description(source: Path, folder: Path, name: str, policies: tuple[str, str],
+def held_out(seed: int) -> bool:
+    """Whether every joint of cell seed `seed` lies above the welding policy's training joints."""
+    from cell_controller.sim.envs.weld_env import TRAIN_SEEDS
+
+    return seed * JOINTS_PER_SEED >= TRAIN_SEEDS[1]
+
+
+def cell_description(source: Path, folder: Path, name: str, policies: tuple[str, str], seed: int,
                      edit: Callable[[dict[str, Any]], None] | None = None) -> CellConfig:
-    """`source` rewritten into `folder/<name>.yaml` with `policies` and a journal and logs of its own."""
+    """`source` rewritten into `folder/<name>.yaml` with `policies`, cell seed `seed` and a journal and logs
+    of its own."""
     data = yaml.safe_load(source.read_text())
     data["policies"]["weld"], data["policies"]["feed"] = policies
+    data["cell"]["seed"] = seed
     data["cell"]["journal"] = str(folder / f"{name}.sqlite")
     data["cell"]["logs"] = str(folder / f"{name}-logs")
     if edit is not None:
@@ -238,7 +255,7 @@ def agreement(in_process: CellRun, full: CellRun) -> list[tuple[str, float, floa
     return out
 
 
-def compare_main(source: Path, parts: int, full_parts: int, out: Path | None) -> int:
+def compare_main(source: Path, parts: int, full_parts: int, out: Path | None, seed: int = HELD_OUT_SEED) -> int:
     """Run both cells at both depths asked for; print (and write to `out`) the tables. 0 when every
     full-cell figure agrees with the in-process one (0 is inside the interval of their difference), 1
     otherwise."""
@@ -250,14 +267,17 @@ def compare_main(source: Path, parts: int, full_parts: int, out: Path | None) ->
     with tempfile.TemporaryDirectory(prefix="cellctl_compare_") as folder:
         runs = {}
         for name, policies in CELLS.items():
-            config = cell_description(source, Path(folder), f"{name}-in-process", policies)
+            config = cell_description(source, Path(folder), f"{name}-in-process", policies, seed)
             console.print(f"cellctl compare: {name} cell, {parts} parts in process ...")
             runs[name] = run_in_process(config, name, parts)
         sections.append(to_markdown(compare_runs(runs["baseline"], runs["autonomous"]),
-                                    f"## In process: {parts} parts per cell, seed {runs['baseline'].config.seed}"))
+                                    f"## In process: {parts} parts per cell, cell seed {seed} (joints "
+                                    f"{seed * JOINTS_PER_SEED + 1} to {seed * JOINTS_PER_SEED + parts}, "
+                                    f"{'held out from' if held_out(seed) else 'within the range of'} the welding "
+                                    "policy's training joints)"))
         if full_parts:
             for name, policies in CELLS.items():
-                config = cell_description(source, Path(folder), f"{name}-full", policies)
+                config = cell_description(source, Path(folder), f"{name}-full", policies, seed)
                 console.print(f"cellctl compare: {name} cell, {full_parts} parts across processes ...")
                 full = run_across_processes(config, name, full_parts)
                 lines = [f"## {name} cell across processes ({full_parts} parts) against in process (same parts)",

@@ -67,6 +67,7 @@ def test_compare_runs_both_cells_on_the_same_seeds_and_prints_the_table(tmp_path
     assert main(["compare", "--config", str(config), "--parts", "10", "--out", str(out)]) == 0
     table = out.read_text()
     assert table == capsys.readouterr().out.rstrip("\n") + "\n"
+    assert "cell seed 20 (joints 2000001 to 2000010, held out from the welding policy's training joints)" in table
     rows = {line.split(" | ")[0].strip("| "): line.split(" | ") for line in table.splitlines() if line.startswith("| ")}
     for target in TARGETS:
         verdict = rows[target.name][-1].strip(" |")
@@ -76,7 +77,8 @@ def test_compare_runs_both_cells_on_the_same_seeds_and_prints_the_table(tmp_path
 
 
 @pytest.mark.parametrize(("args", "message"), [(["--parts", "3"], "at least 10 parts"),
-                                               (["--parts", "20", "--full", "30"], "--full: expected 0..20")])
+                                               (["--parts", "20", "--full", "30"], "--full: expected 0..20"),
+                                               (["--seed", "-4"], "--seed: expected a cell seed 0..20000")])
 def test_compare_refuses_too_few_parts_before_anything_runs(tmp_path: Path, args, message, capsys) -> None:
     config = private_cell_file(tmp_path, "compare")
     assert main(["compare", "--config", str(config), *args]) == EXIT_BAD_INPUT
