@@ -164,7 +164,7 @@ def run_in_process(config: CellConfig, name: str, parts: int) -> CellRun:
 
 def run_across_processes(config: CellConfig, name: str, parts: int) -> CellRun:
     """`cellctl shift --parts N` on `config` (a ROS domain of its own); RuntimeError when it fails."""
-    env = {**os.environ, "ROS_DOMAIN_ID": str(100 + (os.getpid() + hash(name)) % 100)}
+    env = {**os.environ, "ROS_DOMAIN_ID": str(100 + (os.getpid() + list(CELLS).index(name)) % 100)}
     cellctl = str(Path(sys.executable).with_name("cellctl"))
     done = subprocess.run([cellctl, "shift", "--parts", str(parts), "--config", str(config.path)], env=env,
                           capture_output=True, text=True, stdin=subprocess.DEVNULL)

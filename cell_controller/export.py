@@ -7,16 +7,12 @@ mappings of a part (imperfections, backends) are JSON text. A shift id limits th
 """
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, fields
 from pathlib import Path
 
-from cell_controller.core.journal import Journal, PartRecord
+from cell_controller.core.journal import Journal, part_row
 
 FORMATS = ("csv", "parquet")
 TABLES = ("parts", "events", "part_costs")
-#: the parts table's columns: a record's fields but those exported as tables of their own
-PART_COLUMNS = tuple(f.name for f in fields(PartRecord) if f.name not in ("divergence", "costs"))
 
 
 def frames(journal: Journal, shift_id: int | None):
@@ -24,19 +20,13 @@ def frames(journal: Journal, shift_id: int | None):
     import pandas as pd
 
     parts = journal.parts(shift_id)
-    rows = []
-    for record in parts:
-        row = {k: v for k, v in asdict(record).items() if k in PART_COLUMNS}
-        row["outcome"] = record.outcome.value
-        row["imperfections"] = json.dumps(list(record.imperfections))
-        row["backends"] = json.dumps(record.backends, sort_keys=True)
-        rows.append(row)
+    rows = [{**part_row(record), "currency": record.currency} for record in parts]
     costs = [{"part_id": record.part_id, "component": component, "quantity": line.quantity, "unit": line.unit,
               "amount": line.amount, "currency": record.currency}
              for record in parts for component, line in record.costs.items()]
     events = journal.event_rows(shift_id)
     return {
-        "parts": pd.DataFrame(rows, columns=list(PART_COLUMNS)),
+        "parts": pd.DataFrame(rows),
         "events": pd.DataFrame(events, columns=["shift_id", "at", "kind", "source", "detail", "cell_time_s"]),
         "part_costs": pd.DataFrame(costs, columns=["part_id", "component", "quantity", "unit", "amount", "currency"]),
     }

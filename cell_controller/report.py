@@ -30,10 +30,19 @@ STEP_COLOURS = {"feed": "#4c78a8", "clamp": "#72b7b2", "weld": "#e45756", "uncla
 SHADED = {"Held": "#f8d7a8", "Holding": "#f8d7a8", "Suspended": "#d9d2e9", "Suspending": "#d9d2e9"}
 
 
-def _png(figure) -> str:
-    """`figure` as a base64 PNG for an <img> (the figure is closed)."""
+def _pyplot():
+    """matplotlib.pyplot on the Agg backend (no display needed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def _png(figure) -> str:
+    """`figure` as a base64 PNG for an <img> (the figure is closed)."""
+    plt = _pyplot()
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
     plt.close(figure)
@@ -69,11 +78,9 @@ def state_spans(log: list[StateChange], origin_s: float, end_s: float) -> list[t
 
 
 def timeline_figure(steps: list[StepEvent], log: list[StateChange]):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     from matplotlib.patches import Patch
+
+    plt = _pyplot()
 
     execute = next((c.cell_time_s for c in log if c.new == RUN_STATE and c.cell_time_s is not None), None)
     times = [e.cell_time_s for e in steps if e.cell_time_s is not None]
@@ -100,10 +107,7 @@ def timeline_figure(steps: list[StepEvent], log: list[StateChange]):
 
 
 def quality_figure(parts: list[PartRecord]):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = _pyplot()
 
     produced = [p for p in parts if p.outcome in (Outcome.GOOD, Outcome.DEFECTIVE)]
     levels = Counter(p.iso5817_level for p in produced)
@@ -126,11 +130,9 @@ def quality_figure(parts: list[PartRecord]):
 
 
 def per_part_figure(parts: list[PartRecord], currency: str):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
+
+    plt = _pyplot()
 
     numbers = range(len(parts))
     figure, (energy, cost) = plt.subplots(1, 2, figsize=(12, 3.2))

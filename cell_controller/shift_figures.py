@@ -22,14 +22,12 @@ def shift_kpis(journal: Journal, shift_id: int, config: CellConfig) -> CellKpis:
 
 @dataclass(frozen=True)
 class KpiRow:
-    """One figure of the KPI table: its name, unit, how to read it off CellKpis, its format, and whether
-    higher is better (for comparisons)."""
+    """One figure of the KPI table: its name, unit, how to read it off CellKpis and its format (digits)."""
 
     name: str
     unit: str
     value: Callable[[CellKpis], float]
     digits: int
-    higher_is_better: bool
 
     def text(self, kpis: CellKpis) -> str:
         number = self.value(kpis)
@@ -37,21 +35,21 @@ class KpiRow:
 
 
 KPI_ROWS = (
-    KpiRow("good parts per hour", "parts/h", lambda k: k.good_parts_per_hour, 1, True),
-    KpiRow("cycle time, mean", "s", lambda k: k.mean_cycle_time_s, 1, False),
-    KpiRow("cycle time, p95", "s", lambda k: k.p95_cycle_time_s, 1, False),
-    KpiRow("bottleneck (robot) run rate", "parts/h", lambda k: k.run_rate_parts_per_hour, 1, True),
-    KpiRow("robot arc-on share of run time", "%", lambda k: 100 * k.robot_arc_share, 1, True),
-    KpiRow("OEE", "%", lambda k: 100 * k.oee, 1, True),
-    KpiRow("availability", "%", lambda k: 100 * k.availability, 1, True),
-    KpiRow("performance", "%", lambda k: 100 * k.performance, 1, True),
-    KpiRow("quality", "%", lambda k: 100 * k.quality, 1, True),
-    KpiRow("welds worse than ISO 5817 C", "%", lambda k: 100 * k.worse_than_c_rate, 1, False),
-    KpiRow("arc energy per good part", "kJ", lambda k: k.arc_energy_per_good_part_kJ, 1, False),
-    KpiRow("energy per good part", "kWh", lambda k: k.energy_per_good_part_kWh, 4, False),
-    KpiRow("wire per good part", "g", lambda k: 1e3 * k.wire_per_good_part_kg, 1, False),
-    KpiRow("shielding gas per good part", "L", lambda k: k.gas_per_good_part_L, 2, False),
-    KpiRow("cost per good part", "currency", lambda k: k.cost_per_good_part, 2, False),
+    KpiRow("good parts per hour", "parts/h", lambda k: k.good_parts_per_hour, 1),
+    KpiRow("cycle time, mean", "s", lambda k: k.mean_cycle_time_s, 1),
+    KpiRow("cycle time, p95", "s", lambda k: k.p95_cycle_time_s, 1),
+    KpiRow("bottleneck (robot) run rate", "parts/h", lambda k: k.run_rate_parts_per_hour, 1),
+    KpiRow("robot arc-on share of run time", "%", lambda k: 100 * k.robot_arc_share, 1),
+    KpiRow("OEE", "%", lambda k: 100 * k.oee, 1),
+    KpiRow("availability", "%", lambda k: 100 * k.availability, 1),
+    KpiRow("performance", "%", lambda k: 100 * k.performance, 1),
+    KpiRow("quality", "%", lambda k: 100 * k.quality, 1),
+    KpiRow("welds worse than ISO 5817 C", "%", lambda k: 100 * k.worse_than_c_rate, 1),
+    KpiRow("arc energy per good part", "kJ", lambda k: k.arc_energy_per_good_part_kJ, 1),
+    KpiRow("energy per good part", "kWh", lambda k: k.energy_per_good_part_kWh, 4),
+    KpiRow("wire per good part", "g", lambda k: 1e3 * k.wire_per_good_part_kg, 1),
+    KpiRow("shielding gas per good part", "L", lambda k: k.gas_per_good_part_L, 2),
+    KpiRow("cost per good part", "currency", lambda k: k.cost_per_good_part, 2),
 )
 
 

@@ -251,6 +251,15 @@ _COLUMNS = [f.name for f in fields(PartRecord) if f.name not in _NOT_COLUMNS]
 T = TypeVar("T")
 
 
+def part_row(record: PartRecord) -> dict[str, object]:
+    """`record` as its row of the `parts` table: column -> value as stored (lists and mappings as JSON)."""
+    row = {name: value for name, value in asdict(record).items() if name not in _NOT_COLUMNS}
+    row["outcome"] = Outcome(record.outcome).value
+    row["imperfections"] = json.dumps(list(record.imperfections))
+    row["backends"] = json.dumps(record.backends, sort_keys=True)
+    return row
+
+
 class Journal:
     """The production journal at `path` (created if absent, migrated if older), used by one thread at a
     time (it may be opened on one thread and used on the node's spinning thread).
@@ -356,10 +365,7 @@ class Journal:
         A part id the journal never handed out (a part found on a device) gets its entry in the
         same transaction; a part that already has a record is refused (JournalError).
         """
-        row = {name: value for name, value in asdict(record).items() if name not in _NOT_COLUMNS}
-        row["outcome"] = Outcome(record.outcome).value
-        row["imperfections"] = json.dumps(list(record.imperfections))
-        row["backends"] = json.dumps(record.backends, sort_keys=True)
+        row = part_row(record)
         placeholders = ", ".join("?" for _ in _COLUMNS)
 
         def insert(db: sqlite3.Connection) -> None:
