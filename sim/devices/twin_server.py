@@ -399,8 +399,7 @@ class TwinServer:
         self._stop.set()
 
     async def stop_servers(self) -> None:
-        for server in self.servers.values():
-            await server.stop()
+        await asyncio.gather(*(server.stop() for server in self.servers.values()))
         self.servers.clear()
 
 

@@ -11,10 +11,12 @@ from pathlib import Path
 from cell_controller.cli import Cell, _executable
 from cell_controller.core.config import CellConfig
 from cell_controller.launch_plan import launch_plan
-from cell_controller.opcua.address_space import PACKML_ADMIN, PACKML_STATUS
+from cell_controller.core.packml import State
+from cell_controller.opcua.address_space import PACKML_ADMIN, PACKML_STATUS, WelderPaths
 from cell_controller.opcua.client import DeviceClient
 
 STATE = f"{PACKML_STATUS}/StateCurrent"
+STOP_REASON = f"{PACKML_ADMIN}/StopReason/Message"
 
 
 class RunningCell:
@@ -54,6 +56,16 @@ class RunningCell:
     def _processes(self, name: str) -> dict:
         return self.twin_cell.processes if name in ("twin", "plant") else self.cell.processes
 
+    def log_tails(self, lines: int = 8) -> str:
+        """The last `lines` of the supervisor's, the policy node's and the twin's logs: for a failing test's
+        report, which CI shows and which outlives the test's temporary folder."""
+        tails = []
+        for name in ("supervisor", "policy", "twin"):
+            path = self.cell.log_dir / f"{name}.log"
+            text = path.read_text(errors="replace").splitlines()[-lines:] if path.exists() else ["(no log)"]
+            tails.append(f"--- {path.name}\n" + "\n".join(text))
+        return "\n".join(tails)
+
     def stop(self) -> None:
         self.cell.stop()
         if self.twin_cell is not self.cell:
@@ -67,10 +79,20 @@ async def read(client: DeviceClient, path: str):
 async def until_state(mes: DeviceClient, states: set[int], timeout_s: float) -> int:
     deadline = time.monotonic() + timeout_s
     while (state := await read(mes, STATE)) not in states:
-        assert time.monotonic() < deadline, \
-            f"state {state} not in {states}: {await read(mes, f'{PACKML_ADMIN}/StopReason/Message')}"
+        assert time.monotonic() < deadline, f"state {state} not in {states}: {await read(mes, STOP_REASON)}"
         await asyncio.sleep(0.05)
     return state
+
+
+async def until_arc(mes: DeviceClient, welder: DeviceClient, timeout_s: float = 120.0) -> None:
+    """Until the welder's arc is on; fails at once, with the stop reason, when the cell leaves Execute first."""
+    deadline = time.monotonic() + timeout_s
+    while not await read(welder, WelderPaths.ACTUAL_ARC_ON):
+        if (state := await read(mes, STATE)) != State.EXECUTE.number:
+            raise AssertionError(f"the cell left Execute before a weld began: state {state}, "
+                                 f"{await read(mes, STOP_REASON)!r}")
+        assert time.monotonic() < deadline, f"no weld began in {timeout_s:.0f} s in Execute"
+        await asyncio.sleep(0.02)
 
 
 #: a test's observer probes its link this often, s: more leniently than the cell's 0.3 s, so that a loaded

@@ -12,7 +12,8 @@ from cell_controller.sim.cell_sim import simulate_shift
 
 from .conftest import run_cellctl
 
-pytestmark = pytest.mark.e2e
+#: slow: 32 s, a whole cell across processes besides the in-process one (the default run stays under 15 min)
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 PARTS = 4
 TIME_SCALE = 20
 #: the full cell's controller reacts in a few ms of cell time per sequence step (the twin's reaction

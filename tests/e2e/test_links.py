@@ -16,15 +16,15 @@ import yaml
 
 from cell_controller.core.config import CellConfig, load_cell
 from cell_controller.core.packml import State
-from cell_controller.opcua.address_space import PACKML_COMMANDS, WELDER_ROOT, packml_spec, spec_for
+from cell_controller.opcua.address_space import PACKML_COMMANDS, WelderPaths, packml_spec, spec_for
 from cell_controller.opcua.client import DeviceClient
 from cell_controller.testing import LinkProxy
 
-from .running import STATE, RunningCell, connect, read, until_state
+from .running import STATE, RunningCell, connect, read, until_arc, until_state
 
 pytestmark = pytest.mark.e2e
 
-ARC_ON = f"{WELDER_ROOT}/ActualValues/ArcOn"
+ARC_ON = WelderPaths.ACTUAL_ARC_ON
 PARTS = 3
 #: arc off and the cell Held within this long of the break, s
 REACTION_S = 1.0
@@ -40,14 +40,6 @@ def _through_proxies(twin_file: Path) -> tuple[CellConfig, dict[str, LinkProxy]]
     path = twin_file.with_name("cell.yaml")
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return load_cell(path), proxies
-
-
-async def _mid_weld(welder: DeviceClient, timeout_s: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not await read(welder, ARC_ON):
-        assert time.monotonic() < deadline, "no weld began"
-        await asyncio.sleep(0.02)
-    await asyncio.sleep(0.3)  # well into the seam
 
 
 async def _arc_off_and_held(welder_endpoint: str, mes: DeviceClient, started: float) -> dict[str, float]:
@@ -98,7 +90,8 @@ def _break_mid_weld(cell_file, cell_env, tmp_path: Path, how: str) -> dict[str, 
         welder = await connect(twin_config.device("welder").endpoint, spec_for("welder"))
         try:
             await until_state(mes, {State.EXECUTE.number}, 120)
-            await _mid_weld(welder)
+            await until_arc(mes, welder)
+            await asyncio.sleep(0.3)  # well into the seam
             await welder.disconnect()
             started = time.monotonic()
             if how == "cable":
@@ -125,6 +118,8 @@ def _break_mid_weld(cell_file, cell_env, tmp_path: Path, how: str) -> dict[str, 
     try:
         cell.start()
         figures = asyncio.run(scenario())
+    except AssertionError as failure:
+        raise AssertionError(f"{failure}\n{cell.log_tails()}") from failure
     finally:
         cell.stop()
         for proxy in proxies.values():

@@ -25,7 +25,7 @@ from cell_controller.opcua.client import DeviceClient
 from cell_controller.testing import REPO, free_ports, plant_section, real_device_security
 
 from .conftest import run_cellctl
-from .running import RunningCell, connect, read, until_state
+from .running import RunningCell, connect, read, until_arc, until_state
 
 pytestmark = pytest.mark.e2e
 
@@ -46,10 +46,7 @@ def _description(cell_file, folder: Path, parts: int) -> CellConfig:
 
 
 async def _held_mid_weld(mes: DeviceClient, welder: DeviceClient) -> None:
-    deadline = time.monotonic() + 120
-    while not await read(welder, ARC_ON):
-        assert time.monotonic() < deadline, "no weld began"
-        await asyncio.sleep(0.02)
+    await until_arc(mes, welder)
     await asyncio.sleep(0.5)
     assert await mes.call(f"{PACKML_COMMANDS}/Hold") == (0, "")
     await until_state(mes, {State.HELD.number}, 30)
