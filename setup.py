@@ -27,6 +27,7 @@ NODES = {
     "cell-supervisor": "supervisor:main",
     "cell-policy": "policy:main",
     "cell-mes": "mes:main",
+    "cell-inspection": "inspection:main",
 }
 
 setup(
@@ -66,6 +67,7 @@ setup(
         "pycountry>=23",  # ISO 4217 currencies of the costs: section
         "pandas>=2.0",  # cellctl export and the compare tables
         "pyarrow>=14",  # cellctl export --format parquet
+        "scikit-learn>=1.9,<1.10",  # the weld inspection model (policies/inspection.py): pickled with 1.9
     ],
     extras_require={
         "rl": ["gymnasium>=1.0", "stable-baselines3>=2.3", "tqdm>=4.60", "tensorboard>=2.10"],

@@ -9,6 +9,8 @@
   cellctl map-device ENDPOINT --kind KIND [-o FILE]
                                                 draft a mapping file from a vendor's OPC UA server
   cellctl summary [--config FILE] [--shift ID]  a shift's figures and cell KPIs from the production journal
+  cellctl inspect PART good|defective [--user NAME] [--config FILE]
+                                                an operator's verdict on a part routed to manual inspection
   cellctl compare [--parts N] [--full N] [--seed S] [--out FILE] [--config FILE]
                                                 baseline vs autonomous cell on the same seeds, 95 % intervals
   cellctl report [--shift ID] [--baseline ID] [--out FILE] [--config FILE]
@@ -30,6 +32,7 @@ Exit codes: 0 done, 1 the shift failed (a reason on stderr), 2 bad input (nothin
 from __future__ import annotations
 
 import argparse
+import getpass
 import os
 import signal
 import sqlite3
@@ -41,8 +44,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cell_controller.core.config import CellConfig, ConfigError, load_cell
-from cell_controller.core.journal import Journal, JournalError
-from cell_controller.shift_figures import print_summary, shift_kpis
+from cell_controller.core.journal import Journal, JournalError, Outcome, VerdictRefused
+from cell_controller.shift_figures import print_shift
 from cell_controller.launch_plan import LaunchPlan, TwinPlan, launch_plan
 from cell_controller.preflight import PreflightError, check_description, port_open, preflight
 
@@ -253,7 +256,7 @@ def cmd_shift(args: argparse.Namespace) -> int:
     shift_id = _last_shift(config.journal_path)
     if shift_id is not None and shift_id != before:
         with Journal(config.journal_path, writer=False) as journal:
-            print_summary(journal.summary(shift_id), shift_kpis(journal, shift_id, config), config.journal_path)
+            print_shift(journal, shift_id, config)
     else:
         print(f"cellctl: no shift was started; the logs are in {log_dir}", file=sys.stderr)
     if interrupted:
@@ -362,7 +365,19 @@ def cmd_summary(args: argparse.Namespace) -> int:
     config = load_cell(args.config)
     with _open_journal(config) as journal:
         shift_id = _shift_of(journal, args.shift)
-        print_summary(journal.summary(shift_id), shift_kpis(journal, shift_id, config), config.journal_path)
+        print_shift(journal, shift_id, config)
+    return 0
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    """An operator's verdict on a part that was routed to manual inspection."""
+    config = load_cell(args.config)
+    with _open_journal(config) as journal:
+        try:
+            before = journal.set_verdict(args.part, Outcome(args.verdict), args.user)
+        except VerdictRefused as refused:
+            raise BadInput(str(refused)) from None
+    print(f"{args.part}: {before.value} -> {args.verdict} by {args.user}")
     return 0
 
 
@@ -467,6 +482,10 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("check", help="validate a cell description and its endpoints")
     summary = sub.add_parser("summary", help="a shift's figures from the production journal")
     summary.add_argument("--shift", type=int, default=0, help="shift id (default: the last)")
+    inspect = sub.add_parser("inspect", help="an operator's verdict on a part routed to manual inspection")
+    inspect.add_argument("part", help="the part id, e.g. P000042")
+    inspect.add_argument("verdict", choices=("good", "defective"))
+    inspect.add_argument("--user", default=getpass.getuser(), help="who judged it (default: the login name)")
     compare = sub.add_parser("compare", help="the baseline cell against the autonomous cell on the same seeds")
     compare.add_argument("--parts", type=int, default=200, help="parts per cell in process (default 200)")
     compare.add_argument("--full", type=int, default=0,
@@ -490,7 +509,7 @@ def main(argv: list[str] | None = None) -> int:
     map_device.add_argument("endpoint", help="opc.tcp://host:port of the device")
     map_device.add_argument("--kind", required=True, choices=("robot", "welder", "press", "cnc", "feeder"))
     map_device.add_argument("-o", "--output", type=Path, default=None, help="write the draft here (default: stdout)")
-    for p in (shift, sub.choices["check"], summary, compare, report, export, swap):
+    for p in (shift, sub.choices["check"], summary, inspect, compare, report, export, swap):
         p.add_argument("--config", type=Path, default=default_config(), help="the cell description (YAML)")
     keys = sub.add_parser("keys", help="create the cell's OPC UA application key and certificate")
     keys.add_argument("-o", "--output", type=Path, default=None, help="folder (default: pki beside the journal)")
@@ -515,7 +534,7 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
         commands = {"shift": cmd_shift, "check": cmd_check, "summary": cmd_summary, "users": cmd_users,
                     "keys": cmd_keys, "swap": cmd_swap, "map-device": cmd_map_device, "export": cmd_export,
-                    "report": cmd_report, "compare": cmd_compare}
+                    "report": cmd_report, "compare": cmd_compare, "inspect": cmd_inspect}
         return commands[args.command](args)
     except (ConfigError, BadInput, PreflightError) as error:
         print(f"cellctl: {error}", file=sys.stderr)

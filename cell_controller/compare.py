@@ -30,7 +30,7 @@ import numpy as np
 import yaml
 
 from cell_controller.core.config import CellConfig, load_cell
-from cell_controller.core.journal import Journal, Outcome, PartRecord
+from cell_controller.core.journal import PRODUCED, Journal, PartRecord
 from cell_controller.core.kpis import WORSE_THAN_C, CellKpis
 from cell_controller.core.policy import AUTONOMOUS_POLICIES, BASELINE_POLICIES
 from cell_controller.shift_figures import KPI_ROWS, shift_kpis, unit_of
@@ -74,7 +74,7 @@ def _part_figures(parts: list[PartRecord]) -> np.ndarray:
     """Per part: good, produced, cycle s, worse than C, kWh, cost, arc kJ (the sums the KPIs divide)."""
     rows = []
     for p in parts:
-        produced = p.outcome in (Outcome.GOOD, Outcome.DEFECTIVE)
+        produced = p.outcome in PRODUCED
         cost = sum(line.amount or 0.0 for line in p.costs.values())
         kwh = p.costs["electricity"].quantity if "electricity" in p.costs else 0.0
         rows.append((float(p.good), float(produced), p.cycle_time_s or 0.0,

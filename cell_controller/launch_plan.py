@@ -27,6 +27,7 @@ NODES = {
     "machine_bridge": "cell-machine-bridge",
     "feeder_bridge": "cell-feeder-bridge",
     "policy": "cell-policy",
+    "inspection": "cell-inspection",
     "supervisor": "cell-supervisor",
     "mes": "cell-mes",
 }

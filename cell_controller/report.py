@@ -17,7 +17,7 @@ from collections import Counter
 from pathlib import Path
 
 from cell_controller.core.config import CellConfig
-from cell_controller.core.journal import Journal, Outcome, PartRecord, StateChange, StepEvent
+from cell_controller.core.journal import PRODUCED, Journal, PartRecord, StateChange, StepEvent
 from cell_controller.core.kpis import ISO5817_LEVELS, RUN_STATE, CellKpis
 from cell_controller.shift_figures import KPI_ROWS, shift_kpis, unit_of
 
@@ -109,7 +109,7 @@ def timeline_figure(steps: list[StepEvent], log: list[StateChange]):
 def quality_figure(parts: list[PartRecord]):
     plt = _pyplot()
 
-    produced = [p for p in parts if p.outcome in (Outcome.GOOD, Outcome.DEFECTIVE)]
+    produced = [p for p in parts if p.outcome in PRODUCED]
     levels = Counter(p.iso5817_level for p in produced)
     imperfections = Counter(i for p in produced for i in p.imperfections)
     figure, (left, right) = plt.subplots(1, 2, figsize=(12, 3.2))

@@ -1,6 +1,6 @@
 """A shift's figures as people read them: the journal's summary and cell KPIs (core/kpis.py) as a table.
 
-`cellctl summary` and the end of every `cellctl shift` print `print_summary`; `cellctl compare` and
+`cellctl summary` and the end of every `cellctl shift` print `print_shift`; `cellctl compare` and
 `cellctl report` use `KPI_ROWS` for their tables, so each figure has one name, unit and format.
 """
 from __future__ import annotations
@@ -13,6 +13,7 @@ from pathlib import Path
 from cell_controller.core.config import CellConfig
 from cell_controller.core.journal import Journal, ShiftSummary
 from cell_controller.core.kpis import CellKpis, cell_kpis
+from cell_controller.core.verdict import GOOD_LEVELS
 
 
 def shift_kpis(journal: Journal, shift_id: int, config: CellConfig) -> CellKpis:
@@ -57,19 +58,38 @@ def unit_of(row: KpiRow, kpis: CellKpis) -> str:
     return (kpis.currency or "unpriced") if row.unit == "currency" else row.unit
 
 
-def print_summary(summary: ShiftSummary, kpis: CellKpis, journal: Path) -> None:
+def agreement_text(agreement: dict[tuple[str, str], int]) -> str:
+    """How often the inspection's level agreed with the welder's own (the twin's grading): the shift's
+    confusion, "<welder's level>-><inspection's level> <parts>", and the share on the same side of C."""
+    if not agreement:
+        return "no part judged by both"
+    same_side = sum(n for (device, predicted), n in agreement.items()
+                    if (device in GOOD_LEVELS) == (predicted in GOOD_LEVELS))
+    cells = ", ".join(f"{device}->{predicted} {n}" for (device, predicted), n in sorted(agreement.items()))
+    return f"{same_side} of {sum(agreement.values())} on the same side of C; {cells}"
+
+
+def print_shift(journal: Journal, shift_id: int, config: CellConfig) -> None:
+    """`print_summary` of shift `shift_id`, from the journal."""
+    print_summary(journal.summary(shift_id), shift_kpis(journal, shift_id, config), config.journal_path,
+                  journal.level_agreement(shift_id))
+
+
+def print_summary(summary: ShiftSummary, kpis: CellKpis, journal: Path,
+                  agreement: dict[tuple[str, str], int] | None = None) -> None:
     from rich.console import Console
     from rich.table import Table
 
     table = Table(title=f"Shift {summary.shift_id}: {summary.status}", show_header=False)
     rows = [
-        ("parts", f"{summary.good + summary.defective} of {summary.parts_target}"),
-        ("good / defective", f"{summary.good} / {summary.defective}"),
+        ("parts", f"{summary.good + summary.defective + summary.needs_inspection} of {summary.parts_target}"),
+        ("good / defective / needs inspection", f"{summary.good} / {summary.defective} / {summary.needs_inspection}"),
         ("interrupted / scrapped", f"{summary.interrupted} / {summary.scrapped}"),
         *((row.name, f"{row.text(kpis)} {unit_of(row, kpis)}") for row in KPI_ROWS),
         ("cost per good part, by component", ", ".join(f"{c} {v:.2f}" for c, v in kpis.cost_breakdown.items())
          or "n/a"),
         ("ISO 5817 levels", ", ".join(f"{level} {n}" for level, n in kpis.levels.items()) or "none graded"),
+        ("inspection vs the welder's own level", agreement_text(agreement or {})),
         ("total time", f"{summary.total_time_s:.1f} s (wall); cell times are the devices' clock"),
         ("journal", str(journal)),
     ]

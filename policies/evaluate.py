@@ -21,6 +21,7 @@ import argparse
 import math
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,10 +30,12 @@ import numpy as np
 from cell_controller.core.config import CellConfig
 from cell_controller.core.policy import WeldPolicy
 from cell_controller.core.shield import WeldShield
+from cell_controller.core.types import WeldParameters
 from cell_controller.policies.baselines import FixedRecipeWeldPolicy
 from cell_controller.sim.envs.weld_env import EVAL_SEED_BASE, observation_from_sample
 from cell_controller.sim.envs.weld_spaces import default_cell_config
-from cell_controller.sim.physics.weld import JointGeometry, WeldProcess, generate_joint
+from cell_controller.sim.physics.weld import JointGeometry, ProcessSample, WeldProcess, generate_joint
+from cell_controller.sim.reality_gap import NOMINAL, RealityGap
 
 __all__ = ["EpisodeResult", "PolicyFigures", "weld_joint", "run_policy", "evaluate", "wilson_interval", "bootstrap_interval",
            "to_markdown", "eval_seeds", "default_policies"]
@@ -57,11 +60,15 @@ def eval_seeds(n: int, start: int = EVAL_SEED_BASE) -> list[int]:
 
 
 def weld_joint(policy: WeldPolicy, joint: JointGeometry, seed: int, config: CellConfig,
-               dt_s: float = 0.1) -> tuple[WeldProcess, WeldShield]:
+               dt_s: float = 0.1, gap: RealityGap = NOMINAL,
+               on_sample: Callable[[ProcessSample, WeldParameters], None] | None = None,
+               ) -> tuple[WeldProcess, WeldShield]:
     """Weld ``joint`` (process noise ``seed``) with ``policy`` behind the cell's shield, as the policy
-    node does; returns the finished process (trace, ``result()``) and the shield (intervention counts)."""
+    node does, on a plant that differs from the model by ``gap``; ``on_sample(sample, setpoints)`` sees
+    each sensor sample and the setpoints it was welded with. Returns the finished process (trace,
+    ``result()``) and the shield (intervention counts)."""
     length_mm = joint.length_mm
-    process = WeldProcess(joint, seed)
+    process = WeldProcess(joint, seed, gap=gap)
     limits = {**config.device("welder").limits, **config.device("robot").limits}
     shield = WeldShield(limits, config.policies.rate_limits_per_s, FixedRecipeWeldPolicy(config.procedure))
     p = config.procedure
@@ -75,6 +82,8 @@ def weld_joint(policy: WeldPolicy, joint: JointGeometry, seed: int, config: Cell
         sample = process.step(dt_s, params.voltage_V, params.wire_feed_m_min, params.travel_speed_mm_s,
                               params.torch_offset_mm, gas)
         steps += 1
+        if on_sample is not None:
+            on_sample(sample, params)
         if process.done:
             break
         observation = observation_from_sample(sample, params.travel_speed_mm_s, length_mm)

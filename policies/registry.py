@@ -8,6 +8,7 @@ from cell_controller.core.config import CellConfig, ConfigError
 from cell_controller.core.policy import FeedPolicy, WeldPolicy
 
 from .baselines import FixedRateFeedPolicy, FixedRecipeWeldPolicy
+from .inspection import WeldInspector
 from .feed_learned import SHIPPED as FEED_SHIPPED
 from .learned import SHIPPED_MODEL
 
@@ -57,3 +58,18 @@ def feed_policy(config: CellConfig) -> FeedPolicy:
 def weld_policy_fallback(config: CellConfig) -> WeldPolicy:
     """The verified controller the shield falls back on: the fixed recipe."""
     return FixedRecipeWeldPolicy(config.procedure)
+
+
+def inspector(config: CellConfig) -> WeldInspector:
+    """The weld inspector `inspection.model` names (policies/inspection.py); ConfigError when its model
+    file is missing."""
+    from .inspection import SHIPPED_INSPECTION, HeatInputRule, LearnedInspector
+
+    name = config.inspection.model
+    if name == HeatInputRule.name:
+        return HeatInputRule()
+    if name == LearnedInspector.name:
+        if not SHIPPED_INSPECTION.is_file():
+            raise ConfigError(config.path, "inspection.model", f"{SHIPPED_INSPECTION}: the model file is missing")
+        return LearnedInspector.load()
+    raise ConfigError(config.path, "inspection.model", f"unknown inspector {name!r}")

@@ -5,8 +5,8 @@ one headless PyBullet world) stepped on the twin's own schedule (`twin_server.Ti
 reaction windows), its values as its servers show them (`twin_server.device_values`); the bridges'
 mappings from those values to the statuses the sequence reads (`bridges/`, through the same `Snapshot`
 checks), their goal answers and setpoint guard; and the supervisor (`nodes/supervisor.py`: PackML,
-`core/production.py`, the journal) and the policy node (`nodes/policy.py`: policies and shield) as they
-are, on a `MemoryBus`. Only OPC UA and DDS are left out: each bridge here reads the twin's values where
+`core/production.py`, the journal), the policy node (`nodes/policy.py`: policies and shield) and the
+inspection node (`nodes/inspection.py`) as they are, on a `MemoryBus`. Only OPC UA and DDS are left out: each bridge here reads the twin's values where
 the real one would get them by subscription, and calls the model's method where it would call the
 server's. The bus's clock is the twin's wall clock, virtual: no threads, no sleeping.
 
@@ -35,6 +35,7 @@ from cell_controller.nodes import topics
 from cell_controller.nodes.bridge import HEARTBEAT_S, STALE_MIN_S, STALE_PERIODS, _steady, guarded_writes, \
     setpoint_fields, setpoint_guard
 from cell_controller.nodes.codec import Codec
+from cell_controller.nodes.inspection import InspectionNode
 from cell_controller.nodes.policy import PolicyNode
 from cell_controller.nodes.supervisor import Supervisor
 from cell_controller.opcua.address_space import EnumSpec, spec_for
@@ -239,6 +240,7 @@ def simulate_shift(config: CellConfig, journal: Journal, parts: int) -> int:
         twin = _Twin(bus, config, cell, epoch_s=float(int(datetime.now(timezone.utc).timestamp())))
         PolicyNode(bus.node("policy", config.namespace), config, registry.weld_policy(config),
                    registry.feed_policy(config))
+        InspectionNode(bus.node("inspection", config.namespace), registry.inspector(config))
         supervisor = Supervisor(bus.node("supervisor", config.namespace), config, journal, parts, auto_start=True)
         deadline_s = parts * config.supervisor.ideal_cycle_s * DEADLINE_CYCLES_PER_PART + DEADLINE_MARGIN_S
         while supervisor.packml.state not in ENDED and cell.time_s < deadline_s \

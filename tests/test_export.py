@@ -3,7 +3,6 @@ equal the journal, row for row; bad input names what is wrong and exits 2 (cellc
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd

@@ -195,6 +195,23 @@ class EnergyConfig:
 
 
 @dataclass(frozen=True)
+class InspectionConfig:
+    """How a weld is judged when the welder reports no ISO 5817 level of its own (policies/inspection.py).
+
+    model: the inspector's name (INSPECTORS); a weld whose predicted P(worse than level C) lies within
+    [review_low, review_high] is routed to manual inspection (`needs_inspection`), below it is good,
+    above it defective."""
+
+    model: str
+    review_low: float
+    review_high: float
+
+
+#: the inspectors `inspection.model` may name
+INSPECTORS = ("learned_inspection", "heat_input_rule")
+
+
+@dataclass(frozen=True)
 class CostsConfig:
     """Prices in one ISO 4217 `currency`, per the canonical unit each name carries, and the wire's size.
 
@@ -226,6 +243,7 @@ PRICE_UNITS: dict[str, dict[str, float]] = {
 DENSITY_UNITS = {"kg/m^3": 1.0, "g/cm^3": 1000.0}
 #: used where a description has no `energy:` section (an inverter power source and a 6 kg robot)
 DEFAULT_ENERGY = EnergyConfig(power_source_efficiency=0.85, welder_idle_power_W=300.0, robot_power_W=500.0)
+DEFAULT_INSPECTION = InspectionConfig("learned_inspection", review_low=0.1, review_high=0.8)
 
 
 @dataclass(frozen=True)
@@ -264,6 +282,10 @@ class CellConfig:
     energy: EnergyConfig = DEFAULT_ENERGY
     #: None: the description prices nothing (cost per part is not reported)
     costs: CostsConfig | None = None
+    inspection: InspectionConfig = DEFAULT_INSPECTION
+    #: the twin's welder reports the twin's own ISO 5817 grading of each weld (an oracle no real power source
+    #: has); False: it reports none, as a real one, and the cell judges its welds by inspection alone
+    weld_grading: bool = True
 
     def device(self, role: str) -> DeviceConfig:
         """The device playing `role` (robot, welder, machine or feeder)."""
@@ -377,7 +399,7 @@ def load_cell(path: str | Path) -> CellConfig:
     r = _Reader(file)
     data = r.section(data, "(top level)")
     r.reject_unknown(data, "", {"cell", "twin", "devices", "procedure", "policies", "feeding", "supervisor", "mes",
-                                 "plant", "energy", "costs"})
+                                 "plant", "energy", "costs", "inspection"})
 
     cell = r.section(r.get(data, "", "cell"), "cell")
     r.reject_unknown(cell, "cell", {"name", "namespace", "domain_id", "parts_per_shift", "journal", "logs", "seed"})
@@ -397,7 +419,10 @@ def load_cell(path: str | Path) -> CellConfig:
     logs = _path(file, r.get(cell, "cell", "logs", str(journal.parent / "logs")))
 
     twin = r.section(r.get(data, "", "twin", {}), "twin")
-    r.reject_unknown(twin, "twin", {"time_scale", "machine_cycle"})
+    r.reject_unknown(twin, "twin", {"time_scale", "machine_cycle", "weld_grading"})
+    weld_grading = r.get(twin, "twin", "weld_grading", True)
+    if not isinstance(weld_grading, bool):
+        raise r.fail("twin.weld_grading", f"expected true or false, got {weld_grading!r}")
     time_scale = r.number(r.get(twin, "twin", "time_scale", 1.0), "twin.time_scale")
     if not 0.1 <= time_scale <= 100:
         raise r.fail("twin.time_scale", f"expected 0.1..100 twin seconds per wall second, got {time_scale}")
@@ -417,6 +442,8 @@ def load_cell(path: str | Path) -> CellConfig:
     plant = _plant(r, file, r.section(data["plant"], "plant")) if "plant" in data else None
     energy = _energy(r, r.section(data["energy"], "energy")) if "energy" in data else DEFAULT_ENERGY
     costs = _costs(r, r.section(data["costs"], "costs")) if "costs" in data else None
+    inspection = _inspection(r, r.section(data["inspection"], "inspection")) if "inspection" in data \
+        else DEFAULT_INSPECTION
 
     canonical = json.dumps(data, sort_keys=True, default=str).encode()
     return CellConfig(
@@ -440,6 +467,8 @@ def load_cell(path: str | Path) -> CellConfig:
         plant=plant,
         energy=energy,
         costs=costs,
+        inspection=inspection,
+        weld_grading=weld_grading,
     )
 
 
@@ -708,6 +737,22 @@ def _energy(r: _Reader, raw: dict[str, Any]) -> EnergyConfig:
     power_W = {key: r.within(r.quantity(r.get(raw, "energy", key), f"energy.{key}", "power"), f"energy.{key}",
                              0.0, 1e6, "W") for key in ("welder_idle_power", "robot_power")}
     return EnergyConfig(efficiency, power_W["welder_idle_power"], power_W["robot_power"])
+
+
+def _inspection(r: _Reader, raw: dict[str, Any]) -> InspectionConfig:
+    r.reject_unknown(raw, "inspection", {"model", "review_band"})
+    model = r.get(raw, "inspection", "model", DEFAULT_INSPECTION.model)
+    if model not in INSPECTORS:
+        raise r.fail("inspection.model", f"unknown inspector {model!r} (known: {', '.join(INSPECTORS)})")
+    band = r.get(raw, "inspection", "review_band",
+                 {"min": DEFAULT_INSPECTION.review_low, "max": DEFAULT_INSPECTION.review_high})
+    if not isinstance(band, dict) or set(band) != {"min", "max"}:
+        raise r.fail("inspection.review_band", f"expected {{min: P, max: P}} (probabilities 0..1), got {band!r}")
+    low, high = (r.within(r.number(band[k], f"inspection.review_band.{k}"), f"inspection.review_band.{k}",
+                          0.0, 1.0, "(a probability)") for k in ("min", "max"))
+    if low > high:
+        raise r.fail("inspection.review_band", f"min {low:g} is above max {high:g}")
+    return InspectionConfig(model, low, high)
 
 
 def _currency(r: _Reader, key: str, code: Any) -> str:

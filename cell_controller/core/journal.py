@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import NamedTuple, TypeVar
 
 #: the schema this code writes (PRAGMA user_version); 0 is the schema before part ids had a sequence
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 PART_ID_FORMAT = "P{:06d}"
 #: events are written together at most this often, s (wall)
 EVENT_FLUSH_S = 0.1
@@ -34,7 +34,7 @@ EVENT_FLUSH_S = 0.1
 MAX_PENDING_EVENTS = 1000
 MAX_EVENT_DETAIL_CHARS = 500
 
-SCHEMA = """
+_SCHEMA = """
 CREATE TABLE IF NOT EXISTS shifts (
     id            INTEGER PRIMARY KEY,
     started_at    REAL NOT NULL,           -- Unix time, s
@@ -49,30 +49,7 @@ CREATE TABLE IF NOT EXISTS entries (       -- every part id ever handed out, bef
     shift_id    INTEGER REFERENCES shifts(id),
     entered_at  REAL NOT NULL               -- Unix time, s
 );
-CREATE TABLE IF NOT EXISTS parts (         -- one record per part that entered the cell
-    part_id                 TEXT PRIMARY KEY REFERENCES entries(part_id),
-    shift_id                INTEGER NOT NULL REFERENCES shifts(id),
-    started_at              REAL NOT NULL,  -- Unix time, s
-    finished_at             REAL NOT NULL,  -- Unix time, s
-    outcome                 TEXT NOT NULL CHECK (outcome IN ('good', 'defective', 'interrupted', 'scrapped')),
-    reason                  TEXT NOT NULL,  -- why a part was interrupted or scrapped; '' otherwise
-    cycle_time_s            REAL,           -- cell time since the previous part left (the first: since its feed)
-    mean_current_A          REAL,           -- weld values: NULL when the part was not welded to the end
-    mean_voltage_V          REAL,
-    mean_wire_feed_m_min    REAL,
-    mean_travel_speed_mm_s  REAL,
-    arc_energy_kJ           REAL,
-    weld_time_s             REAL,
-    bead_width_mm           REAL,
-    penetration_mm          REAL,
-    imperfections           TEXT NOT NULL,  -- JSON list of ISO 6520-1 names
-    iso5817_level           TEXT NOT NULL,  -- B | C | D | fail, '' when not graded
-    weld_policy             TEXT NOT NULL,
-    feed_policy             TEXT NOT NULL,
-    backends                TEXT NOT NULL,  -- JSON {device: twin|real|shadow, "a>b" when swapped meanwhile}
-    config_hash             TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS divergence (    -- shadow: twin - real of a process value while the part was made
+{parts_table}CREATE TABLE IF NOT EXISTS divergence (    -- shadow: twin - real of a process value while the part was made
     part_id     TEXT NOT NULL REFERENCES parts(part_id),
     device      TEXT NOT NULL,              -- robot | welder | machine | feeder
     signal      TEXT NOT NULL,              -- the device spec's path of the value, its unit in brackets
@@ -90,11 +67,23 @@ CREATE TABLE IF NOT EXISTS part_costs (    -- what making the part used, and its
     currency    TEXT NOT NULL,              -- ISO 4217; '' when unpriced
     PRIMARY KEY (part_id, component)
 );
+CREATE TABLE IF NOT EXISTS inspections (   -- who judged a part's weld and what they said (schema 5)
+    part_id         TEXT NOT NULL REFERENCES parts(part_id),
+    source          TEXT NOT NULL,          -- device (the welder's own result) | inspection (the model) | operator
+    status          TEXT NOT NULL,          -- known | unknown (the signals could not carry a verdict)
+    level           TEXT NOT NULL,          -- ISO 5817 B | C | D | fail; '' when unknown or from an operator
+    verdict         TEXT NOT NULL,          -- good | defective | needs_inspection
+    p_worse_than_c  REAL,                   -- inspection: P(worse than level C); NULL otherwise
+    imperfections   TEXT NOT NULL,          -- JSON list of ISO 6520-1 names
+    reason          TEXT NOT NULL,
+    judge           TEXT NOT NULL,          -- the inspector's name, the device or the operator's user name
+    at              REAL NOT NULL           -- Unix time, s
+);
 CREATE TABLE IF NOT EXISTS events (
     id          INTEGER PRIMARY KEY,
     shift_id    INTEGER,
     at          REAL NOT NULL,              -- Unix time, s
-    kind        TEXT NOT NULL,              -- state | step | fault | info | command
+    kind        TEXT NOT NULL,              -- state | step | fault | info | command | inspect
     source      TEXT NOT NULL,
     detail      TEXT NOT NULL,              -- state: "<from> -> <to> (<cause>)" (`state_detail`);
                                             -- step: "<step> <part id> start|done" (`step_detail`)
@@ -102,6 +91,38 @@ CREATE TABLE IF NOT EXISTS events (
 );
 """
 
+#: a part's `parts` row: `{parts}` is the table's name (a migration builds it beside the old one)
+_PARTS_TABLE = """CREATE TABLE IF NOT EXISTS {parts} (         -- one record per part that entered the cell
+    part_id                 TEXT PRIMARY KEY REFERENCES entries(part_id),
+    shift_id                INTEGER NOT NULL REFERENCES shifts(id),
+    started_at              REAL NOT NULL,  -- Unix time, s
+    finished_at             REAL NOT NULL,  -- Unix time, s
+    outcome                 TEXT NOT NULL CHECK (outcome IN ({outcomes})),
+    reason                  TEXT NOT NULL,  -- why a part was interrupted, scrapped or needs inspection; '' otherwise
+    cycle_time_s            REAL,           -- cell time since the previous part left (the first: since its feed)
+    mean_current_A          REAL,           -- weld values: NULL when the part was not welded to the end
+    mean_voltage_V          REAL,
+    mean_wire_feed_m_min    REAL,
+    mean_travel_speed_mm_s  REAL,
+    arc_energy_kJ           REAL,
+    weld_time_s             REAL,
+    bead_width_mm           REAL,
+    penetration_mm          REAL,
+    imperfections           TEXT NOT NULL,  -- JSON list of ISO 6520-1 names
+    iso5817_level           TEXT NOT NULL,  -- B | C | D | fail by the deciding judge, '' when not graded
+    weld_policy             TEXT NOT NULL,
+    feed_policy             TEXT NOT NULL,
+    backends                TEXT NOT NULL,  -- JSON {{device: twin|real|shadow, "a>b" when swapped meanwhile}}
+    config_hash             TEXT NOT NULL
+);
+"""
+#: version 4 -> 5 adds the inspections table (SCHEMA) and lets parts.outcome be needs_inspection: SQLite
+#: cannot change a CHECK, so the table is rebuilt with foreign keys off, as SQLite's ALTER TABLE page describes
+_REBUILD_PARTS = """{parts_v5}
+INSERT INTO parts_v5 SELECT * FROM parts;
+DROP TABLE parts;
+ALTER TABLE parts_v5 RENAME TO parts;
+"""
 #: version 3 -> 4 adds part_costs (SCHEMA) and events.cell_time_s (NULL for the events before)
 _ADD_EVENT_CELL_TIME = "ALTER TABLE events ADD COLUMN cell_time_s REAL;"
 #: version 2 -> 3 adds the divergence table (SCHEMA creates what is missing)
@@ -121,6 +142,10 @@ DROP TABLE parts_v0;
 
 class JournalError(RuntimeError):
     """The journal could not commit; nothing of the refused write was stored."""
+
+
+class VerdictRefused(ValueError):
+    """An operator's verdict names a part without a record, or one its weld's judges decided."""
 
 
 def state_detail(old: str, new: str, cause: str) -> str:
@@ -179,6 +204,36 @@ class Outcome(str, enum.Enum):
     DEFECTIVE = "defective"
     INTERRUPTED = "interrupted"
     SCRAPPED = "scrapped"
+    #: welded and pressed, but nobody could judge the weld: an operator's verdict (`set_verdict`) decides
+    NEEDS_INSPECTION = "needs_inspection"
+
+
+#: the outcomes of a part that was made to its end (the shift's progress counts them)
+PRODUCED = frozenset({Outcome.GOOD, Outcome.DEFECTIVE, Outcome.NEEDS_INSPECTION})
+
+
+def _parts_table(name: str) -> str:
+    return _PARTS_TABLE.format(parts=name, outcomes=", ".join(f"'{o.value}'" for o in Outcome))
+
+
+SCHEMA = _SCHEMA.format(parts_table=_parts_table("parts"))
+
+
+class Judgement(NamedTuple):
+    """One judge's word on a part's weld (a row of `inspections`): `source` device, inspection or operator;
+    `status` known or unknown; the ISO 5817 `level` ('' when unknown or from an operator); the `verdict`
+    (an Outcome's value: good, defective or needs_inspection); P(worse than level C) from an inspection
+    (None otherwise); the imperfections; why; the judge's name; when (Unix time, s)."""
+
+    source: str
+    status: str
+    level: str
+    verdict: str
+    p_worse_than_c: float | None
+    imperfections: tuple[str, ...]
+    reason: str
+    judge: str
+    at: float
 
 
 @dataclass(frozen=True)
@@ -212,6 +267,8 @@ class PartRecord:
     costs: dict[str, CostLine] = field(default_factory=dict)
     #: the ISO 4217 currency of the cost amounts ('' when unpriced)
     currency: str = ""
+    #: who judged the weld and what they said (the welder's own result, the inspection's prediction)
+    judgements: tuple[Judgement, ...] = ()
 
     @property
     def good(self) -> bool:
@@ -229,8 +286,9 @@ class OpenPart:
 
 @dataclass(frozen=True)
 class ShiftSummary:
-    """A shift's figures from the journal. Produced parts are the good and the defective ones; arc
-    energy per good part is all arc energy spent in the shift (scrap included) over the good parts."""
+    """A shift's figures from the journal. Produced parts are the good, the defective and those that need
+    inspection; arc energy per good part is all arc energy spent in the shift (scrap included) over the
+    good parts."""
 
     shift_id: int
     status: str
@@ -243,10 +301,12 @@ class ShiftSummary:
     mean_cycle_time_s: float
     arc_energy_per_good_part_kJ: float
     total_time_s: float
+    #: produced parts waiting for an operator's verdict (`cellctl inspect`)
+    needs_inspection: int = 0
 
 
 #: the fields of PartRecord stored in other tables than `parts`
-_NOT_COLUMNS = ("divergence", "costs", "currency")
+_NOT_COLUMNS = ("divergence", "costs", "currency", "judgements")
 _COLUMNS = [f.name for f in fields(PartRecord) if f.name not in _NOT_COLUMNS]
 T = TypeVar("T")
 
@@ -258,6 +318,12 @@ def part_row(record: PartRecord) -> dict[str, object]:
     row["imperfections"] = json.dumps(list(record.imperfections))
     row["backends"] = json.dumps(record.backends, sort_keys=True)
     return row
+
+
+def _insert_judgement(db: sqlite3.Connection, part_id: str, judgement: Judgement) -> None:
+    db.execute("INSERT INTO inspections(part_id, source, status, level, verdict, p_worse_than_c, imperfections, "
+               "reason, judge, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+               (part_id, *judgement[:5], json.dumps(list(judgement.imperfections)), *judgement[6:]))
 
 
 class Journal:
@@ -282,8 +348,8 @@ class Journal:
             if mode != "wal":
                 raise JournalError(f"{self.path}: SQLite refused WAL mode (got {mode})")
             self._db.execute("PRAGMA synchronous=FULL")
+            self._migrate()  # foreign keys off: a migration may rebuild a table others refer to
             self._db.execute("PRAGMA foreign_keys=ON")
-            self._migrate()
             if writer:
                 self.interrupted_shifts = [row[0] for row in self._db.execute(
                     "SELECT id FROM shifts WHERE status='running' ORDER BY id")]
@@ -306,6 +372,10 @@ class Journal:
         script = _MIGRATE_FROM_0.format(schema=SCHEMA) if has_column("parts", "good") else SCHEMA
         if has_column("events", "id") and not has_column("events", "cell_time_s"):
             script += _ADD_EVENT_CELL_TIME
+        parts_sql = self._db.execute("SELECT sql FROM sqlite_master WHERE name='parts'").fetchone()
+        if parts_sql is not None and not has_column("parts", "good") and \
+                f"'{Outcome.NEEDS_INSPECTION.value}'" not in parts_sql[0]:
+            script += _REBUILD_PARTS.format(parts_v5=_parts_table("parts_v5"))
         try:
             self._db.executescript(f"BEGIN IMMEDIATE; {script} PRAGMA user_version={SCHEMA_VERSION}; COMMIT;")
         except sqlite3.Error:
@@ -383,7 +453,49 @@ class Journal:
                            "VALUES (?, ?, ?, ?, ?, ?)",
                            [(record.part_id, component, *line, record.currency)
                             for component, line in record.costs.items()])
+            for judgement in record.judgements:
+                _insert_judgement(db, record.part_id, judgement)
         self._transaction(insert)
+
+    def set_verdict(self, part_id: str, verdict: Outcome, user: str) -> Outcome:
+        """An operator's verdict (good or defective) on a part routed to manual inspection (or judged by an
+        operator before): the part's outcome, a judgement and an event, in one transaction. Returns the
+        outcome it had; VerdictRefused naming the part when it has no record or was judged by its weld's
+        own result or a confident inspection (nothing is written)."""
+        if verdict not in (Outcome.GOOD, Outcome.DEFECTIVE):
+            raise ValueError(f"a verdict is good or defective, got {verdict.value!r}")
+
+        def judge(db: sqlite3.Connection) -> Outcome:
+            row = db.execute("SELECT outcome, shift_id FROM parts WHERE part_id=?", (part_id,)).fetchone()
+            if row is None:
+                raise VerdictRefused(f"{self.path}: no record of part {part_id!r}")
+            before = Outcome(row[0])
+            by_operator = db.execute("SELECT 1 FROM inspections WHERE part_id=? AND source='operator'",
+                                     (part_id,)).fetchone() is not None
+            if before is not Outcome.NEEDS_INSPECTION and not by_operator:
+                raise VerdictRefused(f"part {part_id} was judged {before.value} without an operator: only a part "
+                                   f"routed to manual inspection ({Outcome.NEEDS_INSPECTION.value}) takes a verdict")
+            now = time.time()
+            db.execute("UPDATE parts SET outcome=? WHERE part_id=?", (verdict.value, part_id))
+            _insert_judgement(db, part_id, Judgement("operator", "known", "", verdict.value, None, (), "", user, now))
+            db.execute("INSERT INTO events(shift_id, at, kind, source, detail) VALUES (?, ?, 'inspect', ?, ?)",
+                       (row[1], now, user[:100], f"{part_id} {before.value} -> {verdict.value} by {user}"))
+            return before
+        return self._transaction(judge)
+
+    def judgements(self, part_id: str) -> list[Judgement]:
+        """Every judgement of a part's weld, oldest first."""
+        rows = self._db.execute("SELECT source, status, level, verdict, p_worse_than_c, imperfections, reason, "
+                                "judge, at FROM inspections WHERE part_id=? ORDER BY at, rowid", (part_id,))
+        return [Judgement(*row[:5], tuple(json.loads(row[5])), *row[6:]) for row in rows]
+
+    def level_agreement(self, shift_id: int) -> dict[tuple[str, str], int]:
+        """(the welder's own level, the inspection's level) -> parts of the shift judged by both."""
+        rows = self._db.execute(
+            "SELECT d.level, i.level, COUNT(*) FROM inspections d JOIN inspections i USING (part_id) "
+            "JOIN parts p USING (part_id) WHERE p.shift_id=? AND d.source='device' AND i.source='inspection' "
+            "GROUP BY d.level, i.level", (shift_id,))
+        return {(device, inspection or "unknown"): n for device, inspection, n in rows}
 
     def open_parts(self) -> list[OpenPart]:
         """Part ids handed out that have no record yet, oldest first."""
@@ -500,10 +612,12 @@ class Journal:
         if shift is None:
             raise JournalError(f"{self.path}: no shift {shift_id}")
         status, started, ended, target = shift
-        n, good, defective, interrupted, scrapped, cycle, energy, last = self._db.execute(
+        produced = ", ".join(f"'{o.value}'" for o in PRODUCED)
+        n, good, defective, interrupted, scrapped, unjudged, cycle, energy, last = self._db.execute(
             "SELECT COUNT(*), COALESCE(SUM(outcome='good'), 0), COALESCE(SUM(outcome='defective'), 0), "
             "COALESCE(SUM(outcome='interrupted'), 0), COALESCE(SUM(outcome='scrapped'), 0), "
-            "AVG(CASE WHEN outcome IN ('good', 'defective') THEN cycle_time_s END), "
+            "COALESCE(SUM(outcome='needs_inspection'), 0), "
+            f"AVG(CASE WHEN outcome IN ({produced}) THEN cycle_time_s END), "
             "COALESCE(SUM(arc_energy_kJ), 0), MAX(finished_at) "
             "FROM parts WHERE shift_id=?", (shift_id,)
         ).fetchone()
@@ -512,6 +626,7 @@ class Journal:
             shift_id=shift_id, status=status, parts_target=target, parts=n, good=good, defective=defective,
             interrupted=interrupted, scrapped=scrapped, mean_cycle_time_s=cycle or 0.0,
             arc_energy_per_good_part_kJ=energy / good if good else 0.0, total_time_s=end - started,
+            needs_inspection=unjudged,
         )
 
     def integrity_ok(self) -> bool:

@@ -10,7 +10,8 @@ Times are cell time (the devices' clock, s), so a KPI does not change with the t
   shift's entry into Execute to its end (Complete, Stopped or Aborted; the last event or record when
   the shift has not ended), run time (APT, actual production time) the time in Execute;
   availability = APT / PBT, performance = ideal cycle × produced parts / APT (the ideal cycle is
-  `supervisor.ideal_cycle`), quality = good / produced, OEE = availability × performance × quality;
+  `supervisor.ideal_cycle`), quality = good / produced, OEE = availability × performance × quality
+  (a produced part that waits for manual inspection is not good until an operator's verdict says so);
 * the bottleneck (the welding robot): its arc-on share of the run time, and the produced parts per
   hour of run time;
 * energy, wire, gas and cost per good part: everything the shift used (scrap included) over its good
@@ -26,7 +27,7 @@ import math
 from collections import Counter
 from dataclasses import dataclass, field
 
-from .journal import Outcome, PartRecord, StateChange
+from .journal import PRODUCED, Outcome, PartRecord, StateChange
 
 #: the states in which a shift has ended (PackML)
 END_STATES = frozenset({"Complete", "Stopped", "Aborted"})
@@ -45,6 +46,8 @@ class CellKpis:
     defective: int
     scrapped: int
     interrupted: int
+    #: produced, routed to manual inspection, no verdict yet (counted in produced, not in good)
+    needs_inspection: int
     production_time_s: float
     good_parts_per_hour: float
     mean_cycle_time_s: float
@@ -121,7 +124,7 @@ def state_times(log: list[StateChange], end_at: float, end_cell_s: float | None,
 def cell_kpis(parts: list[PartRecord], log: list[StateChange], ideal_cycle_s: float) -> CellKpis:
     """The KPIs of one shift's part records and PackML state log (core/journal.py)."""
     outcomes = Counter(p.outcome for p in parts)
-    produced_parts = [p for p in parts if p.outcome in (Outcome.GOOD, Outcome.DEFECTIVE)]
+    produced_parts = [p for p in parts if p.outcome in PRODUCED]
     good, produced = outcomes[Outcome.GOOD], len(produced_parts)
     cycles_s = [p.cycle_time_s for p in produced_parts if p.cycle_time_s is not None]
     production_s = sum(cycles_s)
@@ -147,7 +150,8 @@ def cell_kpis(parts: list[PartRecord], log: list[StateChange], ideal_cycle_s: fl
     quality = _ratio(good, produced)
     return CellKpis(
         produced=produced, good=good, defective=outcomes[Outcome.DEFECTIVE], scrapped=outcomes[Outcome.SCRAPPED],
-        interrupted=outcomes[Outcome.INTERRUPTED], production_time_s=production_s,
+        interrupted=outcomes[Outcome.INTERRUPTED], needs_inspection=outcomes[Outcome.NEEDS_INSPECTION],
+        production_time_s=production_s,
         good_parts_per_hour=_ratio(good * 3600.0, production_s),
         mean_cycle_time_s=_ratio(production_s, len(cycles_s)), p95_cycle_time_s=percentile(cycles_s, 95),
         planned_busy_time_s=busy_s, run_time_s=run_s, availability=availability, performance=performance,

@@ -30,8 +30,9 @@ from .config import ROLES, CellConfig
 from .costs import priced
 from .divergence import DivergenceStats
 from .goals import FINAL, Goal, GoalState, GoalTracker
-from .journal import Journal, JournalError, OpenPart, Outcome, PartRecord, step_detail
+from .journal import PRODUCED, Journal, JournalError, OpenPart, Outcome, PartRecord, step_detail
 from .packml import Command, StopCode, StopReason
+from .verdict import judgements, verdict
 from .sequence import (
     FEED, PRESS, READY_TIMEOUT_S, TRANSFER, WELD, PartInCell, Stage, Statuses, Step, idle, in_fixture, in_machine,
     machine_available, next_step, reachable, reconcile, value,
@@ -49,7 +50,6 @@ MAX_REJECTIONS = 3
 SEAM_COMPLETE = 0.999
 WELD_RESULT_KEYS = ("arc_energy_kJ", "weld_time_s", "mean_current_A", "mean_voltage_V", "mean_wire_feed_m_min",
                     "mean_travel_speed_mm_s", "bead_width_mm", "penetration_mm")
-GOOD_LEVELS = ("B", "C")
 
 
 @dataclass(frozen=True)
@@ -116,7 +116,7 @@ class Production:
 
     @property
     def produced(self) -> int:
-        return self.counts[Outcome.GOOD] + self.counts[Outcome.DEFECTIVE]
+        return sum(self.counts[outcome] for outcome in PRODUCED)
 
     @property
     def in_cell(self) -> list[PartInCell]:
@@ -418,29 +418,39 @@ class Production:
             self.parts.remove(part)
             return None
         if part.removal is not None:
-            outcome = part.removal
-        else:
-            level = (part.weld or {}).get("iso5817_level", "")
-            outcome = Outcome.GOOD if level in GOOD_LEVELS else Outcome.DEFECTIVE
-        return self._record(part, outcome, statuses)
+            return self._record(part, part.removal, statuses)
+        judged = judgements(part.weld or {}, part.inspection, self.config.inspection, time.time())
+        outcome, part.reason = verdict(judged)
+        return self._record(part, outcome, statuses, judged)
 
-    def _record(self, part: PartInCell, outcome: Outcome, statuses: Statuses) -> Verdict | None:
-        produced = outcome in (Outcome.GOOD, Outcome.DEFECTIVE)
+    def inspected(self, part_id: str, inspection: dict[str, str]) -> bool:
+        """The inspection node's prediction for `part_id`'s weld; False when no followed part has that id
+        (recorded already, or unknown to the cell)."""
+        for part in self.parts:
+            if part.part_id == part_id and not part.recorded:
+                part.inspection = inspection
+                return True
+        return False
+
+    def _record(self, part: PartInCell, outcome: Outcome, statuses: Statuses, judged: tuple = ()) -> Verdict | None:
+        produced = outcome in PRODUCED
         weld = part.weld or {}
+        weld_imperfections = tuple(filter(None, weld.get("imperfections", "").split(",")))
         finish_stamp_s = _stamp(statuses, "feeder")
         record = PartRecord(
             part_id=part.part_id, shift_id=part.shift_id or self.shift_id or 0, started_at=part.started_at,
             finished_at=time.time(), outcome=outcome, reason=part.reason,
             cycle_time_s=finish_stamp_s - (self.last_finish_stamp_s or part.started_stamp_s) if produced else None,
             **{k: _number(weld.get(k)) for k in WELD_RESULT_KEYS},
-            imperfections=tuple(i for i in weld.get("imperfections", "").split(",") if i),
-            iso5817_level=weld.get("iso5817_level", ""),
+            # the deciding judge's (the welder's own result, else the inspection's): `verdict`
+            imperfections=judged[0].imperfections if judged else weld_imperfections,
+            iso5817_level=judged[0].level if judged else weld.get("iso5817_level", ""),
             weld_policy=self.config.policies.weld, feed_policy=self.config.policies.feed,
             backends={role: ">".join(part.backends.get(role) or [value(statuses, role, "backend") or
                                                                     self.config.device(role).backend.value])
                       for role in ROLES},
             divergence={role: stats.summary() for role, stats in part.divergence.items()},
-            config_hash=self.config.config_hash,
+            config_hash=self.config.config_hash, judgements=judged,
         )
         record = priced(record, self.config)
         part.recorded = True

@@ -84,6 +84,8 @@ class PartInCell:
     removal: Outcome | None = None
     reason: str = ""
     weld: dict[str, str] | None = field(default=None, repr=False)
+    #: the inspection node's prediction for its weld (`weld/inspection` values), None until one came
+    inspection: dict[str, str] | None = field(default=None, repr=False)
     recorded: bool = False
     #: role -> the backends that drove it while the part was in the cell, in order
     backends: dict[str, list[str]] = field(default_factory=dict, repr=False)

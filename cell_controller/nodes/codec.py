@@ -59,10 +59,11 @@ class Codec:
         return self._array(layout=self._layout(dim=[dim], data_offset=0), data=[float(x) for x in data])
 
     @staticmethod
-    def read_array(topic: Topic, msg: Any) -> dict[str, float] | None:
-        """The array's fields by name, or None if it is malformed or carries a non-finite value."""
+    def read_array(topic: Topic, msg: Any, finite: bool = True) -> dict[str, float] | None:
+        """The array's fields by name, or None if it is malformed or (with `finite`) carries a non-finite
+        value; without `finite`, non-finite values are kept for the reader to judge."""
         data = list(msg.data)
-        if len(data) != len(topic.fields) or not all(math.isfinite(x) for x in data):
+        if len(data) != len(topic.fields) or (finite and not all(math.isfinite(x) for x in data)):
             return None
         return dict(zip(topic.fields, data))
 

@@ -58,15 +58,11 @@ class PolicyNode:
         self.feeder: dict[str, str] = {}
         self.arc_was_on = False
         self.feed_loop = FeedLoop(feed, 1.0 / config.policies.control_rate_Hz)
-        self.setpoints = node.create_publisher(topics.WELD_SETPOINTS.type, topics.WELD_SETPOINTS.name,
-                                               topics.WELD_SETPOINTS.qos)
-        self.infeed = node.create_publisher(topics.INFEED.type, topics.INFEED.name, topics.INFEED.qos)
-        self.status = node.create_publisher(topics.POLICY_STATUS.type, topics.POLICY_STATUS.name,
-                                            topics.POLICY_STATUS.qos)
-        node.create_subscription(topics.SEAM_TRACKER.type, topics.SEAM_TRACKER.name, self._on_tracker,
-                                 topics.SEAM_TRACKER.qos)
-        node.create_subscription(topics.WELD_PROCESS.type, topics.WELD_PROCESS.name, self._on_process,
-                                 topics.WELD_PROCESS.qos)
+        self.setpoints = topics.publisher(node, topics.WELD_SETPOINTS)
+        self.infeed = topics.publisher(node, topics.INFEED)
+        self.status = topics.publisher(node, topics.POLICY_STATUS)
+        topics.subscribe(node, topics.SEAM_TRACKER, self._on_tracker)
+        topics.subscribe(node, topics.WELD_PROCESS, self._on_process)
         self.busy: dict[str, bool] = {"robot": False, "machine": False}
         t = topics.device_status("feeder")
         node.create_subscription(t.type, t.name, self._on_feeder, t.qos)

@@ -36,7 +36,7 @@ from cell_controller.bus.api import Node
 from cell_controller.core.backends import BridgeManager, Swap
 from cell_controller.core.config import CellConfig
 from cell_controller.core.goals import Goal
-from cell_controller.core.journal import Journal, JournalError, state_detail
+from cell_controller.core.journal import Journal, JournalError, Outcome, state_detail
 from cell_controller.core.lifecycle import LifecycleState
 from cell_controller.core.operator import (
     DEVICE_VERB, MODE_VERB, SWAP_VERB, CommandError, OperatorCommand, parse, shorten,
@@ -149,10 +149,12 @@ class Supervisor:
                                      t.qos)
         c = topics.CELL_COMMAND
         node.create_subscription(c.type, c.name, lambda msg: self.operator_command(msg.data), c.qos)
-        #: the policy node has reported (its policies are loaded): an automatic start waits for it
-        self.policy_up = False
-        p = topics.POLICY_STATUS
-        node.create_subscription(p.type, p.name, lambda msg: setattr(self, "policy_up", True), p.qos)
+        #: the nodes of `topics.READY_TOPICS` that have reported (their policies or model loaded): an automatic
+        #: start waits for all of them
+        self.nodes_up: set[str] = set()
+        for ready in topics.READY_TOPICS:
+            topics.subscribe(node, ready, lambda msg, name=ready.publisher: self.nodes_up.add(name))
+        topics.subscribe(node, topics.WELD_INSPECTION, self._on_inspection)
         node.create_timer(WATCHDOG_PERIOD_S, self.evaluate)
         node.create_timer(HEARTBEAT_PERIOD_S, self._beat)
         self.evaluate()
@@ -171,6 +173,13 @@ class Supervisor:
         differences = Codec.read_array(topic, msg)
         if differences is not None:
             self.production.on_divergence(role, differences)
+
+    def _on_inspection(self, msg: Any) -> None:
+        """A weld's prediction from the inspection node: kept with its part until the part's record."""
+        values = self.codec.values(msg)
+        part_id = values.get("part_id", "")
+        if not self.production.inspected(part_id, values):
+            self.log.warning("inspection of %s ignored: no part in the cell has that id", part_id or "(no part)")
 
     def operator_command(self, text: str) -> None:
         """One command from `command` or the northbound server: executed or refused, answered on `state`."""
@@ -462,7 +471,7 @@ class Supervisor:
 
     def _in_idle(self) -> None:
         if self.auto_start and not self.started_once and self.packml.mode is UnitMode.PRODUCTION \
-                and not self.bridges.swaps and self.policy_up:
+                and not self.bridges.swaps and self.nodes_up >= {t.publisher for t in topics.READY_TOPICS}:
             self._command(Command.START, "auto_start")
 
     def _in_starting(self) -> None:
@@ -647,8 +656,8 @@ class Supervisor:
             **self.last_command, **self.last_swap,
             **{f"time_s.{s.value}": f"{t:.1f}" for s, t in self.state_times.items()},
         }
-        for outcome in ("good", "defective", "interrupted", "scrapped"):
-            values.setdefault(outcome, "0")
+        for outcome in Outcome:
+            values.setdefault(outcome.value, "0")
         if p.manual is not None:
             values.update({"device_command": f"{p.manual.device} {p.manual.verb}",
                            "device_command_result": p.manual.answer or p.manual.state.value})

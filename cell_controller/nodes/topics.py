@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cell_controller.bus.api import DEFAULT, LATCHED, SENSOR_DATA, QoS, Subscription
+from collections.abc import Callable
+from typing import Any
+
+from cell_controller.bus.api import DEFAULT, LATCHED, SENSOR_DATA, Node, Publisher, QoS, Subscription
 from cell_controller.bridges.base import process_signals
 from cell_controller.opcua.address_space import VariableSpec, spec_for
 
@@ -56,8 +59,17 @@ CELL_COMMAND = Topic("command", "std_msgs/msg/String", DEFAULT, "operator",
 HEARTBEAT = Topic("heartbeat", "std_msgs/msg/UInt32", SENSOR_DATA.with_lease(LIVELINESS_LEASE_S), "supervisor",
                   "10 Hz", "the supervisor's life-sign counter; the bridges write it to each device's watchdog")
 
+WELD_INSPECTION = Topic("weld/inspection", "diagnostic_msgs/msg/DiagnosticStatus", DEFAULT, "inspection",
+                        "once per weld, when its arc goes out",
+                        "the weld's predicted quality (message: part id); values part_id, status (known | "
+                        "unknown), level (B | C | D | fail, '' when unknown), p_worse_than_c (0..1, nan when "
+                        "unknown), imperfections (comma-separated ISO 6520-1 names), reason, inspector, samples")
 POLICY_STATUS = Topic("policy/status", "diagnostic_msgs/msg/DiagnosticStatus", LATCHED, "policy",
                       "1 Hz and on intervention", "policy names and safety-shield intervention counts")
+INSPECTION_STATUS = Topic("inspection/status", "diagnostic_msgs/msg/DiagnosticStatus", LATCHED, "inspection",
+                          "1 Hz and after each weld", "the inspector's name, welds judged, unknown verdicts")
+#: the latched statuses an automatic start waits for: the nodes whose work every part needs have loaded it
+READY_TOPICS = (POLICY_STATUS, INSPECTION_STATUS)
 
 
 def device_status(role: str) -> Topic:
@@ -89,10 +101,20 @@ _LISTED_KINDS = {"robot": "robot", "welder": "welder", "machine": "press", "feed
 
 ALL_TOPICS: tuple[Topic, ...] = (
     JOINT_STATES, TCP_POSE, SEAM_TRACKER, WELD_PROCESS, WELD_SETPOINTS, INFEED, CELL_STATE, CELL_COMMAND,
-    HEARTBEAT, POLICY_STATUS, *(device_status(r) for r in ROLES), *(device_command(r) for r in ROLES),
+    HEARTBEAT, POLICY_STATUS, WELD_INSPECTION, INSPECTION_STATUS, *(device_status(r) for r in ROLES), *(device_command(r) for r in ROLES),
     *(divergence(r, process_signals(spec_for(_LISTED_KINDS[r]))) for r in ROLES),
     *(transition_event(r) for r in ROLES),
 )
+
+
+def publisher(node: Node, topic: Topic) -> Publisher:
+    """`node`'s publisher of `topic`, with the topic's type and QoS."""
+    return node.create_publisher(topic.type, topic.name, topic.qos)
+
+
+def subscribe(node: Node, topic: Topic, callback: Callable[[Any], None]) -> Subscription:
+    """`node`'s subscription to `topic`, with the topic's type and QoS."""
+    return node.create_subscription(topic.type, topic.name, callback, topic.qos)
 
 
 def supervisor_alive(heartbeat: Subscription) -> bool:

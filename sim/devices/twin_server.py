@@ -130,8 +130,9 @@ def _welder_values(cell: TwinCell) -> dict[str, Any]:
             WelderPaths.RESULT_MEAN_VOLTAGE: report.mean_voltage_V,
             WelderPaths.RESULT_MEAN_WIRE_FEED_SPEED: report.mean_wire_feed_m_min,
             WelderPaths.RESULT_MEAN_TRAVEL_SPEED: report.mean_travel_speed_mm_s,
-            WelderPaths.RESULT_IMPERFECTIONS: ",".join(report.imperfection_names),
-            WelderPaths.RESULT_QUALITY_LEVEL: report.level,
+            # the twin's grading, an oracle: a real power source reports none (twin.weld_grading: false)
+            WelderPaths.RESULT_IMPERFECTIONS: ",".join(report.imperfection_names) if cell.config.weld_grading else "",
+            WelderPaths.RESULT_QUALITY_LEVEL: report.level if cell.config.weld_grading else "",
             WelderPaths.RESULT_COUNTER: welder.result_counter,
         })
     return values

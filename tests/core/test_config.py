@@ -292,6 +292,13 @@ BAD: list[tuple[str, Callable[[dict[str, Any]], None], str, str]] = [
      "expected 0.05..1"),
     ("idle-power-in-volts", _set("energy.welder_idle_power", {"value": 300, "unit": "V"}),
      "energy.welder_idle_power.unit", "expected a power"),
+    ("unknown-inspector", _set("inspection.model", "oracle"), "inspection.model", "unknown inspector 'oracle'"),
+    ("review-band-upside-down", _set("inspection.review_band", {"min": 0.9, "max": 0.1}), "inspection.review_band",
+     "min 0.9 is above max 0.1"),
+    ("review-band-not-a-probability", _set("inspection.review_band.max", 1.5), "inspection.review_band.max",
+     "expected 0..1"),
+    ("review-band-a-number", _set("inspection.review_band", 0.5), "inspection.review_band", "expected {min: P, max: P}"),
+    ("weld-grading-a-word", _set("twin.weld_grading", "yes"), "twin.weld_grading", "expected true or false"),
 ]
 
 

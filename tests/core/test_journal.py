@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 
 from cell_controller.core.journal import (
-    MAX_EVENT_DETAIL_CHARS, MAX_PENDING_EVENTS, SCHEMA_VERSION, CostLine, Journal, JournalError, OpenPart, Outcome,
-    PartRecord, StateChange, state_detail,
+    MAX_EVENT_DETAIL_CHARS, MAX_PENDING_EVENTS, SCHEMA_VERSION, CostLine, Journal, JournalError, Judgement, OpenPart,
+    Outcome, PartRecord, StateChange, VerdictRefused, _parts_table, state_detail,
 )
 
 
@@ -426,7 +426,7 @@ def test_a_journal_of_schema_2_gains_the_divergence_table_and_keeps_its_parts(tm
         j._db.execute("PRAGMA user_version=2")
     with Journal(path) as j:
         assert [p.part_id for p in j.parts()] == ["P000001"]
-        assert j._db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+        assert j._db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
         j.record_part(part(j.allocate_part(shift), shift, divergence={"welder": {"s [A]": (1.0, 2.0, 3)}}))
         assert j.parts()[-1].divergence == {"welder": {"s [A]": (1.0, 2.0, 3)}}
 
@@ -461,3 +461,46 @@ def test_state_details_that_are_not_transitions_are_left_out_of_the_state_log(jo
     journal.log_event(shift, "state", "packml", "garbled")
     journal.log_event(shift, "state", "packml", state_detail("Idle", "Starting", "Start (auto_start)"), 3.0)
     assert [(c.old, c.new, c.cell_time_s) for c in journal.state_log(shift)] == [("Idle", "Starting", 3.0)]
+
+
+def test_a_journal_of_schema_4_takes_parts_that_need_inspection_and_keeps_its_parts_and_their_references(
+        tmp_path: Path) -> None:
+    path = tmp_path / "v4.sqlite"
+    with Journal(path) as j:
+        shift = j.begin_shift(2, "h")
+        j.record_part(part(j.allocate_part(shift), shift, divergence={"welder": {"s [A]": (1.0, 2.0, 3)}}))
+        v4_parts = _parts_table("parts_v4").replace(", 'needs_inspection'", "")
+        j._db.execute("PRAGMA foreign_keys=OFF")
+        j._db.executescript(f"{v4_parts} INSERT INTO parts_v4 SELECT * FROM parts; DROP TABLE parts; "
+                            "ALTER TABLE parts_v4 RENAME TO parts; DROP TABLE inspections; PRAGMA user_version=4;")
+    with Journal(path) as j:
+        assert j._db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert [p.part_id for p in j.parts(shift)] == ["P000001"]
+        assert j.parts(shift)[0].divergence == {"welder": {"s [A]": (1.0, 2.0, 3)}}
+        j.record_part(part(j.allocate_part(shift), shift, outcome=Outcome.NEEDS_INSPECTION, iso5817_level=""))
+        assert j.summary(shift).needs_inspection == 1
+        assert j._db.execute("PRAGMA foreign_key_check").fetchall() == []
+        assert j._db.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+
+
+def test_an_operators_verdict_is_taken_only_for_a_part_routed_to_manual_inspection(journal: Journal) -> None:
+    shift = journal.begin_shift(3, "h")
+    unsure = Judgement("inspection", "known", "C", "needs_inspection", 0.47, ("undercut",), "inspection unsure",
+                       "learned_inspection", 5.0)
+    journal.record_part(part(journal.allocate_part(shift), shift, outcome=Outcome.NEEDS_INSPECTION,
+                             iso5817_level="C", judgements=(unsure,)))
+    journal.record_part(part(journal.allocate_part(shift), shift))  # good by its welder's own result
+    with pytest.raises(VerdictRefused, match="P000002 was judged good without an operator"):
+        journal.set_verdict("P000002", Outcome.DEFECTIVE, "anna")
+    with pytest.raises(VerdictRefused, match="no record of part 'P999999'"):
+        journal.set_verdict("P999999", Outcome.GOOD, "anna")
+    assert journal.set_verdict("P000001", Outcome.DEFECTIVE, "anna") is Outcome.NEEDS_INSPECTION
+    assert journal.set_verdict("P000001", Outcome.GOOD, "ben") is Outcome.DEFECTIVE  # an operator may correct one
+    assert [p.outcome for p in journal.parts(shift)] == [Outcome.GOOD, Outcome.GOOD]
+    judged = journal.judgements("P000001")
+    assert judged[0] == unsure and [(j.source, j.verdict, j.judge) for j in judged[1:]] == \
+        [("operator", "defective", "anna"), ("operator", "good", "ben")]
+    events = _rows(journal.path, "SELECT kind, source, detail FROM events WHERE kind='inspect'")
+    assert events == [("inspect", "anna", "P000001 needs_inspection -> defective by anna"),
+                      ("inspect", "ben", "P000001 defective -> good by ben")]
+    assert journal.summary(shift).good == 2 and journal.summary(shift).needs_inspection == 0

@@ -104,7 +104,9 @@ def test_three_part_shift_matches_what_the_devices_reported(cell_file, cell_env)
         summary = journal.summary(journal.last_shift_id())
         records = journal.parts(summary.shift_id)
         events = journal.events(summary.shift_id)
+        judged = {r.part_id: journal.judgements(r.part_id) for r in records}
     assert summary.status == "complete" and summary.parts == 3
+    assert "inspection vs the welder's own level" in done.stdout
     assert [r.part_id for r in records] == sorted(witness.results) and len(records) == 3
     for record in records:
         reported = witness.results[record.part_id]
@@ -113,6 +115,10 @@ def test_three_part_shift_matches_what_the_devices_reported(cell_file, cell_env)
         assert record.iso5817_level == reported["QualityLevel"]
         assert ",".join(record.imperfections) == reported["Imperfections"]
         assert record.good == (record.iso5817_level in ("B", "C"))
+        # the welder's own result decides; the inspection node's prediction is kept beside it
+        device, inspection = judged[record.part_id]
+        assert (device.source, device.level, device.verdict) == ("device", record.iso5817_level, record.outcome.value)
+        assert inspection.source == "inspection" and inspection.judge == "learned_inspection"
         assert record.backends == {"robot": "twin", "welder": "twin", "machine": "twin", "feeder": "twin"}
         assert record.config_hash == config.config_hash
         assert record.weld_policy == "fixed_recipe" and record.feed_policy == "fixed_rate"

@@ -16,6 +16,16 @@ from cell_controller.testing import private_cell_file
 from simcell import SimWorld
 
 
+class RecordingPublisher:
+    """Stands in for a node's publisher: keeps every message (a node test's subject is the node)."""
+
+    def __init__(self) -> None:
+        self.messages: list = []
+
+    def publish(self, msg) -> None:
+        self.messages.append(msg)
+
+
 def sim_config(folder: Path, edit: Callable[[dict[str, Any]], None] | None = None) -> CellConfig:
     """config/cell.yaml at time scale 1 (simulated devices run on the bus clock), journal in `folder`."""
     def change(data: dict[str, Any]) -> None:

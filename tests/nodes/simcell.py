@@ -319,10 +319,11 @@ class SimWorld:
         self.bridges = {r: SimBridge(self.cell, r, namespace) for r in topics.ROLES}
         self.clock = bus.node("sim_devices", namespace)
         self.clock.create_timer(dt_s, self._step)
-        # the policy node's status, as one that has loaded its policies publishes it (the SimCell feeds itself)
-        policy = topics.POLICY_STATUS
-        self.policy_status = self.clock.create_publisher(policy.type, policy.name, policy.qos)
-        self.policy_status.publish(Codec(self.clock).status("policy", "running", OK, {}))
+        # the policy and inspection nodes' statuses, as nodes that have loaded their work publish them (the
+        # SimCell feeds itself and its welder grades its welds)
+        self.ready = [topics.publisher(self.clock, t) for t in topics.READY_TOPICS]
+        for ready, topic in zip(self.ready, topics.READY_TOPICS):
+            ready.publish(Codec(self.clock).status(topic.publisher, "running", OK, {}))
 
     def _step(self) -> None:
         for role in self.cell.step():

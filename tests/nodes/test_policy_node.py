@@ -19,6 +19,8 @@ from cell_controller.policies.feed_evaluate import eval_seeds
 from cell_controller.sim.physics.flow import SCENARIOS, STEP_S, FlowModel, FlowParams, episode_summary, run_feed_policy
 from cell_controller.testing import private_cell_file
 
+from harness import RecordingPublisher
+
 STAMP_S = 1_790_000_000.0  # a device stamp, Unix s
 
 
@@ -36,14 +38,6 @@ class RecordingPolicy:
     def act(self, observation: WeldObservation, dt_s: float) -> WeldParameters:
         self.calls.append(("act", dt_s))
         return self.recipe.act(observation, dt_s)
-
-
-class RecordingPublisher:
-    def __init__(self) -> None:
-        self.messages: list = []
-
-    def publish(self, msg) -> None:
-        self.messages.append(msg)
 
 
 @pytest.fixture
