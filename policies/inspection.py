@@ -165,6 +165,12 @@ def segment_features(signals: WeldSignals) -> np.ndarray:
     return rows
 
 
+def stats(rows: np.ndarray, signal: str) -> np.ndarray:
+    """The (mean, min, max) columns of `signal` (one of SIGNALS) in `segment_features` rows."""
+    c = 3 * SIGNALS.index(signal)
+    return rows[:, c:c + 3]
+
+
 def weld_features(segment_p_worse: np.ndarray, segment_rows: np.ndarray) -> np.ndarray:
     """The weld model's row from its graded segments: the three highest P(worse than C), their mean and
     the count above 0.5; the heat input's mean, spread and extremes; the tracker's mean and largest gap and
@@ -172,9 +178,9 @@ def weld_features(segment_p_worse: np.ndarray, segment_rows: np.ndarray) -> np.n
     top = np.sort(segment_p_worse)[::-1]
     top3 = np.pad(top[:3], (0, max(0, 3 - top.size)))
     heat = segment_rows[:, 3 * len(SIGNALS)]
-    gap = segment_rows[:, 3 * SIGNALS.index("gap_mm"):3 * SIGNALS.index("gap_mm") + 3]
-    offset = np.abs(segment_rows[:, 3 * SIGNALS.index("seam_offset_mm"):3 * SIGNALS.index("seam_offset_mm") + 3])
-    pool = segment_rows[:, 3 * SIGNALS.index("pool_width_mm")]
+    gap = stats(segment_rows, "gap_mm")
+    offset = np.abs(stats(segment_rows, "seam_offset_mm"))
+    pool = stats(segment_rows, "pool_width_mm")[:, 0]
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns: a cell without that sensor
         return np.array([*top3, float(np.mean(segment_p_worse)), float(np.sum(segment_p_worse > 0.5)),
@@ -253,7 +259,7 @@ class HeatInputRule:
         rows = segment_features(signals)
         graded = rows[_graded(rows.shape[0])]
         heat = graded[:, 3 * len(SIGNALS)]
-        offset = graded[:, 3 * SIGNALS.index("seam_offset_mm"):3 * SIGNALS.index("seam_offset_mm") + 3]
+        offset = stats(graded, "seam_offset_mm")
         low, high = self.heat_window_J_mm
         off_seam = np.abs(np.nan_to_num(offset)).max(axis=1) > self.max_offset_mm  # NaN: past the tracker's end
         bad = (heat < low) | (heat > high) | off_seam

@@ -158,14 +158,16 @@ def segment_table(data: list[Weld]) -> tuple[np.ndarray, np.ndarray, dict[str, n
     return (np.array(rows), np.array(levels), {k: np.array(v) for k, v in present.items()}, np.array(groups))
 
 
+def trees():
+    """The gradient-boosted trees every model of the inspection is made of (deterministic)."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    return HistGradientBoostingClassifier(max_iter=300, learning_rate=0.08, random_state=0)
+
+
 def train(data: list[Weld], folds: int = 5) -> tuple[dict, float, np.ndarray]:
     """(models, threshold, out-of-fold weld P(worse than C)) from the training welds."""
     from sklearn.calibration import CalibratedClassifierCV
-    from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.model_selection import GroupKFold
-
-    def trees() -> HistGradientBoostingClassifier:
-        return HistGradientBoostingClassifier(max_iter=300, learning_rate=0.08, random_state=0)
 
     X, y, present, groups = segment_table(data)
     p_oof = np.zeros(X.shape[0])
@@ -184,13 +186,11 @@ def train(data: list[Weld], folds: int = 5) -> tuple[dict, float, np.ndarray]:
 
 def _oof_weld(X: np.ndarray, y: np.ndarray, folds: int) -> np.ndarray:
     from sklearn.calibration import CalibratedClassifierCV
-    from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.model_selection import StratifiedKFold
 
     p = np.zeros(y.size)
     for fit, held in StratifiedKFold(folds, shuffle=True, random_state=0).split(X, y):
-        model = CalibratedClassifierCV(HistGradientBoostingClassifier(max_iter=300, learning_rate=0.08,
-                                                                      random_state=0), method="isotonic", cv=3)
+        model = CalibratedClassifierCV(trees(), method="isotonic", cv=3)
         p[held] = model.fit(X[fit], y[fit]).predict_proba(X[held])[:, 1]
     return p
 

@@ -32,7 +32,7 @@ from .divergence import DivergenceStats
 from .goals import FINAL, Goal, GoalState, GoalTracker
 from .journal import PRODUCED, Journal, JournalError, OpenPart, Outcome, PartRecord, step_detail
 from .packml import Command, StopCode, StopReason
-from .verdict import judgements, verdict
+from .verdict import judgements, names, verdict
 from .sequence import (
     FEED, PRESS, READY_TIMEOUT_S, TRANSFER, WELD, PartInCell, Stage, Statuses, Step, idle, in_fixture, in_machine,
     machine_available, next_step, reachable, reconcile, value,
@@ -435,7 +435,6 @@ class Production:
     def _record(self, part: PartInCell, outcome: Outcome, statuses: Statuses, judged: tuple = ()) -> Verdict | None:
         produced = outcome in PRODUCED
         weld = part.weld or {}
-        weld_imperfections = tuple(filter(None, weld.get("imperfections", "").split(",")))
         finish_stamp_s = _stamp(statuses, "feeder")
         record = PartRecord(
             part_id=part.part_id, shift_id=part.shift_id or self.shift_id or 0, started_at=part.started_at,
@@ -443,7 +442,7 @@ class Production:
             cycle_time_s=finish_stamp_s - (self.last_finish_stamp_s or part.started_stamp_s) if produced else None,
             **{k: _number(weld.get(k)) for k in WELD_RESULT_KEYS},
             # the deciding judge's (the welder's own result, else the inspection's): `verdict`
-            imperfections=judged[0].imperfections if judged else weld_imperfections,
+            imperfections=judged[0].imperfections if judged else names(weld.get("imperfections", "")),
             iso5817_level=judged[0].level if judged else weld.get("iso5817_level", ""),
             weld_policy=self.config.policies.weld, feed_policy=self.config.policies.feed,
             backends={role: ">".join(part.backends.get(role) or [value(statuses, role, "backend") or

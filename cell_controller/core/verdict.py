@@ -18,7 +18,12 @@ from .journal import Judgement, Outcome
 GOOD_LEVELS = ("B", "C")
 
 
-def _names(text: str) -> tuple[str, ...]:
+#: the ISO 5817 levels a judgement may name
+LEVELS = ("B", "C", "D", "fail")
+
+
+def names(text: str) -> tuple[str, ...]:
+    """The imperfection names of a comma-separated list (as the welder's status and the inspection carry)."""
     return tuple(name for name in text.split(",") if name)
 
 
@@ -28,7 +33,7 @@ def device_judgement(weld: dict[str, str], at: float) -> Judgement | None:
     if level in ("", "None"):
         return None
     verdict = Outcome.GOOD if level in GOOD_LEVELS else Outcome.DEFECTIVE
-    return Judgement("device", "known", level, verdict.value, None, _names(weld.get("imperfections", "")), "",
+    return Judgement("device", "known", level, verdict.value, None, names(weld.get("imperfections", "")), "",
                      "welder", at)
 
 
@@ -38,7 +43,8 @@ def inspection_judgement(inspection: dict[str, str], band: InspectionConfig, at:
         p = float(inspection.get("p_worse_than_c", "nan"))
     except ValueError:
         p = math.nan
-    known = inspection.get("status") == "known" and 0.0 <= p <= 1.0
+    # a probability or level no inspector gives (a garbled or rogue message) is no verdict either
+    known = inspection.get("status") == "known" and 0.0 <= p <= 1.0 and inspection.get("level") in LEVELS
     reason = inspection.get("reason", "")
     if not known:
         verdict, reason = Outcome.NEEDS_INSPECTION, f"inspection unknown: {reason or 'no probability'}"
@@ -50,7 +56,7 @@ def inspection_judgement(inspection: dict[str, str], band: InspectionConfig, at:
         verdict = Outcome.NEEDS_INSPECTION
         reason = f"inspection unsure: P(worse than C) {p:.2f} within [{band.review_low:g}, {band.review_high:g}]"
     return Judgement("inspection", "known" if known else "unknown", inspection.get("level", "") if known else "",
-                     verdict.value, p if known else None, _names(inspection.get("imperfections", "")), reason,
+                     verdict.value, p if known else None, names(inspection.get("imperfections", "")), reason,
                      inspection.get("inspector", "inspection"), at)
 
 

@@ -154,6 +154,7 @@ class Supervisor:
         self.nodes_up: set[str] = set()
         for ready in topics.READY_TOPICS:
             topics.subscribe(node, ready, lambda msg, name=ready.publisher: self.nodes_up.add(name))
+        self.inspections_ignored = 0  # `weld/inspection` messages for no part the cell follows
         topics.subscribe(node, topics.WELD_INSPECTION, self._on_inspection)
         node.create_timer(WATCHDOG_PERIOD_S, self.evaluate)
         node.create_timer(HEARTBEAT_PERIOD_S, self._beat)
@@ -179,7 +180,10 @@ class Supervisor:
         values = self.codec.values(msg)
         part_id = values.get("part_id", "")
         if not self.production.inspected(part_id, values):
-            self.log.warning("inspection of %s ignored: no part in the cell has that id", part_id or "(no part)")
+            self.inspections_ignored += 1
+            if self.inspections_ignored in (1, 10, 100) or self.inspections_ignored % 1000 == 0:  # no log flood
+                self.log.warning("%d inspections ignored (the last for %.40r): no part in the cell has that id",
+                                 self.inspections_ignored, part_id)
 
     def operator_command(self, text: str) -> None:
         """One command from `command` or the northbound server: executed or refused, answered on `state`."""

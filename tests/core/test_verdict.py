@@ -36,3 +36,13 @@ def test_an_unknown_prediction_or_none_at_all_goes_to_manual_inspection() -> Non
     assert verdict(judgements({}, None, DEFAULT_INSPECTION, 1.0))[0] is Outcome.NEEDS_INSPECTION
     # a probability no inspector can give is no verdict either
     assert verdict(judgements({}, inspection(1.5), BAND, 1.0))[0] is Outcome.NEEDS_INSPECTION
+
+
+def test_a_garbled_or_rogue_prediction_is_never_taken_as_a_verdict() -> None:
+    for garbage in ({"status": "known", "level": "X", "p_worse_than_c": "0.01"},
+                    {"status": "known", "level": "B", "p_worse_than_c": "zero"},
+                    {"status": "sure", "level": "B", "p_worse_than_c": "0.01"},
+                    {"status": "known", "level": "B", "p_worse_than_c": "nan"}):
+        (judged,) = judgements({"iso5817_level": ""}, garbage, BAND, 1.0)
+        assert judged.status == "unknown" and verdict((judged,))[0] is Outcome.NEEDS_INSPECTION, garbage
+    assert verdict(judgements({"iso5817_level": ""}, {}, BAND, 1.0))[0] is Outcome.NEEDS_INSPECTION  # empty: none

@@ -8,6 +8,8 @@ import pytest
 
 from cell_controller.core.journal import Outcome
 from cell_controller.core.packml import State, StopCode
+from cell_controller.nodes import topics
+from cell_controller.nodes.codec import Codec
 from cell_controller.nodes import supervisor as supervisor_module
 
 from harness import Harness, sim_config
@@ -383,3 +385,23 @@ def test_a_restarted_supervisor_starts_aborted_records_what_the_cell_holds_and_n
     restarted.run_to(State.COMPLETE)
     ids = [r.part_id for r in restarted.journal.parts()]
     assert len(ids) == len(set(ids)) and restarted.journal.summary(2).good + restarted.journal.summary(2).defective == 3
+
+
+def test_rogue_and_garbage_inspections_change_no_verdict_and_flood_no_log(config, caplog) -> None:
+    cell = Harness(config, parts=3)
+    rogue = cell.bus.node("rogue", config.namespace)
+    publisher = topics.publisher(rogue, topics.WELD_INSPECTION)
+    codec = Codec(rogue)
+    cell.run_until(lambda: cell.sup.production.in_cell, 60)
+    for i in range(300):  # for no part, huge, and one claiming the part under the torch is fine with a made-up level
+        publisher.publish(codec.status("inspection", "", 0, {"part_id": f"P{i:0999d}", "status": "known"}))
+    publisher.publish(codec.status("inspection", "P000001", 0, {"part_id": "P000001", "status": "known",
+                                                               "level": "A+", "p_worse_than_c": "0.0"}))
+    with caplog.at_level("WARNING"):
+        cell.run_to(State.COMPLETE)
+    for record in cell.journal.parts():  # the simulated welder grades its welds: its word decides
+        device = cell.journal.judgements(record.part_id)[0]
+        assert device.source == "device" and record.outcome.value == device.verdict
+    assert all(j.status == "unknown" for j in cell.journal.judgements("P000001")[1:])
+    assert cell.sup.inspections_ignored == 300
+    assert sum("inspections ignored" in r.getMessage() for r in caplog.records) <= 3
