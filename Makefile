@@ -21,8 +21,14 @@ setup: $(BIN)/.installed
 shift: setup
 	$(BIN)/cellctl shift $(ARGS)
 
+## Debian's chromium, which Playwright drives in the operator page's browser tests (nothing is downloaded at run
+## time: Playwright's own browser builds are never fetched)
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+
 ## the default test run (slow tests: make test ARGS="-m slow")
-test: setup
+test: setup $(CHROMIUM)
 	$(BIN)/python -m pytest -m "not slow" $(ARGS)
 
 ## every benchmark, results in bench/results.md

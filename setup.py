@@ -28,6 +28,7 @@ NODES = {
     "cell-policy": "policy:main",
     "cell-mes": "mes:main",
     "cell-inspection": "inspection:main",
+    "cell-hmi": "hmi:main",
 }
 
 setup(
@@ -44,6 +45,7 @@ setup(
     package_data={
         f"{PACKAGE}.sim.twin": ["urdf/*.urdf"],
         f"{PACKAGE}.policies": ["hyperparams/*.yml", "shipped/*"],
+        f"{PACKAGE}.hmi": ["static/*.*", "static/vendor/*"],
     },
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
@@ -68,10 +70,15 @@ setup(
         "pandas>=2.0",  # cellctl export and the compare tables
         "pyarrow>=14",  # cellctl export --format parquet
         "scikit-learn>=1.9,<1.10",  # the weld inspection model (policies/inspection.py): pickled with 1.9
+        "starlette>=0.40",  # the operator page (cell_controller/hmi)
+        "uvicorn>=0.30",
+        "websockets>=12",  # uvicorn's WebSocket protocol
     ],
     extras_require={
         "rl": ["gymnasium>=1.0", "stable-baselines3>=2.3", "tqdm>=4.60", "tensorboard>=2.10"],
-        "test": ["pytest>=8", "pytest-timeout>=2.3", "hypothesis>=6"],
+        # playwright drives Debian's chromium (make test installs it) in the operator page's tests; httpx is
+        # Starlette's test client
+        "test": ["pytest>=8", "pytest-timeout>=2.3", "hypothesis>=6", "playwright>=1.45", "httpx>=0.27"],
         "bench": ["panda-gym>=3.0.7"],  # the peer of bench/bench_twin.py
     },
     entry_points={

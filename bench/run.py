@@ -49,6 +49,8 @@ BENCHES = (
           quick_args=("--reads", "200")),
     Bench("Welding loop over a shift: sense-to-actuate vs raw echo, loop vs in-process quality", "bench_loop.py",
           quick_args=("--parts", "10")),
+    Bench("Operator page: topic-to-screen latency with 3 browsers, HMI CPU, vs a bare relay", "bench_hmi.py",
+          quick_args=("--duration", "10")),
 )
 
 

@@ -1,7 +1,9 @@
 """cellctl: the cell's command line.
 
-  cellctl shift   [--config FILE] [--parts N] [--timeout S] [--log-dir DIR] [--manual-start]
+  cellctl shift   [--config FILE] [--parts N] [--timeout S] [--log-dir DIR] [--manual-start] [--hmi]
                                                 run an autonomous shift (twin devices included)
+  cellctl hmi     [--config FILE] [--bind ADDR:PORT]
+                                                serve the operator page for the running cell
   cellctl check   [--config FILE]               validate a cell description and probe every device endpoint
                                                 (identity, conformance; divergence of shadow devices)
   cellctl swap DEVICE twin|real|shadow [--config FILE] [--timeout S]
@@ -113,8 +115,11 @@ class Cell:
         for node in self.plan.nodes:
             self._spawn(node.name, [_executable(node.executable), *node.ros_arguments])
 
-    def dead(self) -> list[str]:
-        return [name for name, p in self.processes.items() if p.poll() is not None]
+    def dead(self, essential: bool = True) -> list[str]:
+        """The processes that ended: those the cell needs (`essential`), or the others (the operator page)."""
+        optional = {n.name for n in self.plan.nodes if not n.essential}
+        return [name for name, p in self.processes.items()
+                if p.poll() is not None and (name not in optional) == essential]
 
     def stop(self) -> None:
         """SIGINT to every process, SIGKILL to any still there after STOP_GRACE_S."""
@@ -172,11 +177,15 @@ def _watch(config: CellConfig, cell: Cell, parts: int, deadline_s: float, stop: 
     try:
         with Progress(*columns, console=console, transient=False) as progress:
             task = progress.add_task("parts", total=parts, state="starting", quality="-")
+            ended: set[str] = set()
             while not _shift_over(latest) and not stop.is_set():
                 node.spin_once(WATCH_PERIOD_S)
                 dead = cell.dead()
                 if dead:
                     return ShiftEnd(latest.get("state", ""), f"{', '.join(dead)} stopped: see the logs in {cell.log_dir}")
+                for name in set(cell.dead(essential=False)) - ended:
+                    ended.add(name)
+                    console.print(f"cellctl: {name} stopped (the cell runs on): see {cell.log_dir / f'{name}.log'}")
                 if time.monotonic() > deadline_s:
                     return _stop_at_deadline(node, command, codec, latest, cell)
                 last = latest.get("last_part_id")
@@ -238,10 +247,12 @@ def cmd_shift(args: argparse.Namespace) -> int:
     if args.timeout is not None and not args.timeout > 0:
         raise BadInput(f"--timeout: expected a positive number of seconds, got {args.timeout}")
     preflight(config)
+    if args.hmi:
+        _check_hmi(config, config.hmi.host, config.hmi.port)
     timeout_s = args.timeout or default_timeout_s(config, parts)
     before = _last_shift(config.journal_path)
     log_dir = (args.log_dir or config.logs_path) / time.strftime("%Y%m%d-%H%M%S")
-    cell = Cell(launch_plan(config.path, parts, os.environ, auto_start=not args.manual_start), log_dir)
+    cell = Cell(launch_plan(config.path, parts, os.environ, auto_start=not args.manual_start, hmi=args.hmi), log_dir)
     interrupted: list[int] = []
     signal.signal(signal.SIGINT, lambda *_: interrupted.append(1))
     signal.signal(signal.SIGTERM, lambda *_: interrupted.append(1))
@@ -268,6 +279,31 @@ def cmd_shift(args: argparse.Namespace) -> int:
     if end.state != "Complete":
         print(f"cellctl: the shift ended in {end.state or 'no known state'}; see {log_dir}", file=sys.stderr)
         return EXIT_FAILED
+    return 0
+
+
+def _check_hmi(config: CellConfig, host: str, port: int) -> None:
+    """The operator page may listen at host:port with its accounts (ConfigError naming the key), and the port
+    is free (BadInput): checked before anything starts."""
+    from cell_controller.nodes.hmi import load_sessions, port_free
+
+    load_sessions(config.hmi, config.path, host)
+    if not port_free(host, port):
+        raise BadInput(f"{config.path}: hmi.bind: {host}:{port} is in use (another HMI or program)")
+
+
+def cmd_hmi(args: argparse.Namespace) -> int:
+    """The operator page for the running cell, in the foreground until Ctrl-C."""
+    from cell_controller.core.config import parse_bind
+    from cell_controller.nodes import hmi
+
+    config = load_cell(args.config)
+    host, port = parse_bind(args.bind, lambda reason: BadInput(f"--bind: {reason}")) if args.bind \
+        else (config.hmi.host, config.hmi.port)
+    _check_hmi(config, host, port)
+    os.environ.setdefault("ROS_DOMAIN_ID", str(config.domain_id))
+    hmi.main(["--ros-args", "-r", f"__ns:={config.namespace}", "-p", f"cell_config:={config.path}",
+              "-p", f"bind:={host}:{port}" if ":" not in host else f"bind:=[{host}]:{port}"])
     return 0
 
 
@@ -479,6 +515,9 @@ def main(argv: list[str] | None = None) -> int:
     shift.add_argument("--log-dir", type=Path, default=None, help="where the processes' logs go (default: cell.logs)")
     shift.add_argument("--manual-start", action="store_true",
                        help="wait in Stopped for Reset and Start from an operator or the MES (no auto start)")
+    shift.add_argument("--hmi", action="store_true", help="serve the operator page too (hmi.bind of the description)")
+    hmi = sub.add_parser("hmi", help="serve the operator page for the running cell")
+    hmi.add_argument("--bind", default="", help="ADDR:PORT to listen on (default: hmi.bind, 127.0.0.1:8080)")
     sub.add_parser("check", help="validate a cell description and its endpoints")
     summary = sub.add_parser("summary", help="a shift's figures from the production journal")
     summary.add_argument("--shift", type=int, default=0, help="shift id (default: the last)")
@@ -509,7 +548,7 @@ def main(argv: list[str] | None = None) -> int:
     map_device.add_argument("endpoint", help="opc.tcp://host:port of the device")
     map_device.add_argument("--kind", required=True, choices=("robot", "welder", "press", "cnc", "feeder"))
     map_device.add_argument("-o", "--output", type=Path, default=None, help="write the draft here (default: stdout)")
-    for p in (shift, sub.choices["check"], summary, inspect, compare, report, export, swap):
+    for p in (shift, hmi, sub.choices["check"], summary, inspect, compare, report, export, swap):
         p.add_argument("--config", type=Path, default=default_config(), help="the cell description (YAML)")
     keys = sub.add_parser("keys", help="create the cell's OPC UA application key and certificate")
     keys.add_argument("-o", "--output", type=Path, default=None, help="folder (default: pki beside the journal)")
@@ -534,7 +573,7 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
         commands = {"shift": cmd_shift, "check": cmd_check, "summary": cmd_summary, "users": cmd_users,
                     "keys": cmd_keys, "swap": cmd_swap, "map-device": cmd_map_device, "export": cmd_export,
-                    "report": cmd_report, "compare": cmd_compare, "inspect": cmd_inspect}
+                    "report": cmd_report, "compare": cmd_compare, "inspect": cmd_inspect, "hmi": cmd_hmi}
         return commands[args.command](args)
     except (ConfigError, BadInput, PreflightError) as error:
         print(f"cellctl: {error}", file=sys.stderr)

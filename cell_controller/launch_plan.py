@@ -30,9 +30,12 @@ NODES = {
     "inspection": "cell-inspection",
     "supervisor": "cell-supervisor",
     "mes": "cell-mes",
+    "hmi": "cell-hmi",
 }
-#: nodes that run only when the cell description has their section
-OPTIONAL_NODES = {"mes": lambda config: config.mes is not None}
+#: nodes that run only when the cell description has their section (mes) or the launch asks for them (hmi)
+OPTIONAL_NODES = {"mes": lambda config, hmi: config.mes is not None, "hmi": lambda config, hmi: hmi}
+#: nodes whose end does not end the cell: the operator page going away never stops or holds the cell
+NONESSENTIAL_NODES = frozenset({"hmi"})
 
 
 class LaunchArgumentError(ValueError):
@@ -63,6 +66,8 @@ class NodePlan:
     executable: str
     namespace: str
     parameters: dict[str, ParameterValue]
+    #: the cell ends when this node ends (False: the operator page)
+    essential: bool = True
 
     @property
     def ros_arguments(self) -> list[str]:
@@ -101,18 +106,20 @@ def parse_parts(text: str) -> int:
     return parts
 
 
-def parse_auto_start(text: str) -> bool:
-    """The `auto_start` launch argument: true or false."""
+def parse_flag(argument: str, text: str) -> bool:
+    """A true/false launch argument (`auto_start`, `hmi`)."""
     if text.strip().lower() not in ("true", "false"):
-        raise LaunchArgumentError("auto_start", f"expected true or false, got {text!r}")
+        raise LaunchArgumentError(argument, f"expected true or false, got {text!r}")
     return text.strip().lower() == "true"
 
 
-def launch_plan(config_path: str | Path, parts: int, environ: Mapping[str, str], auto_start: bool = True) -> LaunchPlan:
+def launch_plan(config_path: str | Path, parts: int, environ: Mapping[str, str], auto_start: bool = True,
+                hmi: bool = False) -> LaunchPlan:
     """The plan for the cell description at `config_path`.
 
     `parts` 0 takes cell.parts_per_shift; `auto_start` False: the supervisor waits in Stopped for an
-    operator's or the MES's Reset and Start; `environ` is the launch's environment:
+    operator's or the MES's Reset and Start; `hmi`: the operator page runs too (`cell-hmi`, at
+    hmi.bind of the description); `environ` is the launch's environment:
     ROS_DOMAIN_ID is set from cell.domain_id only when it holds none.
     Raises ConfigError (naming file and key) for a bad description.
     """
@@ -126,7 +133,8 @@ def launch_plan(config_path: str | Path, parts: int, environ: Mapping[str, str],
     common: dict[str, ParameterValue] = {"cell_config": str(config.path)}
     own: dict[str, dict[str, ParameterValue]] = {"supervisor": {"parts": parts or config.parts_per_shift,
                                                                 "auto_start": auto_start}}
-    nodes = tuple(NodePlan(name, script, config.namespace, {**common, **own.get(name, {})})
-                  for name, script in NODES.items() if OPTIONAL_NODES.get(name, lambda c: True)(config))
+    nodes = tuple(NodePlan(name, script, config.namespace, {**common, **own.get(name, {})},
+                           essential=name not in NONESSENTIAL_NODES)
+                  for name, script in NODES.items() if OPTIONAL_NODES.get(name, lambda c, h: True)(config, hmi))
     environment = {} if DOMAIN_VARIABLE in environ else {DOMAIN_VARIABLE: str(config.domain_id)}
     return LaunchPlan(config, environment, twin, plant, nodes)

@@ -89,6 +89,33 @@ def real_device_security(folder: Path) -> dict[str, Any]:
             "user": {"username": "cell", "password_file": str(pki / "password")}}
 
 
+def tls_files(folder: Path) -> tuple[Path, Path]:
+    """A self-signed TLS certificate for localhost and its key (mode 0600), PEM files in `folder`: for the
+    operator page's `hmi.tls` in tests."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    certificate = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+                   .serial_number(x509.random_serial_number()).not_valid_before(now)
+                   .not_valid_after(now + datetime.timedelta(days=1))
+                   .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+                   .sign(key, hashes.SHA256()))
+    certificate_path, key_path = folder / "hmi_cert.pem", folder / "hmi_key.pem"
+    certificate_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        out.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                    serialization.NoEncryption()))
+    return certificate_path, key_path
+
+
 def plant_section(folder: Path, parameter_set: str = "far", arc_from: str = "twin") -> dict[str, Any]:
     """A `plant` section for a description whose real devices the cell reaches with `real_device_security(folder)`:
     the plant's keys made in `folder/pki/plant` (its certificate, ApplicationUri urn:cell-controller:plant, added

@@ -181,7 +181,7 @@ def parameters_section() -> str:
 
 
 def commands_section(namespace: str) -> str:
-    subcommands = ["shift", "check", "summary"]
+    subcommands = ["shift", "check", "summary", "hmi"]
     nodes = [(f"`{script}`", f"`{namespace.rstrip('/')}/{name}`") for name, script in launch_plan.NODES.items()]
     return "\n\n".join([
         "## Commands",
@@ -202,9 +202,22 @@ def commands_section(namespace: str) -> str:
         "A misspelt or mistyped parameter stops the node at start-up with an error naming it.",
         parameters_section(),
         "### Launch file",
-        "`ros2 launch cell_controller cell.launch.py [cell_config:=FILE] [parts:=N] [auto_start:=true|false]` "
-        "starts the same processes as `cellctl shift` (plan: `cell_controller/launch_plan.py`); "
-        "`auto_start:=false` is `cellctl shift --manual-start`.",
+        "`ros2 launch cell_controller cell.launch.py [cell_config:=FILE] [parts:=N] [auto_start:=true|false] "
+        "[hmi:=true|false]` starts the same processes as `cellctl shift` (plan: `cell_controller/launch_plan.py`); "
+        "`auto_start:=false` is `cellctl shift --manual-start`, `hmi:=true` is `cellctl shift --hmi`.",
+    ])
+
+
+def hmi_section() -> str:
+    """The operator page's HTTP routes, WebSocket requests and messages, from the modules that declare them."""
+    from cell_controller.hmi import view, web
+
+    return "\n\n".join([
+        "## Operator page (`cell-hmi`)",
+        "### HTTP and WebSocket (`cell_controller/hmi/web.py`)",
+        (web.__doc__ or "").split("\n\n", 1)[1].strip(),
+        "### Messages to the page (`cell_controller/hmi/view.py`)",
+        (view.__doc__ or "").split("\n\n", 1)[1].strip(),
     ])
 
 
@@ -218,6 +231,7 @@ def render() -> str:
         topics_section(namespace),
         opcua_section(),
         commands_section(namespace),
+        hmi_section(),
     ]) + "\n"
 
 

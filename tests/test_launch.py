@@ -10,7 +10,7 @@ import yaml
 
 from cell_controller import cli, launch_plan as launch_plan_module
 from cell_controller.core.config import ConfigError, load_cell
-from cell_controller.launch_plan import LaunchArgumentError, LaunchPlan, launch_plan, parse_parts, parse_auto_start
+from cell_controller.launch_plan import LaunchArgumentError, LaunchPlan, launch_plan, parse_flag, parse_parts
 from cell_controller.testing import free_ports, plant_section, real_device_security
 
 REPO = Path(__file__).resolve().parents[1]
@@ -70,7 +70,8 @@ def test_plan_for_the_shipped_description_is_what_cellctl_starts(tmp_path: Path,
     assert plan.twin is not None
     assert plan.twin.devices == ("robot", "welder", "machine", "feeder")
     assert [Path(spawned["twin"][0]).name, *spawned["twin"][1:]] == [plan.twin.executable, *plan.twin.arguments]
-    assert [(n.name, n.executable) for n in plan.nodes] == list(launch_plan_module.NODES.items())
+    assert [(n.name, n.executable) for n in plan.nodes] == [
+        (name, script) for name, script in launch_plan_module.NODES.items() if name != "hmi"]
     for node in plan.nodes:
         argv = spawned[node.name]
         assert Path(argv[0]).name == node.executable
@@ -84,10 +85,19 @@ def test_plan_for_the_shipped_description_is_what_cellctl_starts(tmp_path: Path,
     assert next(n for n in manual.nodes if n.name == "supervisor").parameters["auto_start"] is False
 
 
-def test_auto_start_argument() -> None:
-    assert parse_auto_start("false") is False and parse_auto_start("TRUE") is True
-    with pytest.raises(LaunchArgumentError, match="auto_start"):
-        parse_auto_start("maybe")
+def test_flag_arguments() -> None:
+    assert parse_flag("auto_start", "false") is False and parse_flag("hmi", "TRUE") is True
+    with pytest.raises(LaunchArgumentError, match="launch argument auto_start: expected true or false"):
+        parse_flag("auto_start", "maybe")
+
+
+def test_the_operator_page_runs_when_asked_and_is_not_essential(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    plan = launch_plan(CELL_YAML, 0, {}, hmi=True)
+    hmi = next(n for n in plan.nodes if n.name == "hmi")
+    assert (hmi.executable, hmi.essential) == ("cell-hmi", False)
+    assert all(n.essential for n in plan.nodes if n.name != "hmi")
+    assert Path(cellctl_argv(plan, tmp_path, monkeypatch)["hmi"][0]).name == "cell-hmi"
 
 
 def test_parts_argument_overrides_the_description() -> None:
@@ -121,7 +131,7 @@ def test_the_twin_serves_every_device_whatever_its_backend(cell_file, tmp_path: 
     for names in (("welder",), ("robot", "welder", "machine", "feeder")):
         plan = launch_plan(cell_file(_real(tmp_path, *names)), 0, {})
         assert plan.twin is not None and plan.twin.devices == ("robot", "welder", "machine", "feeder")
-        assert [n.name for n in plan.nodes] == list(launch_plan_module.NODES)  # every bridge runs
+        assert [n.name for n in plan.nodes] == [n for n in launch_plan_module.NODES if n != "hmi"]  # every bridge runs
         assert plan.plant is None, "no plant section: the real devices are the shop floor's"
 
 

@@ -1,7 +1,7 @@
 """Press or CNC (OPC 40501 Machine Tools / 40503 Metal Forming) <-> core types."""
 from __future__ import annotations
 
-from cell_controller.core.types import DeviceState, DeviceStatus
+from cell_controller.core.types import SAFETY_OK, DeviceState, DeviceStatus
 from cell_controller.opcua.address_space import (
     MACHINE_ENDED, MACHINE_FAULT, MACHINE_IDLE, MACHINE_RUNNING, MachinePaths,
 )
@@ -24,7 +24,7 @@ class MachineMapping(DeviceMapping):
     def device_status(self, snapshot: Snapshot) -> DeviceStatus:
         state, sequence_state = STATES[snapshot.get(MachinePaths.MACHINE_STATE)]
         safety = "emergency_stop" if snapshot.get(MachinePaths.EMERGENCY_STOP) else \
-            "door_open" if snapshot.get(MachinePaths.DOOR_OPEN) else "ok"
+            "door_open" if snapshot.get(MachinePaths.DOOR_OPEN) else SAFETY_OK
         part_id = snapshot.get(MachinePaths.PROGRAM_PART_ID)
         return DeviceStatus(self.role, state, part_id, sequence_state, {
             "cycle": sequence_state,

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import math
 
-from cell_controller.core.types import DeviceState, DeviceStatus
+from cell_controller.core.types import SAFETY_OK, DeviceState, DeviceStatus
 from cell_controller.opcua.address_space import (
     EXECUTION_COMPLETED, EXECUTION_FAULT, EXECUTION_IDLE, EXECUTION_RUNNING, EXECUTION_STOPPED, ROBOT_AXES, RobotPaths,
 )
@@ -36,7 +36,7 @@ class RobotMapping(DeviceMapping):
     def device_status(self, snapshot: Snapshot) -> DeviceStatus:
         state, sequence_state = STATES[snapshot.get(self.execution_state)]
         safety = "emergency_stop" if snapshot.get(RobotPaths.EMERGENCY_STOP) else \
-            "protective_stop" if snapshot.get(RobotPaths.PROTECTIVE_STOP) else "ok"
+            "protective_stop" if snapshot.get(RobotPaths.PROTECTIVE_STOP) else SAFETY_OK
         part_id = snapshot.get(RobotPaths.PART_ID)
         return DeviceStatus(self.role, state, part_id, detail=sequence_state, values={
             "execution": sequence_state,

@@ -10,6 +10,7 @@ import hashlib
 import json
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -260,6 +261,44 @@ class MesConfig:
 
 
 @dataclass(frozen=True)
+class TlsConfig:
+    """A TLS server certificate chain and its private key, both PEM files."""
+
+    certificate: Path
+    private_key: Path
+
+
+@dataclass(frozen=True)
+class HmiConfig:
+    """The operator page (`cellctl hmi`, nodes/hmi.py).
+
+    host, port: where it listens (`bind`); accounts_path: the accounts file of who may log in (the same
+    format as the northbound server's, `opcua/users.py`), None: nobody can log in, so nobody commands from
+    the page; tls: None serves plain HTTP; session_timeout_s: a login ends after this long without a
+    command or acknowledgement from it. Off loopback it needs TLS and at least one operator account
+    (`hmi_bind_problem`)."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    accounts_path: Path | None = None
+    tls: TlsConfig | None = None
+    session_timeout_s: float = 900.0
+
+
+DEFAULT_HMI = HmiConfig()
+
+
+def hmi_bind_problem(host: str, hmi: HmiConfig) -> str | None:
+    """Why the operator page may not listen on `host` with `hmi`'s security (None: it may). Off loopback a
+    stranger on the plant network reaches it: only over TLS, and only with accounts to log in with."""
+    if is_loopback(host):
+        return None
+    missing = [what for what, absent in (("tls (a certificate and its key)", hmi.tls is None),
+                                         ("accounts (an accounts file)", hmi.accounts_path is None)) if absent]
+    return f"the page on {host} (not loopback) needs {' and '.join(missing)}" if missing else None
+
+
+@dataclass(frozen=True)
 class CellConfig:
     path: Path
     name: str
@@ -286,6 +325,7 @@ class CellConfig:
     #: the twin's welder reports the twin's own ISO 5817 grading of each weld (an oracle no real power source
     #: has); False: it reports none, as a real one, and the cell judges its welds by inspection alone
     weld_grading: bool = True
+    hmi: HmiConfig = DEFAULT_HMI
 
     def device(self, role: str) -> DeviceConfig:
         """The device playing `role` (robot, welder, machine or feeder)."""
@@ -399,7 +439,7 @@ def load_cell(path: str | Path) -> CellConfig:
     r = _Reader(file)
     data = r.section(data, "(top level)")
     r.reject_unknown(data, "", {"cell", "twin", "devices", "procedure", "policies", "feeding", "supervisor", "mes",
-                                 "plant", "energy", "costs", "inspection"})
+                                 "plant", "energy", "costs", "inspection", "hmi"})
 
     cell = r.section(r.get(data, "", "cell"), "cell")
     r.reject_unknown(cell, "cell", {"name", "namespace", "domain_id", "parts_per_shift", "journal", "logs", "seed"})
@@ -444,6 +484,7 @@ def load_cell(path: str | Path) -> CellConfig:
     costs = _costs(r, r.section(data["costs"], "costs")) if "costs" in data else None
     inspection = _inspection(r, r.section(data["inspection"], "inspection")) if "inspection" in data \
         else DEFAULT_INSPECTION
+    hmi = _hmi(r, file, r.section(data["hmi"], "hmi"), devices, mes) if "hmi" in data else DEFAULT_HMI
 
     canonical = json.dumps(data, sort_keys=True, default=str).encode()
     return CellConfig(
@@ -468,6 +509,7 @@ def load_cell(path: str | Path) -> CellConfig:
         energy=energy,
         costs=costs,
         inspection=inspection,
+        hmi=hmi,
         weld_grading=weld_grading,
     )
 
@@ -753,6 +795,45 @@ def _inspection(r: _Reader, raw: dict[str, Any]) -> InspectionConfig:
     if low > high:
         raise r.fail("inspection.review_band", f"min {low:g} is above max {high:g}")
     return InspectionConfig(model, low, high)
+
+
+def _hmi(r: _Reader, file: Path, raw: dict[str, Any], devices: dict[str, DeviceConfig],
+         mes: MesConfig | None) -> HmiConfig:
+    r.reject_unknown(raw, "hmi", {"bind", "accounts", "tls", "session_timeout"})
+    bind = str(r.get(raw, "hmi", "bind", f"{DEFAULT_HMI.host}:{DEFAULT_HMI.port}"))
+    host, port = parse_bind(bind, lambda reason: r.fail("hmi.bind", reason))
+    taken = [(d.host_port, f"devices.{d.name}") for d in devices.values()]
+    taken += [(_endpoint(r, "mes.endpoint", mes.endpoint), "mes.endpoint")] if mes else []
+    for (other_host, other_port), key in taken:
+        if other_port == port and (other_host == host or host in ("0.0.0.0", "::")):
+            raise r.fail("hmi.bind", f"port {port} is already used by {key}")
+    tls = None
+    if raw.get("tls") is not None:
+        section = r.section(raw["tls"], "hmi.tls")
+        r.reject_unknown(section, "hmi.tls", {"certificate", "private_key"})
+        certificate = _file(r, file, "hmi.tls.certificate", r.get(section, "hmi.tls", "certificate"))
+        if not certificate.read_bytes()[:64].lstrip().startswith(b"-----BEGIN"):
+            raise r.fail("hmi.tls.certificate", f"{certificate}: not a PEM certificate (a DER one converts with "
+                         f"openssl x509 -inform der -in {certificate.name} -out {certificate.stem}.pem)")
+        tls = TlsConfig(certificate,
+                        _private_key(r, file, "hmi.tls.private_key", r.get(section, "hmi.tls", "private_key")))
+    accounts = _file(r, file, "hmi.accounts", raw["accounts"]) if raw.get("accounts") else None
+    timeout_s = r.within(r.quantity(r.get(raw, "hmi", "session_timeout", {"value": 15, "unit": "min"}),
+                                    "hmi.session_timeout", "time"), "hmi.session_timeout", 1.0, 86400.0, "s")
+    hmi = HmiConfig(host, port, accounts, tls, timeout_s)
+    problem = hmi_bind_problem(host, hmi)
+    if problem:
+        raise r.fail("hmi.bind", problem)
+    return hmi
+
+
+def parse_bind(text: str, fail: Callable[[str], Exception]) -> tuple[str, int]:
+    """(host, port) of an `ADDR:PORT` bind address (IPv6 in brackets); `fail(reason)` is raised otherwise."""
+    host, colon, port_text = text.rpartition(":")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if not colon or not host or not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
+        raise fail(f"expected ADDR:PORT (e.g. 127.0.0.1:8080) with a port 1..65535, got {text!r}")
+    return host, int(port_text)
 
 
 def _currency(r: _Reader, key: str, code: Any) -> str:

@@ -39,6 +39,11 @@ class Backend(str, enum.Enum):
         return self is not Backend.TWIN
 
 
+#: the `safety` value of a device status whose safety chain is closed (else: emergency_stop, protective_stop,
+#: door_open)
+SAFETY_OK = "ok"
+
+
 class DeviceState(str, enum.Enum):
     """Coarse device state reported by every bridge (maps each address space's own enumeration).
 

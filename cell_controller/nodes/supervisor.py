@@ -45,7 +45,7 @@ from cell_controller.core.packml import (
     NO_STOP_REASON, STATE_COMPLETE, Command, IllegalCommand, PackMLMachine, State, StopCode, StopReason, UnitMode,
 )
 from cell_controller.core.production import Clocks, Production, Verdict
-from cell_controller.core.types import Backend, DeviceState, DeviceStatus
+from cell_controller.core.types import SAFETY_OK, Backend, DeviceState, DeviceStatus
 from cell_controller.opcua.address_space import spec_for
 
 from . import topics
@@ -84,7 +84,6 @@ LEAVES_SWAP_STATE = frozenset({Command.RESET.value, Command.START.value, Command
                                Command.UNSUSPEND.value, Command.CLEAR.value})
 #: states whose time counts against step bounds (the wait states do not)
 ACTIVE = frozenset(STATE_COMPLETE)
-SAFETY_OK = "ok"
 
 
 class Supervisor:

@@ -60,6 +60,14 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
+def verify_password(account: Account, password: str) -> bool:
+    """`password` is the account's (checked against its Argon2 hash)."""
+    try:
+        return _hasher.verify(account.password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
 def load_accounts(path: str | Path) -> dict[str, Account]:
     """The accounts in a YAML file (see the module docstring); AccountsError naming file and account."""
     file = Path(path)
@@ -107,11 +115,7 @@ class AccountUsers:
     def get_user(self, iserver: Any, username: str | None = None, password: str | None = None,
                  certificate: Any = None) -> User | None:
         account = self.accounts.get(username or "")
-        if account is None or password is None:
-            return None
-        try:
-            _hasher.verify(account.password_hash, password)
-        except (VerificationError, InvalidHashError):
+        if account is None or password is None or not verify_password(account, password):
             return None
         return User(role=UserRole.User, name=username)
 

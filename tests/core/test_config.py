@@ -299,6 +299,17 @@ BAD: list[tuple[str, Callable[[dict[str, Any]], None], str, str]] = [
      "expected 0..1"),
     ("review-band-a-number", _set("inspection.review_band", 0.5), "inspection.review_band", "expected {min: P, max: P}"),
     ("weld-grading-a-word", _set("twin.weld_grading", "yes"), "twin.weld_grading", "expected true or false"),
+    ("hmi-bind-without-port", _set("hmi", {"bind": "127.0.0.1"}), "hmi.bind", "expected ADDR:PORT"),
+    ("hmi-bind-port-out-of-range", _set("hmi", {"bind": "127.0.0.1:70000"}), "hmi.bind", "a port 1..65535"),
+    ("hmi-open-without-tls-or-accounts", _set("hmi", {"bind": "0.0.0.0:8080"}), "hmi.bind",
+     "needs tls (a certificate and its key) and accounts (an accounts file)"),
+    ("hmi-port-of-a-device", _set("hmi", {"bind": "127.0.0.1:48411"}), "hmi.bind", "port 48411 is already used by"),
+    ("hmi-unknown-key", _set("hmi", {"bind": "127.0.0.1:8080", "theme": "dark"}), "hmi.theme", "unknown key"),
+    ("hmi-session-timeout-in-metres", _set("hmi", {"session_timeout": {"value": 5, "unit": "m"}}),
+     "hmi.session_timeout.unit", "expected a time"),
+    ("hmi-session-timeout-too-short", _set("hmi", {"session_timeout": {"value": 10, "unit": "ms"}}),
+     "hmi.session_timeout", "expected 1..86400 s"),
+    ("hmi-accounts-missing", _set("hmi", {"accounts": "/nonexistent/accounts.yaml"}), "hmi.accounts", "no such file"),
 ]
 
 
@@ -367,7 +378,40 @@ SECURITY_BAD: list[tuple[str, Callable[[Path], Callable[[dict[str, Any]], None]]
     ("unknown-security-key", lambda f: _real_welder(f, lambda s: s.update(cipher="rc4")),
      "devices.welder.real.security.cipher", "unknown key"),
     ("mes-open-without-security", _open_mes, "mes.security", "needs security"),
+    ("hmi-tls-key-readable-by-others", lambda f: _hmi_tls(f, key_mode=0o644), "hmi.tls.private_key",
+     "readable by others (mode 0644)"),
+    ("hmi-tls-certificate-not-pem", lambda f: _hmi_tls(f, der=True), "hmi.tls.certificate", "not a PEM certificate"),
+    ("hmi-open-without-accounts", lambda f: _hmi_tls(f, accounts=False), "hmi.bind",
+     "needs accounts (an accounts file)"),
 ]
+
+
+def _hmi_tls(folder: Path, key_mode: int = 0o600, der: bool = False, accounts: bool = True
+             ) -> Callable[[dict[str, Any]], None]:
+    """A mutation: the operator page on every address, with TLS keys made in `folder`."""
+    from cell_controller.testing import tls_files
+
+    certificate, key = tls_files(folder)
+    key.chmod(key_mode)
+    if der:
+        certificate = folder / "cell.der"
+        certificate.write_bytes(b"0\x82\x01\x00")
+    (folder / "accounts.yaml").write_text("{}\n")
+
+    def mutate(d: dict[str, Any]) -> None:
+        d["hmi"] = {"bind": "0.0.0.0:8443", "tls": {"certificate": str(certificate), "private_key": str(key)}}
+        if accounts:
+            d["hmi"]["accounts"] = str(folder / "accounts.yaml")
+    return mutate
+
+
+def test_the_operator_page_defaults_to_loopback_and_opens_up_with_tls_and_accounts(tmp_path: Path) -> None:
+    config = load_cell(REAL)
+    assert (config.hmi.host, config.hmi.port, config.hmi.tls, config.hmi.accounts_path) == \
+        ("127.0.0.1", 8080, None, None)
+    assert config.hmi.session_timeout_s == 900.0
+    opened = load_cell(edited(tmp_path, _hmi_tls(tmp_path))).hmi
+    assert (opened.host, opened.port, opened.tls.certificate.name) == ("0.0.0.0", 8443, "hmi_cert.pem")
 
 
 @pytest.mark.parametrize(("make", "key", "reason"), [b[1:] for b in SECURITY_BAD], ids=[b[0] for b in SECURITY_BAD])

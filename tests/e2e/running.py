@@ -22,12 +22,13 @@ STOP_REASON = f"{PACKML_ADMIN}/StopReason/Message"
 class RunningCell:
     """The cell's processes as `cellctl shift` starts them; the supervisor and the twin can be killed and
     restarted. With `twin_config` (the same description with other device endpoints) the twin serves the
-    devices where that one says, and the nodes reach them where `config` says: through a proxy."""
+    devices where that one says, and the nodes reach them where `config` says: through a proxy. `plan_options`
+    go to `launch_plan` (auto_start, hmi)."""
 
     def __init__(self, config: CellConfig, env: dict[str, str], log_dir: Path, parts: int,
-                 twin_config: CellConfig | None = None):
+                 twin_config: CellConfig | None = None, **plan_options: bool):
         self.config = config
-        self.plan = launch_plan(config.path, parts, env)
+        self.plan = launch_plan(config.path, parts, env, **plan_options)
         self.cell = Cell(self.plan, log_dir, env)
         self.twin_cell = Cell(launch_plan(twin_config.path, parts, env), log_dir, env) if twin_config else self.cell
         self.restarts = 0
