@@ -48,6 +48,7 @@ from cell_controller.core.operator import SWAP_VERB
 from cell_controller.core.shield import SetpointGuard
 from cell_controller.core.types import Backend, DeviceState, DeviceStatus
 from cell_controller.opcua.address_space import COMMAND_STATUS, CONTROLLER_HEARTBEAT, EXECUTION_RUNNING, spec_for
+from cell_controller.opcua.client import LINK_ERRORS
 
 from . import topics
 from .codec import Codec
@@ -64,6 +65,9 @@ STALE_PERIODS = 3
 #: held the cell for nothing); a frozen device holds the cell within it, the devices' own watchdogs
 #: stop the arc when the controller goes silent
 STALE_MIN_S = 0.6
+#: a link that is up while its device's life-sign has not changed for this long is made to subscribe again
+#: (at most this often), s: a reconnect can leave a subscription that delivers nothing and says so nowhere
+RESUBSCRIBE_AFTER_S = 5.0
 COMMAND_TIMEOUT_S = 3.0
 #: how long a swap waits for the new backend to be complete, fresh and at rest, s (wall)
 SWAP_HEALTH_TIMEOUT_S = 2.0
@@ -188,6 +192,7 @@ class BridgeNode:
         self._wake_writer, self._commands, self._links = asyncio.Event(), asyncio.Lock(), asyncio.Lock()
         writer = asyncio.ensure_future(self._writer())
         last_heartbeat = 0.0
+        watched_since: dict[str, float] = {}  # endpoint -> since when its link is up, or last subscribed again
         while not self._stopping:
             await asyncio.sleep(self.stale_after_s / 3)
             now = time.monotonic()
@@ -196,7 +201,24 @@ class BridgeNode:
                 self._publish_status(self._status())
             else:
                 self._publish_if_changed()
+            for link in (self.link, self.shadow):
+                if link is None or not link.connected:
+                    watched_since.pop(link.endpoint if link else "", None)
+                    continue
+                since = max(watched_since.setdefault(link.endpoint, now), link.snapshot.fresh_at_s or 0.0)
+                if now - since > RESUBSCRIBE_AFTER_S:
+                    watched_since[link.endpoint] = now
+                    asyncio.ensure_future(self._resubscribe(link))  # the status goes on being published
         writer.cancel()
+
+    async def _resubscribe(self, link: Link) -> None:
+        self.log.warning("%s: the link is up but no life-sign came for %.0f s: subscribing again", link.endpoint,
+                         RESUBSCRIBE_AFTER_S)
+        try:
+            await link.client.resubscribe()
+        except LINK_ERRORS as error:
+            self.log.warning("%s: subscribing again failed (%r); the next try in %.0f s", link.endpoint, error,
+                             RESUBSCRIBE_AFTER_S)
 
     async def _transition(self, transition: Transition) -> str:
         """Take one lifecycle transition; the goal's answer (Accepted, or why not: the state stays)."""

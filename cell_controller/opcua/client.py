@@ -212,6 +212,8 @@ class DeviceClient:
         self._path_of = {nodeid: path for path, nodeid in self._nodeids.items()}
         self._subscribed: dict[ValueCallback, list[str]] = {}
         self._subscriptions: list[Subscription] = []
+        #: what each subscription was made of, to make it again (`resubscribe`): paths, interval ms, callback
+        self._requests: list[tuple[list[str], float, ValueCallback]] = []
         self._link_task: asyncio.Task[None] | None = None
         self._link_good = True
         self._link_callbacks: list[Callable[[bool], None]] = []
@@ -318,6 +320,12 @@ class DeviceClient:
         The subscription survives reconnects (see the module docstring).
         """
         paths = list(paths)
+        self._subscriptions.append(await self._create_subscription(paths, publishing_interval_ms, callback))
+        self._requests.append((paths, publishing_interval_ms, callback))
+        self._subscribed.setdefault(callback, []).extend(paths)
+
+    async def _create_subscription(self, paths: list[str], publishing_interval_ms: float,
+                                   callback: ValueCallback) -> Subscription:
         nodes = [self._client.get_node(self._variable_id(p)) for p in paths]
         sub = await self._client.create_subscription(publishing_interval_ms, _Handler(self, callback))
         results = await sub.subscribe_data_change(nodes, sampling_interval=publishing_interval_ms)
@@ -325,8 +333,21 @@ class DeviceClient:
         if failed:
             await sub.delete()
             raise DeviceSpecMismatchError(f"{self.endpoint}: cannot monitor {failed}")
-        self._subscriptions.append(sub)
-        self._subscribed.setdefault(callback, []).extend(paths)
+        return sub
+
+    async def resubscribe(self) -> None:
+        """Delete every subscription and make it again from its paths, then deliver fresh values: for a link
+        that is up but whose data stopped (asyncua's restore after a reconnect can leave a subscription
+        without its monitored items, and then nothing says so). Raises LINK_ERRORS when the link fails."""
+        old, self._subscriptions = self._subscriptions, []
+        for sub in old:
+            try:
+                await asyncio.wait_for(sub.delete(), 2.0)
+            except Exception:  # noqa: BLE001 - best effort: the server may have dropped it already
+                _log.debug("%s: deleting a subscription failed", self.spec.kind, exc_info=True)
+        for paths, interval_ms, callback in self._requests:
+            self._subscriptions.append(await self._create_subscription(paths, interval_ms, callback))
+        await self._refresh()
 
     # --- link supervision ----------------------------------------------------------------------
 

@@ -517,6 +517,10 @@ class MappedClient(_Mapped):
         """The server's ApplicationUri: the device's identity (not mapped: it is the server's own)."""
         return await self.device.application_uri()
 
+    async def resubscribe(self) -> None:
+        """DeviceClient.resubscribe."""
+        await self.device.resubscribe()
+
     async def read(self, paths: Iterable[str]) -> dict[str, Any]:
         """Read our variables in one Read call: our path -> value in our unit (enums: our index).
 

@@ -16,7 +16,7 @@ from cell_controller.core.config import CellConfig, load_cell
 from cell_controller.core.shield import SETPOINT_RATE_SLACK
 from cell_controller.core.types import DeviceState
 from cell_controller.nodes import topics
-from cell_controller.nodes.bridge import BridgeNode
+from cell_controller.nodes.bridge import RESUBSCRIBE_AFTER_S, BridgeNode
 from cell_controller.opcua.address_space import (
     COMMAND_STATUS,
     CONTROLLER_HEARTBEAT,
@@ -140,6 +140,24 @@ def test_a_device_whose_life_sign_stops_is_reported_stale_within_its_bound(cell,
     assert time.monotonic() - stopped < bridge.stale_after_s + 0.25
     device.beating = True
     assert bus.until(bus.ready, 2.0)
+
+
+def test_a_link_whose_data_stops_while_it_is_up_subscribes_again(cell, device: Device) -> None:
+    """As asyncua's restore after a reconnect can leave it: the subscription lives on (keep-alives, so nothing
+    looks wrong to the client) but monitors nothing. The device goes stale; the bridge subscribes again."""
+    import asyncio
+
+    bus, bridge = cell
+
+    async def empty_the_subscriptions() -> None:
+        for sub in bridge.link.client._subscriptions:
+            await sub.unsubscribe([item.server_handle for item in sub._monitored_items.values()])
+    asyncio.run_coroutine_threadsafe(empty_the_subscriptions(), bridge.loop).result(5)
+    emptied = time.monotonic()
+    assert bus.until(lambda: bus.state == "stale", 2.0)
+    assert bridge.link.connected
+    assert bus.until(bus.ready, RESUBSCRIBE_AFTER_S + 5.0), bus.status
+    assert time.monotonic() - emptied > RESUBSCRIBE_AFTER_S - 1.0  # not before the device was stale that long
 
 
 def test_the_supervisors_heartbeat_is_written_to_the_device_watchdog(cell, device: Device) -> None:
