@@ -45,7 +45,7 @@ setup(
     package_data={
         f"{PACKAGE}.sim.twin": ["urdf/*.urdf"],
         f"{PACKAGE}.policies": ["hyperparams/*.yml", "shipped/*"],
-        f"{PACKAGE}.hmi": ["static/*.*", "static/vendor/*"],
+        f"{PACKAGE}.hmi": ["index.html", "static/*.*", "static/vendor/*"],
     },
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),

@@ -302,8 +302,9 @@ def cmd_hmi(args: argparse.Namespace) -> int:
         else (config.hmi.host, config.hmi.port)
     _check_hmi(config, host, port)
     os.environ.setdefault("ROS_DOMAIN_ID", str(config.domain_id))
+    bind = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     hmi.main(["--ros-args", "-r", f"__ns:={config.namespace}", "-p", f"cell_config:={config.path}",
-              "-p", f"bind:={host}:{port}" if ":" not in host else f"bind:=[{host}]:{port}"])
+              "-p", f"bind:='{bind}'"])  # quoted: a parameter's value is YAML, and [::1] a YAML list
     return 0
 
 
@@ -469,10 +470,10 @@ def cmd_users(args: argparse.Namespace) -> int:
     """Add (or replace) an account: its password from the terminal, or the first line of stdin."""
     import getpass
 
-    from cell_controller.opcua.users import Role, add_account
+    from cell_controller.opcua.users import Role, account_name_problem, add_account
 
-    if not args.name.isidentifier():
-        raise BadInput(f"users add: account name {args.name!r} must be a letter followed by letters, digits or _")
+    if account_name_problem(args.name):
+        raise BadInput(f"users add: {account_name_problem(args.name)}")
     password = getpass.getpass(f"password for {args.name}: ") if sys.stdin.isatty() else sys.stdin.readline().rstrip("\n")
     if len(password) < 8:
         raise BadInput("users add: a password needs at least 8 characters")

@@ -16,6 +16,7 @@ Times are wall-clock Unix seconds.
 from __future__ import annotations
 
 import enum
+import re
 from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
@@ -122,12 +123,36 @@ def conditions(state: Mapping[str, str], statuses: Mapping[str, DeviceStatus | N
 
 @dataclass(frozen=True)
 class Change:
-    """What `AlarmBook.update` or `acknowledge` did to one alarm: raised, acknowledged, cleared or removed
-    (back to normal), with the alarm as it is after."""
+    """What `AlarmBook.update` or `acknowledge` did to one alarm: raised, updated (its text changed),
+    acknowledged or cleared, with the alarm as it is after; `user`: who acknowledged it."""
 
     what: str
     alarm: Alarm
     user: str = ""
+
+
+#: the changes that are journaled (an alarm's new text is shown, not journaled)
+JOURNALED = ("raised", "acknowledged", "cleared")
+_EVENT_TAG = re.compile(r"(supervisor|cell|robot|welder|machine|feeder)\.[a-z_]{1,32}")
+_EVENT_USER = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+MAX_EVENT_TEXT_CHARS = 300
+
+
+def event_values(change: Change) -> dict[str, str]:
+    """The values of an `alarm/events` message for a journaled change (nodes/topics.ALARM_EVENTS)."""
+    return {"what": change.what, "tag": change.alarm.tag, "priority": change.alarm.priority.value,
+            "text": change.alarm.text[:MAX_EVENT_TEXT_CHARS], "user": change.user}
+
+
+def event_detail(values: Mapping[str, str]) -> tuple[str, str] | None:
+    """(source, detail) of the journal event for an `alarm/events` message: the source the acknowledging user
+    or `hmi`; None for a message that is not such an event (a rogue or garbled publisher's)."""
+    what, tag, user = values.get("what", ""), values.get("tag", ""), values.get("user", "")
+    text = values.get("text", "")
+    if what not in JOURNALED or not _EVENT_TAG.fullmatch(tag) or (user and not _EVENT_USER.fullmatch(user)) \
+            or (what == "acknowledged") != bool(user) or len(text) > MAX_EVENT_TEXT_CHARS or not text.isprintable():
+        return None
+    return user or "hmi", f"{what} {tag}: {text}"
 
 
 class AlarmBook:
@@ -150,6 +175,7 @@ class AlarmBook:
                 changes.append(Change("raised", self.alarms[tag]))
             elif alarm.text != condition.text:
                 self.alarms[tag] = replace(alarm, text=condition.text)
+                changes.append(Change("updated", self.alarms[tag]))
         for tag, alarm in list(self.alarms.items()):
             if tag in current or alarm.state is AlarmState.CLEARED_UNACKNOWLEDGED:
                 continue

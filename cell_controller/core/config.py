@@ -7,6 +7,7 @@ file, the dotted key and the reason; nothing is started before the file validate
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import json
 import math
 import os
@@ -272,7 +273,8 @@ class TlsConfig:
 class HmiConfig:
     """The operator page (`cellctl hmi`, nodes/hmi.py).
 
-    host, port: where it listens (`bind`); accounts_path: the accounts file of who may log in (the same
+    host, port: where it listens (`bind`); server_names: the names browsers reach it by off loopback (any
+    other Host is refused); accounts_path: the accounts file of who may log in (the same
     format as the northbound server's, `opcua/users.py`), None: nobody can log in, so nobody commands from
     the page; tls: None serves plain HTTP; session_timeout_s: a login ends after this long without a
     command or acknowledgement from it. Off loopback it needs TLS and at least one operator account
@@ -283,6 +285,8 @@ class HmiConfig:
     accounts_path: Path | None = None
     tls: TlsConfig | None = None
     session_timeout_s: float = 900.0
+    #: the names the page is reached by besides its bind address (e.g. the cell PC's DNS name)
+    server_names: tuple[str, ...] = ()
 
 
 DEFAULT_HMI = HmiConfig()
@@ -533,7 +537,19 @@ def _endpoint(r: _Reader, key: str, endpoint: Any) -> tuple[str, int]:
 
 
 def is_loopback(host: str) -> bool:
-    return host in ("localhost", "127.0.0.1", "::1") or host.startswith("127.")
+    """`host` is `localhost` or a loopback address (127.0.0.0/8, ::1); no other name is taken for one."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _same_listener(a: str, b: str) -> bool:
+    """Two listeners on these hosts and one port would collide: the same address, or either a wildcard."""
+    wildcard, local = ("0.0.0.0", "::", ""), {"localhost": "127.0.0.1"}
+    return a in wildcard or b in wildcard or local.get(a, a) == local.get(b, b)
 
 
 def _file(r: _Reader, file: Path, key: str, value: Any) -> Path:
@@ -799,14 +815,17 @@ def _inspection(r: _Reader, raw: dict[str, Any]) -> InspectionConfig:
 
 def _hmi(r: _Reader, file: Path, raw: dict[str, Any], devices: dict[str, DeviceConfig],
          mes: MesConfig | None) -> HmiConfig:
-    r.reject_unknown(raw, "hmi", {"bind", "accounts", "tls", "session_timeout"})
+    r.reject_unknown(raw, "hmi", {"bind", "accounts", "tls", "session_timeout", "server_names"})
     bind = str(r.get(raw, "hmi", "bind", f"{DEFAULT_HMI.host}:{DEFAULT_HMI.port}"))
     host, port = parse_bind(bind, lambda reason: r.fail("hmi.bind", reason))
     taken = [(d.host_port, f"devices.{d.name}") for d in devices.values()]
     taken += [(_endpoint(r, "mes.endpoint", mes.endpoint), "mes.endpoint")] if mes else []
     for (other_host, other_port), key in taken:
-        if other_port == port and (other_host == host or host in ("0.0.0.0", "::")):
+        if other_port == port and _same_listener(other_host, host):
             raise r.fail("hmi.bind", f"port {port} is already used by {key}")
+    names = r.get(raw, "hmi", "server_names", [])
+    if not isinstance(names, list) or not all(isinstance(n, str) and 0 < len(n) <= 253 for n in names):
+        raise r.fail("hmi.server_names", f"expected a list of host names, got {names!r}")
     tls = None
     if raw.get("tls") is not None:
         section = r.section(raw["tls"], "hmi.tls")
@@ -820,7 +839,7 @@ def _hmi(r: _Reader, file: Path, raw: dict[str, Any], devices: dict[str, DeviceC
     accounts = _file(r, file, "hmi.accounts", raw["accounts"]) if raw.get("accounts") else None
     timeout_s = r.within(r.quantity(r.get(raw, "hmi", "session_timeout", {"value": 15, "unit": "min"}),
                                     "hmi.session_timeout", "time"), "hmi.session_timeout", 1.0, 86400.0, "s")
-    hmi = HmiConfig(host, port, accounts, tls, timeout_s)
+    hmi = HmiConfig(host, port, accounts, tls, timeout_s, tuple(names))
     problem = hmi_bind_problem(host, hmi)
     if problem:
         raise r.fail("hmi.bind", problem)

@@ -136,29 +136,32 @@ def merge_trends(messages: Iterable[dict]) -> dict:
 
 class WeldTraces:
     """The process samples of each weld, by part: `[t_s, current_A, voltage_V, wire_feed_m_min,
-    pool_width_mm, travel_speed_mm_s]` with t_s the cell time since the arc struck. The part is the one the
-    robot names when the arc strikes."""
+    pool_width_mm, travel_speed_mm_s]` with t_s the cell time since the arc first struck for it. The part is
+    the one the robot names when the arc strikes."""
 
     def __init__(self) -> None:
         self.traces: OrderedDict[str, list[list[float | None]]] = OrderedDict()
         self.robot_part_id = ""
         self.travel_speed_mm_s = math.nan
         self._welding: str | None = None
-        self._arc_struck_s = 0.0
+        self._struck_s: dict[str, float] = {}  # part -> the cell time its arc first struck
 
     def add_process(self, sample: Mapping[str, float]) -> None:
         if sample["arc_on"] <= 0.5:
             self._welding = None
             return
         if self._welding is None:
-            self._welding, self._arc_struck_s = self.robot_part_id or "(no part)", sample["stamp_s"]
-            self.traces[self._welding] = []
+            if not self.robot_part_id:
+                return  # an arc for no part (a test weld from the welder's panel): nothing to show it with
+            self._welding = self.robot_part_id
+            if self._welding not in self.traces:  # a weld resumed after Hold goes on in its trace
+                self.traces[self._welding], self._struck_s[self._welding] = [], sample["stamp_s"]
             self.traces.move_to_end(self._welding)
             while len(self.traces) > TRACES_KEPT:
-                self.traces.popitem(last=False)
+                del self._struck_s[self.traces.popitem(last=False)[0]]
         trace = self.traces[self._welding]
         if len(trace) < MAX_TRACE_SAMPLES:
-            trace.append([_number(sample["stamp_s"] - self._arc_struck_s),
+            trace.append([_number(sample["stamp_s"] - self._struck_s[self._welding]),
                           *(_number(sample[k]) for k in ("current_A", "voltage_V", "wire_feed_m_min",
                                                          "pool_width_mm")), _number(self.travel_speed_mm_s)])
 

@@ -28,6 +28,8 @@ from pathlib import Path
 from typing import Protocol
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
@@ -35,20 +37,28 @@ from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from cell_controller.core.operator import MODE_VERB, CommandError, parse
-from cell_controller.core.packml import Command
+from cell_controller.core.packml import Command, UnitMode
+from cell_controller.core.ratelimit import RateLimit
 
 from .sessions import LoginRefused, Session, Sessions
 from .view import TREND_WINDOW_S, answer_message, hello_message, merge_trends
 
 STATIC = Path(__file__).with_name("static")
+PAGE = Path(__file__).with_name("index.html")
 COOKIE = "cell_hmi_session"
 MAX_MESSAGE_BYTES = 2048
 MAX_MESSAGES_PER_S = 20
+#: commands one operator may send a second, across her pages: below what the supervisor journals one by one
+#: (5 a second; beyond, it counts them in one event without names)
+MAX_COMMANDS_PER_USER_S = 2
+#: refusals logged a second per page (the others are counted in the next line logged)
+MAX_REFUSALS_LOGGED_PER_S = 5
 #: a page that cannot keep up loses the messages beyond this many waiting for it (the next state, device
 #: or alarm message puts it right again)
 MAX_QUEUED = 2000
 #: the commands a page may send: PackML's nine and `mode <unit mode>` (no device commands or swaps)
 PAGE_VERBS = tuple(c.value for c in Command) + (MODE_VERB,)
+PAGE_MODES = tuple(m.label.lower() for m in UnitMode)
 _ID = re.compile(r"[A-Za-z0-9_-]{1,32}")
 _TAG = re.compile(r"[a-z_]{1,20}\.[a-z_]{1,32}")
 _PART_ID = re.compile(r"[A-Za-z0-9_()-]{1,40}")
@@ -108,6 +118,8 @@ def parse_request(data: str | bytes) -> PageRequest:
     if command.verb not in PAGE_VERBS or command.id or command.user:
         raise RequestRefused(f"{command.verb!r} is not a command of the page (known: {', '.join(PAGE_VERBS)}; "
                              "no options)")
+    if command.verb == MODE_VERB and command.args[0] not in PAGE_MODES:
+        raise RequestRefused(f"unit mode {command.args[0][:20]!r} is not one of {', '.join(PAGE_MODES)}")
     return PageRequest("command", request_id, command.text)
 
 
@@ -159,13 +171,32 @@ class Hub:
 
 
 def same_origin(headers) -> bool:
-    """The request's Origin (if the browser sent one) is the page's own host."""
+    """The request's Origin (if the browser sent one) is the page's own host (the Host header, which the
+    trusted-host check has already held to the page's names)."""
     origin, host = headers.get("origin"), headers.get("host", "")
     return origin is None or re.sub(r"^https?://", "", origin) == host
 
 
-def create_app(link: CellLink, hub: Hub, sessions: Sessions, tls: bool, log: logging.Logger) -> Starlette:
-    """The page's app. tls: the page is served over HTTPS (the cookie is then Secure)."""
+class SecurityHeaders:
+    """ASGI middleware: SECURITY_HEADERS on every HTTP response."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+        self.headers = [(k.lower().encode(), v.encode()) for k, v in SECURITY_HEADERS.items()]
+
+    async def __call__(self, scope, receive, send) -> None:
+        async def with_headers(message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), *self.headers]}
+            await send(message)
+        await self.app(scope, receive, with_headers if scope["type"] == "http" else send)
+
+
+def create_app(link: CellLink, hub: Hub, sessions: Sessions, tls: bool, log: logging.Logger,
+               hosts: list[str] | None = None) -> Starlette:
+    """The page's app. tls: the page is served over HTTPS (the cookie is then Secure); hosts: the names and
+    addresses it may be reached by (the Host header; None: any, for tests)."""
+    commands_of: dict[str, RateLimit] = {}
 
     def session_of(request: Request | WebSocket) -> Session | None:
         return sessions.get(request.cookies.get(COOKIE))
@@ -174,21 +205,24 @@ def create_app(link: CellLink, hub: Hub, sessions: Sessions, tls: bool, log: log
         return hello_message(session, bool(sessions.accounts))
 
     async def page(request: Request) -> Response:
-        return FileResponse(STATIC / "index.html", headers=SECURITY_HEADERS)
+        return FileResponse(PAGE)
 
     async def login(request: Request) -> Response:
         if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
             return JSONResponse({"reason": "a login is JSON (application/json)"}, 415)
-        body = await request.body()
+        client = request.client.host if request.client else ""
         try:
-            if len(body) > MAX_MESSAGE_BYTES:
-                raise LoginRefused(f"a login of {len(body)} bytes (at most {MAX_MESSAGE_BYTES})")
+            body = b""
+            async for chunk in request.stream():
+                body += chunk
+                if len(body) > MAX_MESSAGE_BYTES:
+                    raise LoginRefused(f"a login of more than {MAX_MESSAGE_BYTES} bytes")
             data = json.loads(body)
             if not isinstance(data, dict) or not all(isinstance(data.get(k), str) for k in ("user", "password")):
                 raise LoginRefused('expected {"user": ..., "password": ...}')
-            token, session = sessions.login(data["user"], data["password"])
+            token, session = await asyncio.to_thread(sessions.login, data["user"], data["password"], client)
         except (LoginRefused, ValueError) as error:
-            log.warning("login refused from %s: %s", request.client.host if request.client else "?", error)
+            log.warning("login refused from %s: %s", client or "?", error)
             return JSONResponse({"reason": str(error)}, 401)
         log.info("%s logged in (%s)", session.user, session.role.value)
         response = JSONResponse(hello(session))
@@ -223,13 +257,19 @@ def create_app(link: CellLink, hub: Hub, sessions: Sessions, tls: bool, log: log
         queue = hub.connect()
         hub.send(queue, json.dumps(hello(sessions.get(token))))
         sender = asyncio.ensure_future(_send_all(websocket, queue))
-        recent: deque[float] = deque()
+        messages, logged, unlogged = RateLimit(MAX_MESSAGES_PER_S), RateLimit(MAX_REFUSALS_LOGGED_PER_S), 0
         try:
             while True:
                 message = await websocket.receive()
                 if message["type"] == "websocket.disconnect":
                     break
-                answer = await _answer(message.get("text") or message.get("bytes") or "", token, recent, peer)
+                answer = await _answer(message.get("text") or message.get("bytes") or "", token, messages, peer)
+                if answer["result"] == "refused":
+                    unlogged += 1
+                    if logged.allow(time.monotonic()):
+                        log.warning("request from %s refused: %s%s", peer, answer["reason"],
+                                    f" (and {unlogged - 1} more refused)" if unlogged > 1 else "")
+                        unlogged = 0
                 hub.send(queue, json.dumps(answer))
                 if answer["result"] == "refused" and token and sessions.get(token) is None:
                     hub.send(queue, json.dumps(hello(None)))  # the page shows it is logged out
@@ -239,15 +279,11 @@ def create_app(link: CellLink, hub: Hub, sessions: Sessions, tls: bool, log: log
             hub.disconnect(queue)
             sender.cancel()
 
-    async def _answer(data: str | bytes, token: str | None, recent: deque[float], peer: str) -> dict:
+    async def _answer(data: str | bytes, token: str | None, messages: RateLimit, peer: str) -> dict:
         request_id = ""
-        user = ""
         try:
             now_s = time.monotonic()
-            while recent and recent[0] < now_s - 1.0:
-                recent.popleft()
-            recent.append(now_s)
-            if len(recent) > MAX_MESSAGES_PER_S:
+            if not messages.allow(now_s):
                 raise RequestRefused(f"more than {MAX_MESSAGES_PER_S} messages in a second")
             request = parse_request(data)
             request_id = request.id
@@ -255,21 +291,28 @@ def create_app(link: CellLink, hub: Hub, sessions: Sessions, tls: bool, log: log
             if live is None:
                 raise RequestRefused("the session expired: log in again" if sessions.expired(token)
                                      else "log in as an operator to do this")
-            user = live.user
             if not live.operator:
                 raise RequestRefused(f"{live.user} is a viewer: only an operator may do this")
-            if request.type == "command":
-                accepted, reason = await link.command(request.what, live.user)
-            else:
+            if request.type == "ack":
                 accepted, reason = await link.acknowledge(request.what, live.user)
+            elif not commands_of.setdefault(live.user, RateLimit(MAX_COMMANDS_PER_USER_S)).allow(now_s):
+                raise RequestRefused(f"more than {MAX_COMMANDS_PER_USER_S} commands a second from {live.user}")
+            else:
+                accepted, reason = await link.command(request.what, live.user)
             return answer_message(request_id, accepted, reason)
         except RequestRefused as error:
-            log.warning("request from %s (%s) refused: %s", peer, user or "not logged in", error)
             return answer_message(request_id, False, str(error))
+        except Exception:  # noqa: BLE001 - a bug here refuses the request, it never ends the page's socket
+            log.exception("request from %s failed", peer)
+            return answer_message(request_id, False, "the HMI failed to handle it (see its log)")
 
-    return Starlette(routes=[
+    middleware = [Middleware(SecurityHeaders)]
+    if hosts is not None:
+        middleware.insert(0, Middleware(TrustedHostMiddleware, allowed_hosts=hosts, www_redirect=False))
+    return Starlette(middleware=middleware, routes=[
         Route("/", page), Route("/api/login", login, methods=["POST"]), Route("/api/logout", logout, methods=["POST"]),
-        Route("/api/session", session), Route("/favicon.ico", lambda request: Response(status_code=204)), Route("/api/weld/{part_id}", weld), WebSocketRoute("/ws", socket),
+        Route("/api/session", session), Route("/api/weld/{part_id}", weld), WebSocketRoute("/ws", socket),
+        Route("/favicon.ico", lambda request: Response(status_code=204)),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ])
 

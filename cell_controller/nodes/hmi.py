@@ -4,8 +4,9 @@ Like the northbound node it reads topics and publishes operator commands on `com
 operator's name, which the supervisor journals); it never talks to the supervisor or a device directly, so
 the page going away never stops or holds the cell. It reads `state`, the heartbeat's liveliness, each
 device's status, `welder/process`, `robot/seam_tracker` and `weld/setpoints`, and the journal (read only,
-for the shift's parts and KPIs; it writes alarm events there). It raises the cell's alarms
-(`core/alarms.py`) from what it reads, and journals each raise, acknowledgement (with the user) and clear.
+for the shift's parts and KPIs). It raises the cell's alarms (`core/alarms.py`) from what it reads and
+publishes each raise, acknowledgement (with the user) and clear on `alarm/events`, which the supervisor,
+the journal's one writer, journals: a stalled HMI never holds the journal's lock.
 
 The bus spins on the main thread; the web server runs on its own asyncio loop thread. Messages cross from
 the bus to the pages through the `Hub`; commands and acknowledgements cross back as futures.
@@ -16,14 +17,15 @@ import asyncio
 import queue
 import secrets
 import socket
+import sqlite3
 import threading
 import time
 from typing import Any
 
 from cell_controller.bus.api import Node
-from cell_controller.core.alarms import AlarmBook, AlarmError, conditions
+from cell_controller.core.alarms import JOURNALED, AlarmBook, AlarmError, Change, conditions, event_values
 from cell_controller.core.config import CellConfig, ConfigError, HmiConfig, hmi_bind_problem, is_loopback, parse_bind
-from cell_controller.core.journal import Journal, JournalError
+from cell_controller.core.journal import Journal, JournalError, Outcome
 from cell_controller.core.types import DeviceStatus
 from cell_controller.hmi.sessions import Sessions
 from cell_controller.hmi.view import (
@@ -34,7 +36,7 @@ from cell_controller.opcua.users import Account, AccountsError, Role, load_accou
 from cell_controller.shift_figures import shift_kpis
 
 from . import topics
-from .codec import Codec
+from .codec import OK, Codec
 from .runtime import spin_until_signal, start_node
 
 #: how long a command waits for the supervisor's answer, s
@@ -43,8 +45,10 @@ ANSWER_TIMEOUT_S = 2.0
 TREND_PERIOD_S = 0.05
 #: liveliness and alarms are checked this often, s
 CHECK_PERIOD_S = 0.25
-#: the journal's parts and KPIs are read this often, s
+#: the journal's parts and KPIs are read this often when the shift's counts changed, s ...
 JOURNAL_PERIOD_S = 1.0
+#: ... and this often anyway (an operator's verdict on a part changes no count of `state`), s
+JOURNAL_REFRESH_S = 30.0
 #: no alarm is raised for this long after the node starts: the graph is still being discovered, s
 STARTUP_GRACE_S = 3.0
 SERVER_START_TIMEOUT_S = 20.0
@@ -68,9 +72,12 @@ class HmiNode:
         self.trend, self.traces, self.alarms = Trend(), WeldTraces(), AlarmBook()
         self.acks: queue.SimpleQueue = queue.SimpleQueue()
         self._answers: dict[str, asyncio.Future] = {}
-        self._parts_seen: tuple[str, ...] = ()
+        self._counts_read: tuple[str, ...] = ()
+        self._journal_read_at = 0.0
+        self._alarm_summary: tuple[int, bool] = (0, False)
         self.journal: Journal | None = None
         self.command_pub = topics.publisher(node, topics.CELL_COMMAND)
+        self.alarm_pub = topics.publisher(node, topics.ALARM_EVENTS)
         topics.subscribe(node, topics.CELL_STATE, self._on_state)
         self.heartbeat = topics.subscribe(node, topics.HEARTBEAT, lambda msg: None)
         self.device_subs = {role: topics.subscribe(node, topics.device_status(role),
@@ -90,7 +97,8 @@ class HmiNode:
         import uvicorn
 
         tls = self.config.hmi.tls
-        app = create_app(self, self.hub, self.sessions, tls is not None, self.log)
+        app = create_app(self, self.hub, self.sessions, tls is not None, self.log,
+                         page_hosts(self.host, self.config.hmi.server_names))
         self.server = uvicorn.Server(uvicorn.Config(
             app, host=self.host, port=self.port, log_level="warning", lifespan="off", ws_max_size=64 * 1024,
             ssl_certfile=str(tls.certificate) if tls else None, ssl_keyfile=str(tls.private_key) if tls else None))
@@ -169,16 +177,27 @@ class HmiNode:
             if subscription.alive_publisher_count() == 0 and self.statuses[role] is not None:
                 self.statuses[role] = None
                 self._publish_device(role)
+        if not self.thread.is_alive():
+            self.log.error("the page's web server stopped: the HMI ends")
+            raise SystemExit(1)
         if self.node.monotonic_s() - self.started_at_s < STARTUP_GRACE_S:
             return
-        changes = self.alarms.update(conditions(self.state, self.statuses, self.supervisor_alive), time.time())
+        now_s = time.time()
+        changes = self.alarms.update(conditions(self.state, self.statuses, self.supervisor_alive), now_s)
         for change in changes:
-            self._journal_alarm(change.what, change.alarm.tag, change.alarm.text, "hmi")
-        if changes:
+            self._journal_alarm(change)
+        summary = (self.alarms.raised_within(now_s), self.alarms.flood(now_s))
+        if changes or summary != self._alarm_summary:  # the flood window moves on by itself
+            self._alarm_summary = summary
             self._publish_alarms()
 
     def _publish_alarms(self) -> None:
         self.hub.publish(alarms_message(self.alarms, time.time()), "alarms")
+
+    def _journal_alarm(self, change: Change) -> None:
+        """Publish a journaled change on `alarm/events` (the supervisor journals it)."""
+        if change.what in JOURNALED:
+            self.alarm_pub.publish(self.codec.status("hmi", change.what, OK, event_values(change)))
 
     # -- the journal ------------------------------------------------------------------------
     def _open_journal(self) -> Journal | None:
@@ -194,30 +213,21 @@ class HmiNode:
         return int(text) if text.isdigit() else None
 
     def _read_journal(self) -> None:
-        """The shift's parts and KPIs, when a part was recorded since the last read."""
+        """The shift's parts and KPIs, when the shift's counts on `state` changed (or JOURNAL_REFRESH_S passed)."""
         shift_id, journal = self._shift_id(), self._open_journal()
         if shift_id is None or journal is None:
             return
+        counts = (str(shift_id), *(self.state.get(o.value, "") for o in Outcome))
+        now_s = self.node.monotonic_s()
+        if counts == self._counts_read and now_s - self._journal_read_at < JOURNAL_REFRESH_S:
+            return
+        self._counts_read, self._journal_read_at = counts, now_s
         try:
             records = journal.parts(shift_id)
-            seen = tuple(f"{r.part_id}:{r.outcome.value}" for r in records)
-            if seen == self._parts_seen:
-                return
-            self._parts_seen = seen
             self.hub.publish(parts_message(records), "parts")
             self.hub.publish(kpis_message(shift_kpis(journal, shift_id, self.config)), "kpis")
-        except JournalError as error:
+        except (JournalError, sqlite3.Error, ValueError) as error:  # a locked, damaged or newer journal
             self.log.warning("journal not readable: %s", error)
-
-    def _journal_alarm(self, what: str, tag: str, text: str, source: str) -> None:
-        journal = self._open_journal()
-        if journal is None:
-            return
-        journal.log_event(self._shift_id(), "alarm", source, f"{what} {tag}: {text}")
-        try:
-            journal.flush_events()
-        except JournalError as error:
-            self.log.warning("alarm event not journaled (kept for the next write): %s", error)
 
     # -- pages -> bus (called on the web server's loop) --------------------------------------
     async def command(self, text: str, user: str) -> tuple[bool, str]:
@@ -249,6 +259,8 @@ class HmiNode:
         self.acks.put((tag, user, request_id))
         try:
             return await asyncio.wait_for(future, ANSWER_TIMEOUT_S)
+        except asyncio.TimeoutError:
+            return False, f"the HMI did not take it within {ANSWER_TIMEOUT_S:.0f} s (it may still)"
         finally:
             self._answers.pop(request_id, None)
 
@@ -259,7 +271,7 @@ class HmiNode:
             self.loop.call_soon_threadsafe(self._answer, request_id, False, str(error))
             return
         self.log.info("%s acknowledged %s", user, tag)
-        self._journal_alarm("acknowledged", tag, change.alarm.text, user)
+        self._journal_alarm(change)
         self._publish_alarms()
         self.loop.call_soon_threadsafe(self._answer, request_id, True, "")
 
@@ -287,6 +299,26 @@ def load_sessions(hmi: HmiConfig, config_path: Any, host: str) -> Sessions:
         raise ConfigError(config_path, "hmi.accounts", f"{hmi.accounts_path}: no operator account: the page on "
                           f"{host} (not loopback) needs one (cellctl users add NAME --role operator --file FILE)")
     return Sessions(accounts, hmi.session_timeout_s)
+
+
+def page_hosts(host: str, server_names: tuple[str, ...]) -> list[str]:
+    """The names a browser may reach the page by (its Host header): on loopback the loopback names; else the
+    bind address (for a wildcard: this PC's name and addresses) and `hmi.server_names`. A page reached by
+    any other name is refused: a stranger's site whose name resolves to the cell PC (DNS rebinding)."""
+    names = {"127.0.0.1", "localhost", "::1", "[::1]"}
+    if not is_loopback(host):
+        names |= {host, f"[{host}]", *server_names}
+        if host in ("0.0.0.0", "::"):
+            pc = {socket.gethostname(), socket.getfqdn()}
+            names |= pc | {info[4][0] for name in pc for info in _addresses(name)}
+    return sorted(names)
+
+
+def _addresses(name: str) -> list:
+    try:
+        return socket.getaddrinfo(name, None)
+    except OSError:
+        return []
 
 
 def port_free(host: str, port: int) -> bool:

@@ -27,12 +27,12 @@ What each state does (the README's table says the same):
 from __future__ import annotations
 
 import time
-from collections import deque
 from typing import Any
 
 from cell_controller.bridges import MAPPINGS
 from cell_controller.bridges.base import process_signals
 from cell_controller.bus.api import Node
+from cell_controller.core.alarms import event_detail
 from cell_controller.core.backends import BridgeManager, Swap
 from cell_controller.core.config import CellConfig
 from cell_controller.core.goals import Goal
@@ -45,6 +45,7 @@ from cell_controller.core.packml import (
     NO_STOP_REASON, STATE_COMPLETE, Command, IllegalCommand, PackMLMachine, State, StopCode, StopReason, UnitMode,
 )
 from cell_controller.core.production import Clocks, Production, Verdict
+from cell_controller.core.ratelimit import RateLimit
 from cell_controller.core.types import SAFETY_OK, Backend, DeviceState, DeviceStatus
 from cell_controller.opcua.address_space import spec_for
 
@@ -71,6 +72,8 @@ DEVICES_STEADY_S = 2.0
 STATE_REFRESH_S = 1.0
 #: operator commands journaled per second at most; beyond, they are counted in one event
 COMMAND_EVENTS_PER_S = 5
+#: alarm changes journaled a second at most (`alarm/events`; ISA-18.2's flood is 10 in 10 minutes)
+ALARM_EVENTS_PER_S = 10
 #: how long `stop()` (SIGINT) waits for Stopping to end, s (wall)
 SIGNAL_STOP_S = 2.0
 
@@ -120,7 +123,9 @@ class Supervisor:
         self.statuses: dict[str, DeviceStatus] = {}
         self.status_seen_at: dict[str, float] = {}
         self.last_command: dict[str, str] = {}
-        self._command_times: deque[float] = deque()
+        self._command_events = RateLimit(COMMAND_EVENTS_PER_S)
+        self._alarm_events = RateLimit(ALARM_EVENTS_PER_S)
+        self.alarm_events_ignored = 0  # `alarm/events` messages that are no alarm's change, or beyond the rate
         self._commands_not_journaled = 0
         now = node.monotonic_s()
         self.started_at_s = now
@@ -155,6 +160,7 @@ class Supervisor:
             topics.subscribe(node, ready, lambda msg, name=ready.publisher: self.nodes_up.add(name))
         self.inspections_ignored = 0  # `weld/inspection` messages for no part the cell follows
         topics.subscribe(node, topics.WELD_INSPECTION, self._on_inspection)
+        topics.subscribe(node, topics.ALARM_EVENTS, self._on_alarm_event)
         node.create_timer(WATCHDOG_PERIOD_S, self.evaluate)
         node.create_timer(HEARTBEAT_PERIOD_S, self._beat)
         self.evaluate()
@@ -183,6 +189,17 @@ class Supervisor:
             if self.inspections_ignored in (1, 10, 100) or self.inspections_ignored % 1000 == 0:  # no log flood
                 self.log.warning("%d inspections ignored (the last for %.40r): no part in the cell has that id",
                                  self.inspections_ignored, part_id)
+
+    def _on_alarm_event(self, msg: Any) -> None:
+        """An alarm raised, acknowledged or cleared (the HMI's): journaled, as the journal's one writer."""
+        event = event_detail(self.codec.values(msg))
+        if event is None or not self._alarm_events.allow(self.node.monotonic_s()):
+            self.alarm_events_ignored += 1
+            if self.alarm_events_ignored in (1, 10, 100) or self.alarm_events_ignored % 1000 == 0:  # no log flood
+                self.log.warning("%d alarm events not journaled (not an alarm's change, or more than %d a second)",
+                                 self.alarm_events_ignored, ALARM_EVENTS_PER_S)
+            return
+        self._event("alarm", *event)
 
     def operator_command(self, text: str) -> None:
         """One command from `command` or the northbound server: executed or refused, answered on `state`."""
@@ -293,11 +310,7 @@ class Supervisor:
                              "command_reason": reason or ""}
         if reason is not None:
             self.log.warning("command %r refused: %s", text, reason)
-        now = self.node.monotonic_s()
-        while self._command_times and now - self._command_times[0] > 1.0:
-            self._command_times.popleft()
-        if len(self._command_times) < COMMAND_EVENTS_PER_S:
-            self._command_times.append(now)
+        if self._command_events.allow(self.node.monotonic_s()):
             if self._commands_not_journaled:
                 self._event("command", "operator", f"{self._commands_not_journaled} commands not journaled (flood)")
                 self._commands_not_journaled = 0

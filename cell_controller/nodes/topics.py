@@ -68,6 +68,11 @@ POLICY_STATUS = Topic("policy/status", "diagnostic_msgs/msg/DiagnosticStatus", L
                       "1 Hz and on intervention", "policy names and safety-shield intervention counts")
 INSPECTION_STATUS = Topic("inspection/status", "diagnostic_msgs/msg/DiagnosticStatus", LATCHED, "inspection",
                           "1 Hz and after each weld", "the inspector's name, welds judged, unknown verdicts")
+ALARM_EVENTS = Topic("alarm/events", "diagnostic_msgs/msg/DiagnosticStatus", DEFAULT, "hmi",
+                     "on each raise, acknowledgement and clear of an alarm",
+                     "an alarm's change (core/alarms.py), which the supervisor journals (kind alarm): values what "
+                     "(raised | acknowledged | cleared), tag, priority (high | medium | low), text, user (who "
+                     "acknowledged)")
 #: the latched statuses an automatic start waits for: the nodes whose work every part needs have loaded it
 READY_TOPICS = (POLICY_STATUS, INSPECTION_STATUS)
 
@@ -101,7 +106,7 @@ _LISTED_KINDS = {"robot": "robot", "welder": "welder", "machine": "press", "feed
 
 ALL_TOPICS: tuple[Topic, ...] = (
     JOINT_STATES, TCP_POSE, SEAM_TRACKER, WELD_PROCESS, WELD_SETPOINTS, INFEED, CELL_STATE, CELL_COMMAND,
-    HEARTBEAT, POLICY_STATUS, WELD_INSPECTION, INSPECTION_STATUS, *(device_status(r) for r in ROLES), *(device_command(r) for r in ROLES),
+    HEARTBEAT, POLICY_STATUS, WELD_INSPECTION, INSPECTION_STATUS, ALARM_EVENTS, *(device_status(r) for r in ROLES), *(device_command(r) for r in ROLES),
     *(divergence(r, process_signals(spec_for(_LISTED_KINDS[r]))) for r in ROLES),
     *(transition_event(r) for r in ROLES),
 )

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextvars
 import enum
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
@@ -68,6 +69,17 @@ def verify_password(account: Account, password: str) -> bool:
         return False
 
 
+#: an account name: what the supervisor's commands carry as `user=` and the journal records
+ACCOUNT_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+
+
+def account_name_problem(name: str) -> str | None:
+    """Why `name` cannot be an account's (None: it can)."""
+    if ACCOUNT_NAME.fullmatch(name):
+        return None
+    return f"account name {name[:70]!r}: expected 1..64 ASCII letters, digits, '_', '.' or '-'"
+
+
 def load_accounts(path: str | Path) -> dict[str, Account]:
     """The accounts in a YAML file (see the module docstring); AccountsError naming file and account."""
     file = Path(path)
@@ -81,6 +93,8 @@ def load_accounts(path: str | Path) -> dict[str, Account]:
         raise AccountsError(f"{file}: expected a mapping of account name -> {{role, password_hash}}")
     accounts = {}
     for name, entry in data.items():
+        if account_name_problem(str(name)):
+            raise AccountsError(f"{file}: {account_name_problem(str(name))}")
         if not isinstance(entry, dict) or set(entry) != {"role", "password_hash"}:
             raise AccountsError(f"{file}: {name}: expected {{role: operator|viewer, password_hash: ...}}")
         try:
@@ -94,7 +108,9 @@ def load_accounts(path: str | Path) -> dict[str, Account]:
 
 
 def add_account(path: str | Path, name: str, role: Role, password: str) -> None:
-    """Add or replace `name` in the accounts file (created with mode 0600)."""
+    """Add or replace `name` in the accounts file (created with mode 0600); AccountsError for a bad name."""
+    if account_name_problem(name):
+        raise AccountsError(account_name_problem(name))
     file = Path(path)
     data = yaml.safe_load(file.read_text()) if file.exists() else {}
     data = data if isinstance(data, dict) else {}

@@ -4,7 +4,8 @@ from __future__ import annotations
 import pytest
 
 from cell_controller.core.alarms import (
-    FLOOD_ALARMS, FLOOD_WINDOW_S, AlarmBook, AlarmError, AlarmState, Condition, Priority, conditions,
+    FLOOD_ALARMS, FLOOD_WINDOW_S, AlarmBook, AlarmError, AlarmState, Condition, Priority, conditions, event_detail,
+    event_values,
 )
 from cell_controller.core.types import DeviceState, DeviceStatus
 
@@ -80,3 +81,22 @@ def test_the_conditions_of_the_devices_and_the_cell() -> None:
     assert tags({"state": "Suspended", "starved": "1", "warning": "feeder: jam"}, {}) == ["cell.starved",
                                                                                          "cell.warning"]
     assert tags({"state": "Held", "stop_reason_code": "not a number"}, {}) == []
+
+
+def test_a_new_text_updates_the_alarm_without_raising_it_again() -> None:
+    book = AlarmBook()
+    book.update([Condition("welder.fault", Priority.HIGH, "welder fault: wire stuck")], 1.0)
+    [updated] = book.update([Condition("welder.fault", Priority.HIGH, "welder fault: wire stuck, tip hot")], 2.0)
+    assert (updated.what, updated.alarm.text, updated.alarm.raised_at) == ("updated", "welder fault: wire stuck, tip hot",
+                                                                        1.0)
+    assert book.raised_within(2.0) == 1
+
+
+def test_an_alarm_event_reads_back_as_the_journal_event_and_nothing_else_does() -> None:
+    book = AlarmBook()
+    [raised] = book.update([DOOR], 1.0)
+    assert event_detail(event_values(raised)) == ("hmi", f"raised robot.safety: {DOOR.text}")
+    assert event_detail(event_values(book.acknowledge("robot.safety", "olga", 2.0)))[0] == "olga"
+    assert event_detail({"what": "raised", "tag": "robot.safety", "text": "x", "user": "olga"}) is None  # raised by?
+    assert event_detail({"what": "updated", "tag": "robot.safety", "text": "x"}) is None  # not journaled
+    assert event_detail({"what": "cleared", "tag": "mallory.x", "text": "x"}) is None  # no such source

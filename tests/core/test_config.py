@@ -310,6 +310,12 @@ BAD: list[tuple[str, Callable[[dict[str, Any]], None], str, str]] = [
     ("hmi-session-timeout-too-short", _set("hmi", {"session_timeout": {"value": 10, "unit": "ms"}}),
      "hmi.session_timeout", "expected 1..86400 s"),
     ("hmi-accounts-missing", _set("hmi", {"accounts": "/nonexistent/accounts.yaml"}), "hmi.accounts", "no such file"),
+    ("hmi-a-name-that-looks-like-loopback", _set("hmi", {"bind": "127.evil.example.com:8080"}), "hmi.bind",
+     "(not loopback) needs tls"),
+    ("hmi-localhost-on-a-devices-port", _set("hmi", {"bind": "localhost:48410"}), "hmi.bind",
+     "port 48410 is already used by devices.robot"),
+    ("hmi-server-names-a-word", _set("hmi", {"server_names": "cell-pc"}), "hmi.server_names",
+     "expected a list of host names"),
 ]
 
 

@@ -39,6 +39,14 @@ def test_each_weld_is_traced_for_the_part_the_robot_named_when_the_arc_struck() 
     traces.add_process(process(11.0, 0.0))
     assert traces.trace("P000001") == [[0.0, 200.0, 24.0, 8.0, None, 10.0], [0.5, 210.0, 24.0, 8.0, None, 10.0]]
     assert traces.trace("P000002") is None
+    traces.robot_part_id = "P000001"  # Unhold: the weld of P000001 goes on in its trace
+    traces.add_process(process(20.0, 1.0))
+    assert len(traces.trace("P000001")) == 3 and traces.trace("P000001")[-1][0] == 10.0
+    traces.add_process(process(20.5, 0.0))
+    traces.robot_part_id = ""  # an arc for no part is traced for none
+    traces.add_process(process(30.0, 1.0))
+    assert list(traces.traces) == ["P000001"]
+    traces.add_process(process(30.5, 0.0))
     for n in range(TRACES_KEPT + 5):
         traces.robot_part_id = f"Q{n}"
         traces.add_process(process(20.0 + n, 1.0))

@@ -135,6 +135,7 @@ def test_an_operator_commands_and_acknowledges(server) -> None:
     ({"type": "command", "id": "c1", "command": "swap welder real"}, "'swap' is not a command of the page"),
     ({"type": "command", "id": "c1", "command": "hold user=mallory"}, "no options"),
     ({"type": "command", "id": "c1", "command": "hold now"}, "hold takes no arguments"),
+    ({"type": "command", "id": "c1", "command": "mode turbo"}, "unit mode 'turbo' is not one of production"),
     ({"type": "command", "id": "c1", "command": 7}, "command: expected a text"),
     ({"type": "command", "id": "x" * 40, "command": "hold"}, "id: expected 1..32"),
     ({"type": "ack", "id": "a1", "tag": "'; DROP TABLE events"}, "tag: expected an alarm's tag"),
@@ -182,11 +183,20 @@ def test_a_flood_of_requests_is_cut_off(server) -> None:
     with connect(client) as socket:
         socket.receive_json()
         for i in range(MAX_MESSAGES_PER_S + 5):
-            socket.send_json({"type": "command", "id": f"c{i}", "command": "hold"})
+            socket.send_json({"type": "ack", "id": f"a{i}", "tag": "robot.safety"})
         answers = [socket.receive_json() for _ in range(MAX_MESSAGES_PER_S + 5)]
     refused = [a for a in answers if a["result"] == "refused"]
     assert len(refused) == 5 and "more than 20 messages in a second" in refused[0]["reason"]
     assert len(link.received) == MAX_MESSAGES_PER_S
+
+
+def test_an_operator_commands_no_faster_than_the_supervisor_journals_each_with_her_name(server) -> None:
+    client, link, _ = server
+    log_in(client, "olga")
+    answers = [ask(client, {"type": "command", "id": f"c{i}", "command": "hold"}) for i in range(3)]
+    assert [a["result"] for a in answers] == ["accepted", "accepted", "refused"]
+    assert answers[2]["reason"] == "more than 2 commands a second from olga"
+    assert len(link.received) == 2
 
 
 def test_a_websocket_from_another_site_is_refused(server) -> None:
@@ -195,6 +205,30 @@ def test_a_websocket_from_another_site_is_refused(server) -> None:
     with pytest.raises(Exception):
         with connect(client, origin="http://evil.example") as socket:
             socket.receive_json()
+
+
+def test_a_request_for_another_host_name_is_refused(accounts) -> None:
+    """DNS rebinding: a site whose name resolves to the cell PC sends its own name as the Host."""
+    app = create_app(RecordingLink(), Hub(asyncio.new_event_loop()), Sessions(accounts, 60.0), tls=False, log=LOG,
+                     hosts=["127.0.0.1", "localhost"])
+    with TestClient(app, base_url="http://attacker.example:8080") as client:
+        assert client.get("/").status_code == 400
+    with TestClient(app, base_url="http://127.0.0.1:8080") as client:
+        assert client.get("/").status_code == 200
+
+
+def test_every_response_keeps_the_page_out_of_frames_and_the_page_is_not_a_static_file(server) -> None:
+    client, _, _ = server
+    assert client.get("/static/index.html").status_code == 404
+    for path in ("/", "/static/hmi.js", "/api/session", "/api/weld/P000008"):
+        assert client.get(path).headers["x-frame-options"] == "DENY", path
+
+
+def test_an_oversized_login_is_refused_unread(server) -> None:
+    client, _, _ = server
+    refused = client.post("/api/login", content=b'{"user": "olga", "password": "' + b"x" * 100_000 + b'"}',
+                          headers={"content-type": "application/json"})
+    assert refused.status_code == 401 and "more than 2048 bytes" in refused.json()["reason"]
 
 
 def test_the_weld_plot_of_a_part(server) -> None:

@@ -405,3 +405,29 @@ def test_rogue_and_garbage_inspections_change_no_verdict_and_flood_no_log(config
     assert all(j.status == "unknown" for j in cell.journal.judgements("P000001")[1:])
     assert cell.sup.inspections_ignored == 300
     assert sum("inspections ignored" in r.getMessage() for r in caplog.records) <= 3
+
+
+def test_alarm_events_are_journaled_with_who_acknowledged_and_rogue_ones_are_not(config, caplog) -> None:
+    from cell_controller.core.alarms import AlarmBook, Condition, Priority, event_values
+
+    cell = Harness(config, parts=1)
+    hmi = cell.bus.node("hmi", config.namespace)
+    publisher, codec = topics.publisher(hmi, topics.ALARM_EVENTS), Codec(hmi)
+    cell.run_until(lambda: cell.sup.production.shift_id is not None, 60)
+    book = AlarmBook()
+    [raised] = book.update([Condition("robot.safety", Priority.HIGH, "robot safety chain open: protective_stop")], 1.0)
+    acknowledged = book.acknowledge("robot.safety", "olga", 2.0)
+    for change in (raised, acknowledged):
+        publisher.publish(codec.status("hmi", change.what, 0, event_values(change)))
+    for rogue in ({"what": "raised", "tag": "robot.safety'; --", "text": "x"},  # not a tag
+                  {"what": "deleted", "tag": "robot.safety", "text": "x"},  # not a change
+                  {"what": "acknowledged", "tag": "robot.safety", "text": "x"},  # by nobody
+                  {"what": "raised", "tag": "robot.safety", "text": "x" * 400}):  # too long
+        publisher.publish(codec.status("hmi", "x", 0, rogue))
+    with caplog.at_level("WARNING"):
+        cell.run_to(State.COMPLETE)
+    alarms = [(source, detail) for _, _, kind, source, detail, _ in cell.journal.event_rows() if kind == "alarm"]
+    assert alarms == [("hmi", "raised robot.safety: robot safety chain open: protective_stop"),
+                      ("olga", "acknowledged robot.safety: robot safety chain open: protective_stop")]
+    assert cell.sup.alarm_events_ignored == 4
+    assert sum("alarm events not journaled" in r.getMessage() for r in caplog.records) == 1

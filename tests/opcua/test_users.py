@@ -35,6 +35,7 @@ def test_an_account_file_holds_hashes_only_and_is_readable_by_its_owner_alone(tm
     ("alice: {role: operator, password_hash: hunter2}\n", "not an Argon2 hash (never store a password)"),
     ("alice: {role: operator}\n", "expected {role: operator|viewer, password_hash: ...}"),
     ("alice: [unclosed\n", "not valid YAML"),
+    ("'olga user=mallory': {role: operator, password_hash: '$argon2id$x'}\n", "account name 'olga user=mallory'"),
 ])
 def test_a_malformed_accounts_file_is_refused_naming_file_and_account(tmp_path: Path, text: str, problem: str) -> None:
     path = tmp_path / "accounts.yaml"
@@ -62,3 +63,10 @@ def test_viewers_read_operators_call_and_nobody_edits_the_address_space(tmp_path
     assert not rules.check_validity(victor, call, None) and not rules.check_validity(victor, write, None)
     assert not rules.check_validity(alice, add_nodes, None)
     assert not rules.check_validity(User(UserRole.Anonymous, None), read, None)
+
+
+@pytest.mark.parametrize("name", ["olga user=mallory", "Jürgen", "x" * 65, ""])
+def test_an_account_name_the_journal_cannot_carry_is_refused(tmp_path: Path, name: str) -> None:
+    with pytest.raises(AccountsError, match="expected 1..64 ASCII letters"):
+        add_account(tmp_path / "accounts.yaml", name, Role.OPERATOR, "correct horse")
+    assert not (tmp_path / "accounts.yaml").exists()
