@@ -109,7 +109,8 @@ class HmiNode:
                 raise RuntimeError(f"the page could not listen on {self.host}:{self.port}")
             time.sleep(0.05)
         scheme = "https" if tls else "http"
-        self.log.info("operator page on %s://%s:%d/", scheme, self.host, self.port)
+        self.log.info("operator page on %s://%s:%d/", scheme, f"[{self.host}]" if ":" in self.host else self.host,
+                      self.port)
 
     def _serve(self) -> None:
         asyncio.set_event_loop(self.loop)

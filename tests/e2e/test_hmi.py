@@ -204,6 +204,7 @@ def test_an_operator_runs_the_cell_from_the_page(browser, cell_file, cell_env, t
         cell.stop()
 
 
+@pytest.mark.slow  # the default run kills the page under a running cell in the browser test above
 def test_a_shift_runs_on_when_its_page_is_killed(cell_file, cell_env, tmp_path: Path) -> None:
     config, url = hmi_cell(cell_file, tmp_path)
     shift = subprocess.Popen([CELLCTL, "shift", "--config", str(config.path), "--hmi", "--parts", "2"], env=cell_env,

@@ -137,6 +137,7 @@ def _swap_shift(cell_file, cell_env, tmp_path: Path, backends: list[str], parts:
     assert max(rms for _, _, rms, _, _ in current) > 1.0, "the far gap set welds with another current"
 
 
+@pytest.mark.slow  # 83 s: the default run stays near 15 min; the node-level swaps run by default
 def test_the_welder_swapped_to_shadow_while_held_mid_weld_completes_the_shift(cell_file, cell_env,
                                                                                tmp_path) -> None:
     _swap_shift(cell_file, cell_env, tmp_path, ["shadow"], parts=1)
