@@ -20,6 +20,7 @@ import socket
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from cell_controller.bus.api import Node
@@ -236,34 +237,33 @@ class HmiNode:
         if not self.supervisor_alive:
             return False, "the supervisor is not running"
         command_id = f"hmi-{secrets.token_hex(6)}"
-        future: asyncio.Future = self.loop.create_future()
-        self._answers[command_id] = future
-        self.command_pub.publish(self.codec.string(f"{text} id={command_id} user={user}"))
         self.log.info("%s: %s", user, text)
+        return await self._answered(command_id, lambda: self.command_pub.publish(
+            self.codec.string(f"{text} id={command_id} user={user}")),
+            f"the supervisor did not answer within {ANSWER_TIMEOUT_S:.0f} s")
+
+    async def acknowledge(self, tag: str, user: str) -> tuple[bool, str]:
+        """`user` acknowledges alarm `tag` (on the bus thread, which owns the alarms)."""
+        request_id = f"ack-{secrets.token_hex(6)}"
+        return await self._answered(request_id, lambda: self.acks.put((tag, user, request_id)),
+                                    f"the HMI did not take it within {ANSWER_TIMEOUT_S:.0f} s (it may still)")
+
+    async def _answered(self, request_id: str, send: Callable[[], None], late: str) -> tuple[bool, str]:
+        """`send()` a request, then its answer (`_answer`), or (False, `late`) after ANSWER_TIMEOUT_S."""
+        future: asyncio.Future = self.loop.create_future()
+        self._answers[request_id] = future
+        send()
         try:
             return await asyncio.wait_for(future, ANSWER_TIMEOUT_S)
         except asyncio.TimeoutError:
-            return False, f"the supervisor did not answer within {ANSWER_TIMEOUT_S:.0f} s"
+            return False, late
         finally:
-            self._answers.pop(command_id, None)
+            self._answers.pop(request_id, None)
 
     def _answer(self, request_id: str, accepted: bool, reason: str) -> None:
         future = self._answers.get(request_id)
         if future is not None and not future.done():
             future.set_result((accepted, reason))
-
-    async def acknowledge(self, tag: str, user: str) -> tuple[bool, str]:
-        """`user` acknowledges alarm `tag` (on the bus thread, which owns the alarms)."""
-        request_id = f"ack-{secrets.token_hex(6)}"
-        future: asyncio.Future = self.loop.create_future()
-        self._answers[request_id] = future
-        self.acks.put((tag, user, request_id))
-        try:
-            return await asyncio.wait_for(future, ANSWER_TIMEOUT_S)
-        except asyncio.TimeoutError:
-            return False, f"the HMI did not take it within {ANSWER_TIMEOUT_S:.0f} s (it may still)"
-        finally:
-            self._answers.pop(request_id, None)
 
     def _acknowledge(self, tag: str, user: str, request_id: str) -> None:
         try:

@@ -25,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
-import ipaddress
 import logging
 import math
 from collections.abc import Awaitable, Callable, Mapping
@@ -41,7 +40,7 @@ from asyncua.common.connection import TransportLimits
 from asyncua.crypto.permission_rules import UserRole
 from asyncua.crypto.validator import CertificateValidator, CertificateValidatorOptions
 
-from cell_controller.core.config import SecurityConfig
+from cell_controller.core.config import SecurityConfig, is_loopback
 
 from . import _ua
 from .address_space import UNECE_NAMESPACE, DeviceSpec, EnumSpec, MethodSpec, VariableSpec
@@ -102,13 +101,7 @@ def _limit_clients(server: Server) -> None:
 
 
 def _is_loopback(endpoint: str) -> bool:
-    host = urlparse(endpoint).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    return is_loopback(urlparse(endpoint).hostname or "")
 
 
 class DeviceServer:
