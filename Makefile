@@ -32,6 +32,6 @@ test: setup $(CHROMIUM)
 	$(BIN)/python -m pytest -m "not slow" $(ARGS)
 
 ## every benchmark, results in bench/results.md
-bench: setup
+bench: setup $(CHROMIUM)
 	$(BIN)/pip install --quiet -e '.[rl,test,bench]'
 	$(BIN)/python bench/run.py $(ARGS)
