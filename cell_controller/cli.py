@@ -293,14 +293,14 @@ def _check_hmi(config: CellConfig, host: str, port: int) -> None:
 
 
 def cmd_hmi(args: argparse.Namespace) -> int:
-    """The operator page for the running cell, in the foreground until Ctrl-C."""
+    """The operator page for the running cell, in the foreground until Ctrl-C (the node refuses, exit 2, a bind
+    it may not serve)."""
     from cell_controller.core.config import parse_bind
     from cell_controller.nodes import hmi
 
     config = load_cell(args.config)
     host, port = parse_bind(args.bind, lambda reason: BadInput(f"--bind: {reason}")) if args.bind \
         else (config.hmi.host, config.hmi.port)
-    _check_hmi(config, host, port)
     os.environ.setdefault("ROS_DOMAIN_ID", str(config.domain_id))
     bind = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     hmi.main(["--ros-args", "-r", f"__ns:={config.namespace}", "-p", f"cell_config:={config.path}",

@@ -11,14 +11,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cell_controller.core.config import CellConfig
-from cell_controller.core.journal import Journal, ShiftSummary
+from cell_controller.core.journal import Journal, PartRecord, ShiftSummary
 from cell_controller.core.kpis import CellKpis, cell_kpis
 from cell_controller.core.verdict import GOOD_LEVELS
 
 
-def shift_kpis(journal: Journal, shift_id: int, config: CellConfig) -> CellKpis:
-    """The KPIs of shift `shift_id` of `journal`, against the description's ideal cycle."""
-    return cell_kpis(journal.parts(shift_id), journal.state_log(shift_id), config.supervisor.ideal_cycle_s)
+def shift_kpis(journal: Journal, shift_id: int, config: CellConfig, parts: list[PartRecord] | None = None) -> CellKpis:
+    """The KPIs of shift `shift_id` of `journal`, against the description's ideal cycle; `parts`: its part
+    records when the caller has read them already."""
+    return cell_kpis(journal.parts(shift_id) if parts is None else parts, journal.state_log(shift_id),
+                     config.supervisor.ideal_cycle_s)
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from collections.abc import Iterable, Mapping
 from cell_controller.core.alarms import FLOOD_WINDOW_S, AlarmBook
 from cell_controller.core.journal import PartRecord
 from cell_controller.core.kpis import CellKpis
-from cell_controller.core.packml import MODE_STATES, State
+from cell_controller.core.packml import MODE_STATES
 from cell_controller.core.types import DeviceStatus
 from cell_controller.shift_figures import KPI_ROWS, unit_of
 
@@ -46,7 +46,6 @@ DEVICE_VALUES = ("backend", "lifecycle", "data_age_s", "safety", "watchdog", "sw
 def hello_message(session: Session | None, can_log_in: bool) -> dict:
     return {"type": "hello", "user": session.user if session else "", "role": session.role.value if session
             else "viewer", "can_log_in": can_log_in, "trend_window_s": TREND_WINDOW_S,
-            "states": [s.value for s in State],
             "mode_states": {mode.label: sorted(s.value for s in states) for mode, states in MODE_STATES.items()}}
 
 
@@ -54,15 +53,14 @@ def state_message(values: Mapping[str, str], supervisor_alive: bool) -> dict:
     return {"type": "state", "values": dict(values), "alive": supervisor_alive}
 
 
-def device_message(role: str, status: DeviceStatus | None, level: int, received_at_s: float) -> dict:
-    """One device's row; `status` None: its bridge's liveliness is lost. received_at_s: wall Unix s."""
+def device_message(role: str, status: DeviceStatus | None, level: int) -> dict:
+    """One device's row; `status` None: its bridge's liveliness is lost."""
     if status is None:
         return {"type": "device", "role": role, "state": "gone", "level": "ERROR",
-                "detail": "its bridge is not running", "values": {}, "received_at_s": received_at_s}
+                "detail": "its bridge is not running", "values": {}}
     return {"type": "device", "role": role, "state": status.state.value,
             "level": ("OK", "WARN", "ERROR", "STALE")[min(max(level, 0), 3)], "detail": status.detail,
-            "values": {k: status.values[k] for k in DEVICE_VALUES if k in status.values},
-            "received_at_s": received_at_s}
+            "values": {k: status.values[k] for k in DEVICE_VALUES if k in status.values}}
 
 
 def alarms_message(book: AlarmBook, now_s: float) -> dict:

@@ -132,7 +132,6 @@ class Hub:
         self.latest: dict[str, str] = {}
         self.trend: deque[tuple[float, dict]] = deque()
         self.pages: set[asyncio.Queue[str]] = set()
-        self.dropped = 0
 
     def publish(self, message: dict, key: str | None = None) -> None:
         """Send `message` to every page; with `key`, it is also what a page that connects later gets for
@@ -152,10 +151,11 @@ class Hub:
             self.send(page, text)
 
     def send(self, page: asyncio.Queue[str], text: str) -> None:
+        """Queue `text` for `page`; a page MAX_QUEUED behind loses it (its next state or row puts it right)."""
         try:
             page.put_nowait(text)
         except asyncio.QueueFull:
-            self.dropped += 1
+            pass
 
     def connect(self) -> asyncio.Queue[str]:
         page: asyncio.Queue[str] = asyncio.Queue(MAX_QUEUED)

@@ -142,8 +142,7 @@ class HmiNode:
         self._publish_device(role)
 
     def _publish_device(self, role: str) -> None:
-        self.hub.publish(device_message(role, self.statuses[role], self.levels.get(role, 0), time.time()),
-                         f"device.{role}")
+        self.hub.publish(device_message(role, self.statuses[role], self.levels.get(role, 0)), f"device.{role}")
 
     def _on_process(self, msg: Any) -> None:
         sample = Codec.read_array(topics.WELD_PROCESS, msg, finite=False)
@@ -227,7 +226,7 @@ class HmiNode:
         try:
             records = journal.parts(shift_id)
             self.hub.publish(parts_message(records), "parts")
-            self.hub.publish(kpis_message(shift_kpis(journal, shift_id, self.config)), "kpis")
+            self.hub.publish(kpis_message(shift_kpis(journal, shift_id, self.config, records)), "kpis")
         except (JournalError, sqlite3.Error, ValueError) as error:  # a locked, damaged or newer journal
             self.log.warning("journal not readable: %s", error)
 

@@ -69,7 +69,7 @@ def test_the_parts_table_shows_the_newest_first_with_units_in_the_names() -> Non
 
 
 def test_a_device_without_a_bridge_is_shown_gone() -> None:
-    assert device_message("robot", None, 0, 5.0)["state"] == "gone"
+    assert device_message("robot", None, 0)["state"] == "gone"
     status = DeviceStatus("welder", DeviceState.FAULT, "", "wire stuck", {"backend": "real", "secret": "x"})
-    shown = device_message("welder", status, 2, 5.0)
+    shown = device_message("welder", status, 2)
     assert (shown["state"], shown["level"], shown["values"]) == ("fault", "ERROR", {"backend": "real"})
