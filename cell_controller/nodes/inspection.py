@@ -2,7 +2,9 @@
 `weld/inspection`, which the supervisor records with the part (policies/inspection.py says how).
 
 A weld is the welder's samples while its arc burns (`welder/process`, arc_on), for the part the robot's
-status names when the arc strikes. Each sample is paired with the newest seam-tracker reading
+status names last while the arc burns: the status seen at the strike may still name the part before (the
+robot's approach can be shorter than a status period), and a status that names no part never takes the
+weld's away. Each sample is paired with the newest seam-tracker reading
 (`robot/seam_tracker`: gap, offset, travel speed); the torch's position along the seam is the travel
 speed integrated over the samples' stamps (cell time, s), as a cell without the twin's position knows
 it. When the arc goes out the weld is judged once and the verdict published for that part. A sample with
@@ -56,6 +58,8 @@ class InspectionNode:
 
     def _on_robot(self, msg) -> None:
         self.robot_part_id = self.codec.read_device_status(msg).part_id
+        if self.weld_part_id is not None and self.robot_part_id:
+            self.weld_part_id = self.robot_part_id
 
     def _on_tracker(self, msg) -> None:
         self.tracker = Codec.read_array(topics.SEAM_TRACKER, msg, finite=False) or self.tracker

@@ -1,5 +1,5 @@
-"""The inspection node judges each weld once, when its arc goes out, for the part the robot named when
-the arc struck; its positions come from the travel speed over the samples' stamps; a sample that is not
+"""The inspection node judges each weld once, when its arc goes out, for the part the robot names last
+while the arc burns; its positions come from the travel speed over the samples' stamps; a sample that is not
 finite makes the verdict unknown, never a confident one."""
 from __future__ import annotations
 
@@ -45,9 +45,13 @@ def rig(bus_node):
                                                            NOMINAL_PROCEDURE.wire_feed_m_min, 5000.0, 8.0,
                                                            float(arc_on), stamp_s)))
 
-    def weld(part_id: str, seconds: float, start_s: float = STAMP_S, **sample) -> None:
-        robot(part_id)
+    def weld(part_id: str, seconds: float, start_s: float = STAMP_S, struck_for: str | None = None,
+             **sample) -> None:
+        """struck_for: the part the robot's status still names when the arc strikes (default: part_id)."""
+        robot(part_id if struck_for is None else struck_for)
         for i in range(int(round(seconds / TICK_S)) + 1):
+            if i == 5:
+                robot(part_id)
             tick(start_s + i * TICK_S, **sample)
         robot("")  # the part leaves the robot before the arc's end is seen: the weld keeps its part
         tick(start_s + seconds + TICK_S, arc_on=False)
@@ -70,6 +74,14 @@ def test_one_verdict_per_weld_for_the_part_under_the_torch(rig) -> None:
     weld("P000002", 20.0, start_s=STAMP_S + 60.0, speed_mm_s=NOMINAL_PROCEDURE.travel_speed_mm_s * 1.4)
     second = verdicts(node)[1]
     assert second["part_id"] == "P000002" and second["level"] == "D" and float(second["p_worse_than_c"]) == 1.0
+
+
+def test_a_status_late_at_the_strike_never_gives_the_weld_to_the_part_before(rig) -> None:
+    node, _, weld, _ = rig
+    weld("P000001", 20.0)
+    weld("P000002", 20.0, start_s=STAMP_S + 60.0, struck_for="P000001")  # the robot's status lagged
+    weld("P000003", 20.0, start_s=STAMP_S + 120.0, struck_for="")  # the first status of all came late
+    assert [v["part_id"] for v in verdicts(node)] == ["P000001", "P000002", "P000003"]
 
 
 def test_a_sample_that_is_not_finite_makes_the_verdict_unknown(rig) -> None:
