@@ -16,7 +16,8 @@ import numba
 import numpy as np
 
 from cell_controller.sim.physics.thermal import ftcs_advance_numba, ftcs_advance_numpy
-from cell_controller.sim.physics.weld import NOMINAL_PROCEDURE, WeldProcess, generate_joint
+from cell_controller.sim.physics.joint import generate_joint
+from cell_controller.sim.physics.weld import NOMINAL_PROCEDURE, WeldProcess
 
 
 def time_kernel(fn, T, buf, gx, gy, calls: int) -> float:

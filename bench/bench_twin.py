@@ -35,7 +35,8 @@ import numpy as np
 
 from cell_controller.core.config import load_cell
 from cell_controller.sim.devices.models import TwinCell
-from cell_controller.sim.physics.weld import NOMINAL_PROCEDURE, WeldProcess, generate_joint
+from cell_controller.sim.physics.joint import generate_joint
+from cell_controller.sim.physics.weld import NOMINAL_PROCEDURE, WeldProcess
 from cell_controller.sim.twin.world import CellWorld
 
 REPO = Path(__file__).resolve().parents[1]

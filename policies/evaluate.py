@@ -31,10 +31,11 @@ from cell_controller.core.config import CellConfig
 from cell_controller.core.policy import WeldPolicy
 from cell_controller.core.shield import WeldShield
 from cell_controller.core.types import WeldParameters
-from cell_controller.policies.baselines import FixedRecipeWeldPolicy
+from cell_controller.core.baselines import FixedRecipeWeldPolicy
 from cell_controller.sim.envs.weld_env import EVAL_SEED_BASE, observation_from_sample
 from cell_controller.sim.envs.weld_spaces import default_cell_config
-from cell_controller.sim.physics.weld import JointGeometry, ProcessSample, WeldProcess, generate_joint
+from cell_controller.sim.physics.joint import JointGeometry, generate_joint
+from cell_controller.sim.physics.weld import ProcessSample, WeldProcess
 from cell_controller.sim.reality_gap import NOMINAL, RealityGap
 
 __all__ = ["EpisodeResult", "PolicyFigures", "weld_joint", "run_policy", "evaluate", "wilson_interval", "bootstrap_interval",

@@ -22,7 +22,7 @@ import numpy as np
 
 from cell_controller.core.policy import FeedPolicy
 from cell_controller.core.types import FeedAction, FeedObservation
-from cell_controller.policies.baselines import FixedRateFeedPolicy
+from cell_controller.core.baselines import FixedRateFeedPolicy
 from cell_controller.sim.physics.flow import SCENARIOS, FlowModel, FlowParams, run_feed_policy
 
 EVAL_SEED_BASE = 2**32

@@ -30,9 +30,9 @@ from typing import Protocol
 
 import numpy as np
 
+from cell_controller.sim.physics.iso5817 import IMPERFECTIONS, LEVELS, RUN_ON_MM, SEGMENT_LENGTH_MM
 from cell_controller.sim.physics.weld import (
-    ARC_EFFICIENCY_GMAW, DEPOSITION_EFFICIENCY, IMPERFECTIONS, LEVELS, NOMINAL_PROCEDURE, RUN_ON_MM,
-    SEGMENT_LENGTH_MM, TRACKER_LOOKAHEAD_MM,
+    ARC_EFFICIENCY_GMAW, DEPOSITION_EFFICIENCY, NOMINAL_PROCEDURE, TRACKER_LOOKAHEAD_MM,
 )
 
 SHIPPED_INSPECTION = Path(__file__).with_name("shipped") / "inspection.joblib"

@@ -31,7 +31,7 @@ import numpy as np
 from cell_controller.core.config import DEFAULT_INSPECTION, CellConfig
 from cell_controller.core.policy import WeldPolicy
 from cell_controller.core.types import WeldObservation, WeldParameters
-from cell_controller.policies.baselines import FixedRecipeWeldPolicy
+from cell_controller.core.baselines import FixedRecipeWeldPolicy
 from cell_controller.policies.evaluate import default_policies, weld_joint, wilson_interval
 from cell_controller.policies.inspection import (
     IMPERFECTIONS, LEVELS, HeatInputRule, Inspection, LearnedInspector, WeldInspector, WeldSignals,
@@ -39,7 +39,8 @@ from cell_controller.policies.inspection import (
 )
 from cell_controller.sim.envs.weld_env import EVAL_SEED_BASE
 from cell_controller.sim.envs.weld_spaces import default_cell_config
-from cell_controller.sim.physics.weld import WeldReport, generate_joint
+from cell_controller.sim.physics.joint import generate_joint
+from cell_controller.sim.physics.weld_report import WeldReport
 from cell_controller.sim.reality_gap import GAPS, NOMINAL, RealityGap
 
 #: the inspection's training joints: above the policies' evaluation seeds and the compare cell's joints

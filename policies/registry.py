@@ -7,7 +7,7 @@ from pathlib import Path
 from cell_controller.core.config import CellConfig, ConfigError
 from cell_controller.core.policy import FeedPolicy, WeldPolicy
 
-from .baselines import FixedRateFeedPolicy, FixedRecipeWeldPolicy
+from cell_controller.core.baselines import FixedRateFeedPolicy, FixedRecipeWeldPolicy
 from .inspection import WeldInspector
 from .feed_learned import SHIPPED as FEED_SHIPPED
 from .learned import SHIPPED_MODEL

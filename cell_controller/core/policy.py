@@ -1,6 +1,6 @@
 """The one interface every policy implements: observation in, action out.
 
-Baselines (`cell_controller.policies.baselines`) and learned policies implement the same
+Baselines (`cell_controller.core.baselines`) and learned policies implement the same
 protocols, so the policy node, the gym environments and the evaluation never know which
 one they run.
 """

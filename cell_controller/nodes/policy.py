@@ -28,7 +28,7 @@ from cell_controller.core.policy import FeedPolicy, WeldPolicy
 from cell_controller.core.shield import WeldShield
 from cell_controller.core.types import DeviceState, FeedObservation, WeldObservation
 from cell_controller.policies import registry
-from cell_controller.policies.baselines import FixedRecipeWeldPolicy
+from cell_controller.core.baselines import FixedRecipeWeldPolicy
 from cell_controller.policies.feed_loop import FeedLoop
 
 from . import topics

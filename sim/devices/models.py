@@ -30,7 +30,9 @@ from cell_controller.sim.physics.flow import (
     TRANSFER_TO_MACHINE_S,
     UNLOAD_S,
 )
-from cell_controller.sim.physics.weld import JointGeometry, ProcessSample, WeldProcess, WeldReport, generate_joint
+from cell_controller.sim.physics.joint import JointGeometry, generate_joint
+from cell_controller.sim.physics.weld import ProcessSample, WeldProcess
+from cell_controller.sim.physics.weld_report import WeldReport
 from cell_controller.sim.twin.world import CellWorld
 
 #: what a command returns: a CommandStatus name of the address space, then the reason

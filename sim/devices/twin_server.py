@@ -38,7 +38,8 @@ from cell_controller.opcua.address_space import (
 )
 from cell_controller.opcua.server import DeviceServer
 from cell_controller.preflight import check_description
-from cell_controller.sim.physics.weld import NOMINAL_PROCEDURE, WeldProcess, generate_joint
+from cell_controller.sim.physics.joint import generate_joint
+from cell_controller.sim.physics.weld import NOMINAL_PROCEDURE, WeldProcess
 from cell_controller.sim.twin.world import CellWorld
 
 from .models import ACCEPTED, TwinCell

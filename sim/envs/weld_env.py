@@ -38,8 +38,10 @@ from gymnasium import spaces
 
 from cell_controller.core.config import CellConfig, load_cell
 from cell_controller.core.types import WeldObservation
-from cell_controller.sim.physics.weld import (RUN_ON_MM, WeldProcess, WeldReport, current_from_wire_feed,
-                                              generate_joint, iso5817_level, worse_level)
+from cell_controller.sim.physics.iso5817 import RUN_ON_MM, iso5817_level, worse_level
+from cell_controller.sim.physics.joint import generate_joint
+from cell_controller.sim.physics.weld import WeldProcess, current_from_wire_feed
+from cell_controller.sim.physics.weld_report import WeldReport
 
 from .weld_spaces import ACTION_DIM, OBS_CLIP, OBS_DIM, WeldControlInterface, default_cell_config
 
@@ -199,11 +201,6 @@ class WeldEnv(gym.Env):
         self._x_prev = self.process.x_mm
         return self.io.observe(observation, self.dt_s), {"joint_seed": joint_seed}
 
-    def _last(self) -> dict[str, float]:
-        # the newest entry of each trace list (``WeldProcess.trace`` would copy the whole trace every step)
-        tr = self.process._trace  # noqa: SLF001 - read-only
-        return {k: tr[k][-1] for k in _STEP_KEYS}
-
     def step(self, action):
         if self.process is None:
             raise RuntimeError("reset() before step()")
@@ -213,7 +210,7 @@ class WeldEnv(gym.Env):
         observation = self._weld(params)
         self._steps += 1
         w = self.reward_weights
-        v = self._last()
+        v = self.process.last_values(_STEP_KEYS)  # the step's true values (no copy of the trace)
         x = v["x_mm"]
         dx = x - self._x_prev
         graded_dx = max(0.0, x - max(self._x_prev, RUN_ON_MM))

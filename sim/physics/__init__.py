@@ -1,18 +1,21 @@
-"""Process physics of the cell: GMAW weld process twin (arc, thin-plate thermal FD model, bead, ISO 5817)."""
+"""Process physics of the cell: GMAW weld process twin (arc, thin-plate thermal FD model, bead, ISO 5817).
+
+Modules: ``joint`` (the seeded joints), ``weld`` (arc, procedure and the process model ``WeldProcess``),
+``thermal`` (the plate's thermal field), ``pool`` (the melt pool's 3-D corrected field and fused zone,
+numba kernels), ``iso5817`` (limits and levels), ``weld_report`` (the graded weld), ``flow`` (the
+part flow), ``plot`` (figures).
+"""
+from .iso5817 import ACCEPTANCE_LEVEL, IMPERFECTIONS, LEVELS
+from .joint import JointGeometry, generate_joint
 from .weld import (
-    ACCEPTANCE_LEVEL,
-    IMPERFECTIONS,
-    LEVELS,
     NOMINAL_PROCEDURE,
     PARAMETER_LIMITS,
-    JointGeometry,
     NominalProcedure,
     ProcessSample,
     WeldProcess,
-    WeldReport,
-    generate_joint,
     run_fixed_recipe,
 )
+from .weld_report import WeldReport
 
 __all__ = [
     "ACCEPTANCE_LEVEL",

@@ -2,7 +2,8 @@
 
 Matplotlib with the Agg backend (no display needed)::
 
-    from cell_controller.sim.physics.weld import generate_joint, run_fixed_recipe
+    from cell_controller.sim.physics.joint import generate_joint
+    from cell_controller.sim.physics.weld import run_fixed_recipe
     from cell_controller.sim.physics.plot import plot_weld
     plot_weld(run_fixed_recipe(generate_joint(3), 3), "weld_3.png")
 
@@ -20,19 +21,16 @@ from pathlib import Path
 
 import numpy as np
 
-from .weld import (
+from .iso5817 import (
     ACCEPTANCE_LEVEL,
     IMPERFECTIONS,
     LEVELS,
-    NOMINAL_PROCEDURE,
-    PARAMETER_LIMITS,
     RUN_ON_MM,
     SEGMENT_LENGTH_MM,
-    WeldProcess,
-    generate_joint,
     iso5817_limits,
-    run_fixed_recipe,
 )
+from .joint import generate_joint
+from .weld import NOMINAL_PROCEDURE, PARAMETER_LIMITS, WeldProcess, run_fixed_recipe
 
 __all__ = ["plot_weld", "main"]
 

@@ -5,7 +5,7 @@ robot mounting surface (top of the pedestal), x forward, y left, z up. Every
 surface a part rests on (fixture, conveyor belt, press bed, outfeed) is at
 z = 0, the robot mounting height, 850 mm above the floor.
 
-Part: the joint the weld process model welds (`cell_controller.sim.physics.weld`):
+Part: the joint the weld process model welds (`cell_controller.sim.physics.joint`):
 a single-side square (I) butt joint of two 5 mm plates lying flat side by side,
 joined along their 200 mm edges with the nominal root gap between them, welded
 from the top face without backing. Part frame: origin on the underside, in the
@@ -60,7 +60,7 @@ PART_PLATE_SIZE_MM: Vec3 = (200.0, 100.0, 5.0)
 """Each of the two plates: length along the seam, width across it, thickness (mm)."""
 PART_ROOT_GAP_MM = 1.2
 """Nominal root gap between the plates (mm): the mean gap of the weld model's joint
-generator (`cell_controller.sim.physics.weld.JOINT_VARIATION["gap_mean_mm"]`)."""
+generator (`cell_controller.sim.physics.joint.JOINT_VARIATION["gap_mean_mm"]`)."""
 _PLATE_OFFSET_Y_MM = (PART_PLATE_SIZE_MM[1] + PART_ROOT_GAP_MM) / 2.0
 _PLATE_CENTER_Z_MM = PART_PLATE_SIZE_MM[2] / 2.0
 PART_LEFT_PLATE_MM = Box(center_mm=(0.0, _PLATE_OFFSET_Y_MM, _PLATE_CENTER_Z_MM), size_mm=PART_PLATE_SIZE_MM)

@@ -1,6 +1,6 @@
 """Geometry of a straight square-butt seam and of the torch held on it (pure numpy).
 
-The joint is the one the weld process model welds (`cell_controller.sim.physics.weld`):
+The joint is the one the weld process model welds (`cell_controller.sim.physics.joint`):
 a single-side square-groove (I) butt joint of two flat plates with a root gap,
 welded from the top face. The seam line runs along the middle of the gap on the
 top face.

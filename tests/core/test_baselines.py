@@ -13,7 +13,7 @@ from cell_controller.core.config import ConfigError, load_cell
 from cell_controller.core.policy import AUTONOMOUS_POLICIES, BASELINE_POLICIES
 from cell_controller.core.types import FeedObservation, WeldObservation, WeldParameters
 from cell_controller.policies import registry
-from cell_controller.policies.baselines import FixedRateFeedPolicy, FixedRecipeWeldPolicy
+from cell_controller.core.baselines import FixedRateFeedPolicy, FixedRecipeWeldPolicy
 
 CONFIG = load_cell(Path(__file__).resolve().parents[2] / "config" / "cell.yaml")
 

@@ -14,7 +14,7 @@ from cell_controller.nodes import topics
 from cell_controller.nodes.codec import Codec
 from cell_controller.nodes.policy import PolicyNode
 from cell_controller.policies import registry
-from cell_controller.policies.baselines import FixedRecipeWeldPolicy
+from cell_controller.core.baselines import FixedRecipeWeldPolicy
 from cell_controller.policies.feed_evaluate import eval_seeds
 from cell_controller.sim.physics.flow import SCENARIOS, STEP_S, FlowModel, FlowParams, episode_summary, run_feed_policy
 from cell_controller.testing import private_cell_file

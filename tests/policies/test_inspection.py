@@ -13,7 +13,8 @@ from cell_controller.policies.inspection import (
 )
 from cell_controller.policies.inspection_train import WELDERS, operating_threshold, weld
 from cell_controller.sim.envs.weld_env import EVAL_SEED_BASE
-from cell_controller.sim.physics.weld import NOMINAL_PROCEDURE, RUN_ON_MM
+from cell_controller.sim.physics.iso5817 import RUN_ON_MM
+from cell_controller.sim.physics.weld import NOMINAL_PROCEDURE
 
 
 def steady(length_mm: float = 200.0, step_mm: float = 1.0, **signals: float) -> WeldSignals:

@@ -11,13 +11,13 @@ import pytest
 from cell_controller.core.config import load_cell
 from cell_controller.core.types import WeldObservation
 from cell_controller.policies import registry
-from cell_controller.policies.baselines import FixedRecipeWeldPolicy
+from cell_controller.core.baselines import FixedRecipeWeldPolicy
 from cell_controller.policies.evaluate import (PolicyFigures, eval_seeds, evaluate, to_markdown, weld_joint,
                                                wilson_interval)
 from cell_controller.policies.learned import SHIPPED_MODEL, LearnedWeldPolicy
 from cell_controller.policies.pid import PidWeldPolicy
 from cell_controller.sim.envs.weld_env import EVAL_SEED_BASE
-from cell_controller.sim.physics.weld import JointGeometry
+from cell_controller.sim.physics.joint import JointGeometry
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = load_cell(REPO / "config" / "cell.yaml")

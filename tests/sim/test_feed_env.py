@@ -5,7 +5,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from cell_controller.policies.baselines import FixedRateFeedPolicy
+from cell_controller.core.baselines import FixedRateFeedPolicy
 from cell_controller.sim.envs import feed_env
 from cell_controller.sim.physics import flow
 from cell_controller.sim.physics.flow import SCENARIOS, FlowModel, FlowParams, FlowParamsError, run_feed_policy

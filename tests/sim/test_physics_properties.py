@@ -8,24 +8,25 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cell_controller.sim.physics.weld import (
-    DEPOSITION_EFFICIENCY,
+from cell_controller.sim.physics.iso5817 import (
     IMPERFECTIONS,
-    JOINT_VARIATION,
     LEVELS,
-    PARAMETER_LIMITS,
     SEGMENT_LENGTH_MM,
     SHORT_MAX_FRACTION,
     SHORT_WINDOW_MM,
-    WeldProcess,
-    _apply_short_rule,
-    current_from_wire_feed,
-    deposit_area_mm2,
-    generate_joint,
-    heat_input_J_mm,
+    apply_short_rule,
     iso5817_level,
     iso5817_limits,
     worse_level,
+)
+from cell_controller.sim.physics.joint import JOINT_VARIATION, generate_joint
+from cell_controller.sim.physics.weld import (
+    DEPOSITION_EFFICIENCY,
+    PARAMETER_LIMITS,
+    WeldProcess,
+    current_from_wire_feed,
+    deposit_area_mm2,
+    heat_input_J_mm,
 )
 
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -136,7 +137,7 @@ def short_case(draw):
 @given(case=short_case())
 def test_short_imperfection_rule_per_100_mm_window(case):
     levels, present, graded, welded = case
-    out = _apply_short_rule(levels, present, ("C", "D"), graded, welded)
+    out = apply_short_rule(levels, present, ("C", "D"), graded, welded)
     flagged = [bool(g and p and L in ("C", "D")) for L, p, g in zip(levels, present, graded)]
     w = int(round(SHORT_WINDOW_MM / SEGMENT_LENGTH_MM))
     allowed = SHORT_MAX_FRACTION * min(SHORT_WINDOW_MM, welded)
@@ -152,7 +153,7 @@ def test_short_imperfection_rule_per_100_mm_window(case):
         s = free[0]
         levels2, present2 = list(levels), present.copy()
         levels2[s], present2[s] = "D", True
-        out2 = _apply_short_rule(levels2, present2, ("C", "D"), graded, welded)
+        out2 = apply_short_rule(levels2, present2, ("C", "D"), graded, welded)
         assert all(rank(b) >= rank(a) for k, (a, b) in enumerate(zip(out, out2)) if k != s)
 
 

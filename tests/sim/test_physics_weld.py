@@ -4,20 +4,18 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from cell_controller.sim.physics.iso5817 import IMPERFECTIONS, iso5817_level
+from cell_controller.sim.physics.joint import JointGeometry, generate_joint
 from cell_controller.sim.physics.weld import (
-    IMPERFECTIONS,
     NOMINAL_PROCEDURE,
     PARAMETER_LIMITS,
     TRACKER_LOOKAHEAD_MM,
-    JointGeometry,
     NominalProcedure,
     ProcessSample,
     WeldProcess,
     current_from_wire_feed,
     deposit_area_mm2,
-    generate_joint,
     heat_input_J_mm,
-    iso5817_level,
 )
 
 L = 100.0
@@ -97,6 +95,19 @@ def test_done_and_step_after_done_raises():
     assert p.trace["x_mm"][-1] == pytest.approx(20.0)
     with pytest.raises(RuntimeError):
         p.step(0.02, 24.0, 8.0, 10.0, 0.0)
+
+
+def test_last_values_are_the_newest_trace_entries():
+    p = WeldProcess(joint(length=20.0), 0)
+    with pytest.raises(IndexError):
+        p.last_values(["x_mm"])
+    for _ in range(3):
+        p.step(0.02, 24.0, 8.0, 10.0, 0.0)
+    tr = p.trace
+    assert p.last_values(tr) == {k: a[-1] for k, a in tr.items()}
+    assert p.last_values(["x_mm"]) == {"x_mm": pytest.approx(0.6)}
+    with pytest.raises(KeyError):
+        p.last_values(["no_such_field"])
 
 
 def test_sensors_without_noise_tracker_lookahead_and_arc_energy():

@@ -12,7 +12,7 @@ import pybullet as pb
 import pytest
 from scipy.spatial.transform import Rotation
 
-from cell_controller.sim.physics.weld import JOINT_VARIATION, generate_joint
+from cell_controller.sim.physics.joint import JOINT_VARIATION, generate_joint
 from cell_controller.sim.twin import CellWorld, UnreachablePoseError
 from cell_controller.sim.twin.layout import CONVEYOR_START_MM, FIXTURE_POSE, MACHINE_POSE, OUTFEED_POSE
 from cell_controller.sim.twin.world import ROBOT_URDF

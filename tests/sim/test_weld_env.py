@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from cell_controller.core.config import load_cell
 from cell_controller.core.types import WeldObservation
-from cell_controller.policies.baselines import FixedRecipeWeldPolicy
+from cell_controller.core.baselines import FixedRecipeWeldPolicy
 from cell_controller.policies.evaluate import run_policy
 from cell_controller.sim.envs import WELD_ENV_ID
 from cell_controller.sim.envs.weld_env import EVAL_SEED_BASE, WeldEnv

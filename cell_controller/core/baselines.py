@@ -1,8 +1,12 @@
-"""Baseline policies: the fixed welding recipe and fixed-rate feeding."""
+"""Baseline policies: the fixed welding recipe and fixed-rate feeding.
+
+They use only core types, and the twin (``sim``), the policies, the nodes and the safety shield's
+fallback all need them, so they live in core: imports point one way (core ← sim ← policies).
+"""
 from __future__ import annotations
 
-from cell_controller.core.config import Procedure
-from cell_controller.core.types import FeedAction, FeedObservation, WeldObservation, WeldParameters
+from .config import Procedure
+from .types import FeedAction, FeedObservation, WeldObservation, WeldParameters
 
 
 class FixedRecipeWeldPolicy:
