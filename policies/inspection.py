@@ -31,9 +31,8 @@ from typing import Protocol
 import numpy as np
 
 from cell_controller.sim.physics.iso5817 import IMPERFECTIONS, LEVELS, RUN_ON_MM, SEGMENT_LENGTH_MM
-from cell_controller.sim.physics.weld import (
-    ARC_EFFICIENCY_GMAW, DEPOSITION_EFFICIENCY, NOMINAL_PROCEDURE, TRACKER_LOOKAHEAD_MM,
-)
+from cell_controller.sim.physics.arc import ARC_EFFICIENCY_GMAW, DEPOSITION_EFFICIENCY, TRACKER_LOOKAHEAD_MM
+from cell_controller.sim.physics.weld import NOMINAL_PROCEDURE
 
 SHIPPED_INSPECTION = Path(__file__).with_name("shipped") / "inspection.joblib"
 #: a stretch of seam longer than this without a sample leaves a segment unseen: the weld is `unknown`, mm

@@ -24,7 +24,7 @@ import numpy as np
 from cell_controller.core.config import CellConfig
 from cell_controller.core.types import WeldObservation, WeldParameters
 from cell_controller.sim.envs.weld_spaces import WeldObservationEncoder, default_cell_config
-from cell_controller.sim.physics.weld import current_from_wire_feed
+from cell_controller.sim.physics.arc import current_from_wire_feed
 
 __all__ = ["PidGains", "PidWeldPolicy", "TUNED_GAINS", "tune"]
 

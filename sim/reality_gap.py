@@ -41,7 +41,7 @@ class RealityGap:
     its range) for a value outside its plausible range (`ranges`)."""
 
     #: the plant's arc thermal efficiency k (EN 1011-1; ISO/TR 17671-1) over the model's
-    #: (`weld.ARC_EFFICIENCY_GMAW`, 0.8), 1: calorimetric GMAW values span k = 0.7..0.9
+    #: (`arc.ARC_EFFICIENCY_GMAW`, 0.8), 1: calorimetric GMAW values span k = 0.7..0.9
     arc_efficiency_factor: float = _deviation(1.0, 0.7 / 0.8, 0.9 / 0.8)
     #: the plate's thermal conductivity k_th over the model's (`thermal.MILD_STEEL`, 35 W/(m K)), 1:
     #: alloy content and the temperature mean taken move it by about +-20 %
@@ -52,7 +52,7 @@ class RealityGap:
     #: >= 1 mm: +0.01 / -0.04 mm); a thinner wire carries less current and deposits less
     wire_diameter_error_mm: float = _deviation(0.0, -0.04, 0.01)
     #: the plant's welding current at a given wire feed and voltage over the model's characteristic
-    #: (`weld.current_from_wire_feed`), 1: contact-tip wear, stick-out and wire cast, about +-10 %
+    #: (`arc.current_from_wire_feed`), 1: contact-tip wear, stick-out and wire cast, about +-10 %
     current_factor: float = _deviation(1.0, 0.9, 1.1)
     #: constant error of the seam tracker's seam-offset reading (laser line to TCP calibration), mm
     tracker_bias_mm: float = _deviation(0.0, -0.5, 0.5)

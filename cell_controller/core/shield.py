@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from dataclasses import astuple, dataclass, fields, replace
+from dataclasses import dataclass, fields, replace
 
 from .config import Limit
 from .policy import WeldPolicy
@@ -52,9 +52,9 @@ class WeldShield:
     def filter(self, proposed: WeldParameters, observation: WeldObservation, dt_s: float) -> Shielded:
         interventions: list[str] = []
         fallback_action = self.fallback.act(observation, dt_s)
-        if not all(math.isfinite(v) for v in astuple(observation)):
+        if not _finite(observation):
             proposed, interventions = fallback_action, ["non_finite_observation"]
-        elif not all(math.isfinite(v) for v in astuple(proposed)):
+        elif not _finite(proposed):
             proposed, interventions = fallback_action, ["non_finite_action"]
         values = {}
         for field in fields(WeldParameters):
@@ -76,6 +76,11 @@ class WeldShield:
         self._last = action
         self.counts.update(interventions)
         return Shielded(action, tuple(interventions))
+
+
+def _finite(values: WeldObservation | WeldParameters) -> bool:
+    """Every field is a finite number (a shallow look: `dataclasses.astuple` deep-copies every call)."""
+    return all(math.isfinite(getattr(values, f.name)) for f in fields(values))
 
 
 #: the bridges let a setpoint move this many times the rate limit over one device tick from the value

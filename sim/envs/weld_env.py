@@ -40,7 +40,8 @@ from cell_controller.core.config import CellConfig, load_cell
 from cell_controller.core.types import WeldObservation
 from cell_controller.sim.physics.iso5817 import RUN_ON_MM, iso5817_level, worse_level
 from cell_controller.sim.physics.joint import generate_joint
-from cell_controller.sim.physics.weld import WeldProcess, current_from_wire_feed
+from cell_controller.sim.physics.arc import current_from_wire_feed
+from cell_controller.sim.physics.weld import WeldProcess
 from cell_controller.sim.physics.weld_report import WeldReport
 
 from .weld_spaces import ACTION_DIM, OBS_CLIP, OBS_DIM, WeldControlInterface, default_cell_config

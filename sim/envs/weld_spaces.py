@@ -39,7 +39,7 @@ from cell_controller.core.config import CellConfig, Limit, load_cell
 from cell_controller.core.shield import WeldShield
 from cell_controller.core.types import WeldObservation, WeldParameters
 from cell_controller.core.baselines import FixedRecipeWeldPolicy
-from cell_controller.sim.physics.weld import TRACKER_LOOKAHEAD_MM, current_from_wire_feed
+from cell_controller.sim.physics.arc import TRACKER_LOOKAHEAD_MM, current_from_wire_feed
 
 __all__ = [
     "ACTION_FIELDS",

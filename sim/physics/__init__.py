@@ -1,6 +1,8 @@
 """Process physics of the cell: GMAW weld process twin (arc, thin-plate thermal FD model, bead, ISO 5817).
 
-Modules: ``joint`` (the seeded joints), ``weld`` (arc, procedure and the process model ``WeldProcess``),
+Modules: ``joint`` (the seeded joints), ``arc`` (the process model's constants and formulas), ``weld``
+(the procedure and the process model: ``WeldProcess``, and ``WeldBatch`` for many welds at once),
+``weld_kernel`` (the process model's step, numba, for one weld or many),
 ``thermal`` (the plate's thermal field), ``pool`` (the melt pool's 3-D corrected field and fused zone,
 numba kernels), ``iso5817`` (limits and levels), ``weld_report`` (the graded weld), ``flow`` (the
 part flow), ``plot`` (figures).
@@ -12,6 +14,7 @@ from .weld import (
     PARAMETER_LIMITS,
     NominalProcedure,
     ProcessSample,
+    WeldBatch,
     WeldProcess,
     run_fixed_recipe,
 )
@@ -26,6 +29,7 @@ __all__ = [
     "JointGeometry",
     "NominalProcedure",
     "ProcessSample",
+    "WeldBatch",
     "WeldProcess",
     "WeldReport",
     "generate_joint",

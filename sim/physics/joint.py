@@ -7,7 +7,7 @@ square-groove (I) butt joint with a root gap, without backing.  (The brief
 spoke of a fillet; it asked for butt-weld criteria — reinforcement 502, root
 penetration, burn-through — so the twin models the butt joint; fillet-only
 criteria such as throat thickness 5213 and convexity 503 are not modelled.
-``weld.JOINT_THERMAL_FACTOR`` would thicken the thermal plate for a T-joint.)
+``arc.JOINT_THERMAL_FACTOR`` would thicken the thermal plate for a T-joint.)
 Frame: x [mm] along the seam from its start, y [mm] lateral from the *programmed*
 path, + = left of travel, z [mm] depth from the top face.
 
@@ -21,6 +21,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from numba.extending import register_jitable
 
 __all__ = ["JointGeometry", "JOINT_VARIATION", "generate_joint"]
 
@@ -58,24 +59,28 @@ class JointGeometry:
     def x_mm(self) -> np.ndarray:
         return np.arange(self.gap_mm.shape[0]) * self.spacing_mm
 
-    def _interp(self, a: np.ndarray, x_mm: float) -> float:
-        f = x_mm / self.spacing_mm
-        n = a.shape[0]
-        if f <= 0:
-            return float(a[0])
-        if f >= n - 1:
-            return float(a[-1])
-        i = int(f)
-        t = f - i
-        return float(a[i] * (1.0 - t) + a[i + 1] * t)
-
     def gap_at(self, x_mm: float) -> float:
         """Root gap [mm] at seam position x [mm] (linear interpolation, clamped to the ends)."""
-        return self._interp(self.gap_mm, x_mm)
+        return float(interp_uniform(self.gap_mm, self.spacing_mm, x_mm))
 
     def seam_offset_at(self, x_mm: float) -> float:
         """Lateral seam deviation [mm] from the programmed path at x [mm] (+ = left)."""
-        return self._interp(self.seam_offset_mm, x_mm)
+        return float(interp_uniform(self.seam_offset_mm, self.spacing_mm, x_mm))
+
+
+@register_jitable
+def interp_uniform(a: np.ndarray, spacing_mm: float, x_mm: float) -> float:
+    """``a`` (sampled every ``spacing_mm`` from x = 0) at ``x_mm``: linear, clamped to the ends. Plain
+    Python, and callable from the process kernel (numba)."""
+    f = x_mm / spacing_mm
+    n = a.shape[0]
+    if f <= 0:
+        return a[0]
+    if f >= n - 1:
+        return a[n - 1]
+    i = int(f)
+    t = f - i
+    return a[i] * (1.0 - t) + a[i + 1] * t
 
 
 def _smooth_noise(rng: np.random.Generator, x: np.ndarray, sigma: float, wl_min: float, wl_max: float, n: int = 4) -> np.ndarray:

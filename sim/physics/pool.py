@@ -4,7 +4,7 @@
 ``XI_AHEAD_MM`` ahead of the arc, ``Y_HALF_MM`` to its side, ``N_DEPTH_LEVELS`` depths from the top
 face); ``pool_geometry`` (numba, ``cache=True``) measures one step's fused zone on the thermal
 window (``thermal.ThermalWindow``).  The process model (``weld.WeldProcess``) calls both each step;
-a batched kernel (many welds per call) belongs here.
+the process kernel (``weld_kernel``) calls ``pool_geometry`` for one weld or many.
 
 * Fusion width and penetration come from the melt isotherm (solidus 1450 °C)
   of a 3-D field that is the 2-D FD field plus a *3-D correction*::
@@ -28,7 +28,7 @@ a batched kernel (many welds per call) belongs here.
   convection in the pool are absent; widths and depths are therefore good to
   roughly ±15 %, and the *trends* (more heat input → wider, deeper) are what
   the controller can rely on.
-* The fused zone is shifted down by ``shift`` = ``weld.GAP_ARC_DEPTH_FACTOR`` · gap (the arc burning
+* The fused zone is shifted down by ``shift`` = ``arc.GAP_ARC_DEPTH_FACTOR`` · gap (the arc burning
   into the open root, see ``weld``).
 * The joint is fused to depth z when the melt at z reaches both groove faces,
   located at seam ± gap/2 relative to the torch; ``joint penetration`` is the

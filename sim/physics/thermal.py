@@ -203,6 +203,42 @@ def gaussian_weights(centres_mm: np.ndarray, coords_mm: np.ndarray, sigma_mm: fl
     return w / s
 
 
+@njit(cache=True, nogil=True)
+def substeps(dt_s, alpha_mm2_s, dx_mm, r_max):  # pragma: no cover - jit
+    """Explicit sub-steps of one advance of ``dt_s`` [s]: the fewest with r = α dt / dx² ≤ ``r_max``."""
+    dt_max = r_max * dx_mm ** 2 / alpha_mm2_s
+    return max(1, int(math.ceil(dt_s / dt_max - 1e-12)))
+
+
+@njit(cache=True, nogil=True)
+def window_sources(T, gx, gy, xl_mm, y_mm, x0_mm, behind_cells, dx_mm, sigma_mm, T0_C, x_from_mm, x_to_mm,
+                   y_arc_mm):  # pragma: no cover - jit
+    """The moving window's part of one advance (``ThermalWindow.advance``, and the process kernel's):
+    re-anchor ``T`` (nx, ny) in place by whole cells so that the arc at ``x_to_mm`` stays
+    ``behind_cells`` from column 0 (new columns at ``T0_C``), and fill the source weights ``gx``
+    (n_sub, nx) and ``gy`` (n_sub, ny) [1/mm] of the arc moving from ``x_from_mm`` to ``x_to_mm`` at
+    ``y_arc_mm``, one row per sub-step (at its middle). Returns the new plate x [mm] of column 0."""
+    nx = T.shape[0]
+    shift = int(math.floor((x_to_mm - x0_mm) / dx_mm + 0.5)) - behind_cells
+    if shift > 0:
+        if shift >= nx:
+            T[:, :] = T0_C
+        else:
+            for i in range(nx - shift):  # forward: each source row is read before it is overwritten
+                T[i, :] = T[i + shift, :]
+            T[nx - shift:, :] = T0_C
+        x0_mm += shift * dx_mm
+    n_sub = gx.shape[0]
+    xs = np.empty(n_sub)
+    ys = np.empty(n_sub)
+    for s in range(n_sub):
+        xs[s] = x_from_mm - x0_mm + (x_to_mm - x_from_mm) * ((s + 0.5) / n_sub)
+        ys[s] = y_arc_mm
+    gaussian_weights_into(gx, xs, xl_mm, sigma_mm, dx_mm)
+    gaussian_weights_into(gy, ys, y_mm, sigma_mm, dx_mm)
+    return x0_mm
+
+
 # ----------------------------------------------------------------------------------------
 # analytic solutions (quasi-steady, frame moving with the source, ξ = x − v t)
 # ----------------------------------------------------------------------------------------
@@ -300,39 +336,21 @@ class ThermalWindow:
         """Plate x [mm] of the window's columns."""
         return self.x0_mm + self._xl
 
-    def _reanchor(self, x_arc_mm: float) -> None:
-        shift = int(math.floor((x_arc_mm - self.x0_mm) / self.dx_mm + 0.5)) - self.behind_cells
-        if shift <= 0:
-            return
-        T0 = self.props.ambient_C
-        if shift >= self.nx:
-            self.T.fill(T0)
-        else:
-            self.T[:-shift] = self.T[shift:]
-            self.T[-shift:] = T0
-        self.x0_mm += shift * self.dx_mm
-
     def advance(self, dt_s: float, x_from_mm: float, x_to_mm: float, y_arc_mm: float, power_W: float) -> None:
         """Advance the field by ``dt_s`` while the arc moves from ``x_from_mm`` to ``x_to_mm`` at ``y_arc_mm``.
 
         ``power_W`` is the power into the plate (k · U · I).  Sub-steps are chosen
-        so that r = α dt / dx² ≤ ``r_max``; the source moves with each sub-step.
+        so that r = α dt / dx² ≤ ``r_max``; the source moves with each sub-step (``window_sources``).
         """
-        self._reanchor(x_to_mm)
-        dt_max = self.r_max * self.dx_mm ** 2 / self.alpha
-        n_sub = max(1, int(math.ceil(dt_s / dt_max - 1e-12)))
-        dts = dt_s / n_sub
-        r = self.alpha * dts / self.dx_mm ** 2
+        n_sub = substeps(dt_s, self.alpha, self.dx_mm, self.r_max)
         if self._gx is None or self._gx.shape[0] != n_sub:
             self._gx = np.empty((n_sub, self.nx))
             self._gy = np.empty((n_sub, self.ny))
-            self._frac = (np.arange(n_sub) + 0.5) / n_sub
-        gx, gy = self._gx, self._gy
-        xs = x_from_mm - self.x0_mm + (x_to_mm - x_from_mm) * self._frac
-        gaussian_weights_into(gx, xs, self._xl, self.sigma_mm, self.dx_mm)
-        gaussian_weights_into(gy, np.full(n_sub, y_arc_mm), self.y_mm, self.sigma_mm, self.dx_mm)
-        self._kernel(self.T, self._buf, gx, gy, power_W * self.amp_per_W, r, self.loss_per_s,
-                     self.props.ambient_C, dts)
+        self.x0_mm = window_sources(self.T, self._gx, self._gy, self._xl, self.y_mm, self.x0_mm, self.behind_cells,
+                                    self.dx_mm, self.sigma_mm, self.props.ambient_C, x_from_mm, x_to_mm, y_arc_mm)
+        dts = dt_s / n_sub
+        self._kernel(self.T, self._buf, self._gx, self._gy, power_W * self.amp_per_W, self.alpha * dts / self.dx_mm ** 2,
+                     self.loss_per_s, self.props.ambient_C, dts)
         self.cell_updates += n_sub * self.nx * self.ny
 
     def node_of(self, x_mm: float, y_mm: float) -> tuple[int, int]:

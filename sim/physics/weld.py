@@ -85,39 +85,22 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from ..reality_gap import NOMINAL, RealityGap
+from . import weld_kernel as kernel
+from .arc import ARC_EFFICIENCY_GMAW, JOINT_THERMAL_FACTOR, current_from_wire_feed, heat_input_J_mm
 from .joint import JointGeometry
-from .pool import N_DEPTH_LEVELS, XI_BEHIND_MM, correction_3d, pool_geometry
-from .thermal import MILD_STEEL, SteelProperties, ThermalWindow
+from .pool import N_DEPTH_LEVELS, XI_BEHIND_MM, correction_3d
+from .thermal import MILD_STEEL, SteelProperties, ThermalWindow, substeps
 from .weld_report import WeldReport, grade_weld
 
 __all__ = [
     "ProcessSample",
     "WeldProcess",
+    "WeldBatch",
     "NominalProcedure",
     "NOMINAL_PROCEDURE",
     "PARAMETER_LIMITS",
-    "ARC_EFFICIENCY_GMAW",
-    "current_from_wire_feed",
-    "heat_input_J_mm",
-    "deposit_area_mm2",
     "run_fixed_recipe",
 ]
-
-# --------------------------------------------------------------------------------------------
-# constants
-# --------------------------------------------------------------------------------------------
-ARC_EFFICIENCY_GMAW = 0.8  # EN 1011-1 thermal efficiency factor k
-DEPOSITION_EFFICIENCY = 0.95  # ε, GMAW solid wire 0.9..0.98
-TRACKER_LOOKAHEAD_MM = 30.0
-
-GAP_ARC_DEPTH_FACTOR = 1.0  # the fused zone shifts down by this × gap (arc burning into the open root)
-#: thermal thickness of the joint / plate thickness: 1.0 for the butt joint.  A single-run fillet on a
-#: T-joint sinks heat into three legs (EN 1011-2 Annex D, 2-D shape factor F2 = 0.67, i.e. t / 0.67 ≈ 1.5 t)
-JOINT_THERMAL_FACTOR = 1.0
-SURFACE_TENSION_N_M = 1.8  # liquid steel (≈ 1.6–1.9 N/m)
-LIQUID_DENSITY_KG_M3 = 7000.0
-ARC_RADIUS_MM = 3.0  # spray-arc radius for the arc pressure
-MU0 = 4e-7 * math.pi
 
 
 @dataclass(frozen=True)
@@ -162,27 +145,6 @@ def _check(name: str, value: float) -> float:
     return v
 
 
-def current_from_wire_feed(wire_feed_m_min: float, voltage_V: float = 24.0, wire_diameter_mm: float = 1.2) -> float:
-    """Welding current [A] of the CV arc for wire feed [m/min] and voltage [V] (1.2 mm G3Si1 fit).
-
-    Other wire diameters scale the WFS term by the wire cross-section (same
-    current density at the same melting rate), a rough first-order scaling.
-    """
-    s = (wire_diameter_mm / 1.2) ** 2
-    return 70.0 + 20.0 * wire_feed_m_min * s + 3.0 * (voltage_V - 24.0)
-
-
-def heat_input_J_mm(voltage_V: float, current_A: float, travel_speed_mm_s: float, k: float = ARC_EFFICIENCY_GMAW) -> float:
-    """Heat input HI = k · U · I / v [J/mm] (EN 1011-1; k = 0.8 for GMAW)."""
-    return k * voltage_V * current_A / travel_speed_mm_s
-
-
-def deposit_area_mm2(wire_feed_m_min: float, travel_speed_mm_s: float, wire_diameter_mm: float = 1.2,
-                     efficiency: float = DEPOSITION_EFFICIENCY) -> float:
-    """Deposited cross-section A = ε · π d² / 4 · WFS / v [mm²] (wire mass balance)."""
-    return efficiency * math.pi * wire_diameter_mm ** 2 / 4.0 * (wire_feed_m_min * 1000.0 / 60.0) / travel_speed_mm_s
-
-
 # --------------------------------------------------------------------------------------------
 # process
 # --------------------------------------------------------------------------------------------
@@ -209,10 +171,194 @@ class ProcessSample:
     time_s: float = 0.0
 
 
-_TRACE_FIELDS = ("x_mm", "time_s", "voltage_V", "current_A", "wire_feed_m_min", "travel_speed_mm_s", "gas_flow_l_min",
-                 "heat_input_J_mm", "width_mm", "penetration_mm", "joint_penetration_mm", "root_width_mm",
-                 "reinforcement_mm", "root_sag_mm", "root_span_ratio", "burn_through", "lack_of_fusion", "joint_missed", "undercut_mm",
-                 "porosity_pct", "deposit_area_mm2", "gap_mm", "seam_error_mm")
+#: the noise rows drawn ahead at a time, per weld (numpy's draws in a block are the same numbers as one per step)
+NOISE_BLOCK_STEPS = 256
+
+
+class WeldBatch:
+    """N welds, one per slot, advanced together: one kernel call per control step (``weld_kernel``).
+
+    ``start(e, joint, seed, ...)`` begins a weld in slot ``e`` with the arguments of ``WeldProcess``;
+    ``step(dt_s, voltage_V, ...)`` takes arrays (N,) of commands and advances every slot of
+    ``active`` (in parallel over the slots), returning the sensor readings ``sample`` (N, 10), columns
+    as ``weld_kernel.SAMPLE_FIELDS``. A slot's weld gives the same numbers as a ``WeldProcess`` of the
+    same joint, seed and commands (``WeldProcess`` is a batch of one). Every joint of a batch has
+    ``joint_points`` samples; ``capacity_steps`` steps per weld, more with ``growable``.
+    """
+
+    def __init__(self, n: int, joint_points: int, capacity_steps: int, *, dx_mm: float = 0.5, growable: bool = False):
+        if n < 1:
+            raise ValueError(f"a batch has at least one weld, got n={n!r}")
+        self.n, self.dx_mm, self.growable = int(n), float(dx_mm), growable
+        window = ThermalWindow(5.0, dx_mm=self.dx_mm)  # the grid: the same for every plate and property
+        self.nx, self.ny, self.xl_mm, self.y_mm = window.nx, window.ny, window.x_mm - window.x0_mm, window.y_mm
+        self.params = np.full((n, kernel.N_PARAMS), math.nan)
+        self.state = np.zeros((n, kernel.N_STATE))
+        self.state[:, kernel.S_DONE] = 1.0  # no weld started
+        self.T = np.empty((n, self.nx, self.ny))
+        self.buf = np.empty_like(self.T)
+        self.gx = np.empty((n, 1, self.nx))
+        self.gy = np.empty((n, 1, self.ny))
+        correction = correction_3d(NOMINAL_PROCEDURE.travel_speed_mm_s, 5.0, self.dx_mm, MILD_STEEL)
+        self.corr = np.empty((n, *correction.shape))
+        self.z = np.zeros((n, N_DEPTH_LEVELS))
+        self.scratch = np.zeros((n, 4, N_DEPTH_LEVELS))
+        self.gap_mm = np.zeros((n, joint_points))
+        self.offset_mm = np.zeros((n, joint_points))
+        self.trace = np.zeros((n, capacity_steps, len(kernel.TRACE_FIELDS)))
+        self.noise = np.zeros((n, capacity_steps, kernel.NOISE_COLUMNS))
+        self.sample = np.zeros((n, len(kernel.SAMPLE_FIELDS)))
+        self.joints: list[JointGeometry | None] = [None] * n
+        self._props: list[SteelProperties] = [MILD_STEEL] * n
+        self._thermal_thickness_mm = np.zeros(n)
+        self._corr_v = np.full(n, -1.0)
+        self._corr_of: list[np.ndarray | None] = [None] * n
+        self._noise_from: list[tuple[np.random.Generator, np.random.Generator, float] | None] = [None] * n
+
+    def start(self, e: int, joint: JointGeometry, seed: int, wire_diameter_mm: float = 1.2, *,
+              props: SteelProperties = MILD_STEEL, sensor_noise: bool = True, feeder_time_constant_s: float = 0.06,
+              pool_camera_latency_s: float = 0.04, gap: RealityGap = NOMINAL) -> None:
+        """Begin a new weld of ``joint`` in slot ``e`` (see ``WeldProcess`` for the arguments)."""
+        if not wire_diameter_mm > 0:
+            raise ValueError(f"wire_diameter_mm must be > 0, got {wire_diameter_mm!r}")
+        if joint.gap_mm.shape[0] != self.gap_mm.shape[1]:
+            raise ValueError(f"the batch's joints have {self.gap_mm.shape[1]} points, this one "
+                             f"{joint.gap_mm.shape[0]} (length {joint.length_mm} mm, spacing {joint.spacing_mm} mm)")
+        welded = replace(joint, seam_offset_mm=joint.seam_offset_mm - gap.robot_path_error_mm)
+        scaled = props.scaled(gap.conductivity_factor, gap.diffusivity_factor)
+        thermal_thickness_mm = JOINT_THERMAL_FACTOR * joint.thickness_mm
+        window = ThermalWindow(thermal_thickness_mm, props=scaled, dx_mm=self.dx_mm)
+        n_sub = substeps(PARAMETER_LIMITS["dt_s"][1], window.alpha, self.dx_mm, window.r_max)
+        if n_sub > self.gx.shape[1]:
+            self.gx = np.empty((self.n, n_sub, self.nx))
+            self.gy = np.empty((self.n, n_sub, self.ny))
+        contamination = welded.contamination_mm or (math.nan, math.nan)
+        k = kernel
+        p = self.params[e]
+        p[[k.P_LENGTH_MM, k.P_THICKNESS_MM, k.P_SPACING_MM]] = welded.length_mm, welded.thickness_mm, welded.spacing_mm
+        p[[k.P_CONTAMINATION_FROM_MM, k.P_CONTAMINATION_TO_MM]] = contamination
+        p[k.P_WIRE_DIAMETER_MM] = float(wire_diameter_mm) + gap.wire_diameter_error_mm
+        p[k.P_CURRENT_FACTOR] = gap.current_factor
+        p[k.P_ARC_EFFICIENCY] = ARC_EFFICIENCY_GMAW * gap.arc_efficiency_factor
+        p[k.P_FEEDER_TAU_S] = float(feeder_time_constant_s)
+        p[k.P_CAMERA_LATENCY_S] = float(pool_camera_latency_s) + gap.camera_latency_extra_s
+        p[[k.P_CURRENT_BIAS_A, k.P_VOLTAGE_BIAS_V, k.P_TRACKER_BIAS_MM]] = (
+            gap.current_sensor_bias_A, gap.voltage_sensor_bias_V, gap.tracker_bias_mm)
+        p[[k.P_SOLIDUS_C, k.P_AMBIENT_C]] = scaled.solidus_C, scaled.ambient_C
+        p[[k.P_DIFFUSIVITY_MM2_S, k.P_AMP_PER_W, k.P_LOSS_PER_S]] = window.alpha, window.amp_per_W, window.loss_per_s
+        p[[k.P_DX_MM, k.P_SIGMA_MM, k.P_R_MAX, k.P_BEHIND_CELLS]] = (
+            self.dx_mm, window.sigma_mm, window.r_max, window.behind_cells)
+        p[k.P_XI_LO] = -int(round(XI_BEHIND_MM / self.dx_mm))
+        self.state[e] = 0.0
+        self.state[e, k.S_WIRE_FEED_M_MIN] = math.nan  # the wire feeder starts on its first command
+        self.state[e, k.S_WINDOW_X0_MM] = window.x0_mm
+        self.T[e] = window.T
+        self.z[e] = np.linspace(0.0, thermal_thickness_mm, N_DEPTH_LEVELS)
+        self.gap_mm[e], self.offset_mm[e] = welded.gap_mm, welded.seam_offset_mm
+        self.joints[e], self._props[e], self._thermal_thickness_mm[e] = welded, scaled, thermal_thickness_mm
+        self._corr_v[e], self._corr_of[e] = -1.0, None
+        rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0x57E9]))
+        # the gap's extra tracker noise draws from a stream of its own: the model's noise stays the same
+        gap_rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0x6A9]))
+        self._noise_from[e] = (rng, gap_rng, gap.tracker_noise_mm) if sensor_noise else None
+        self._draw_noise(e, 0, self.noise.shape[1])
+
+    def _draw_noise(self, e: int, first: int, last: int) -> None:
+        """Sensor noise of steps [first, last) of slot e's weld (zero without sensor noise)."""
+        source = self._noise_from[e]
+        if source is None:
+            self.noise[e, first:last] = 0.0
+            return
+        rng, gap_rng, tracker_noise_mm = source
+        self.noise[e, first:last, :6] = rng.standard_normal((last - first, 6))
+        self.noise[e, first:last, 6:] = gap_rng.standard_normal((last - first, 2)) * tracker_noise_mm
+
+    def _grow(self) -> None:
+        old = self.trace.shape[1]
+        new = old + NOISE_BLOCK_STEPS
+        self.trace = np.concatenate([self.trace, np.zeros((self.n, new - old, self.trace.shape[2]))], axis=1)
+        self.noise = np.concatenate([self.noise, np.zeros((self.n, new - old, self.noise.shape[2]))], axis=1)
+        for e in range(self.n):
+            self._draw_noise(e, old, new)
+
+    def _prepare(self, e: int, travel_speed_mm_s: float) -> None:
+        """Before slot e steps: not done, room in its trace, its 3-D correction for this travel speed."""
+        if self.state[e, kernel.S_DONE]:
+            raise RuntimeError(f"the weld in slot {e} is done (torch reached the seam end), or none was started")
+        if self.state[e, kernel.S_STEPS] >= self.trace.shape[1]:
+            if not self.growable:
+                raise RuntimeError(f"the weld in slot {e} has taken its {self.trace.shape[1]} steps")
+            self._grow()
+        if travel_speed_mm_s != self._corr_v[e]:
+            correction = correction_3d(travel_speed_mm_s, self._thermal_thickness_mm[e], self.dx_mm, self._props[e])
+            if correction is not self._corr_of[e]:  # the same speed bucket: the same array
+                self.corr[e] = correction
+                self._corr_of[e] = correction
+            self._corr_v[e] = travel_speed_mm_s
+
+    def _kernel_arrays(self) -> tuple:
+        return (self.params, self.state, self.T, self.buf, self.gx, self.gy, self.xl_mm, self.y_mm, self.corr,
+                self.z, self.scratch, self.gap_mm, self.offset_mm, self.trace, self.noise, self.sample)
+
+    def step_one(self, e: int, dt_s: float, voltage_V: float, wire_feed_m_min: float, travel_speed_mm_s: float,
+                 torch_offset_mm: float, gas_flow_l_min: float) -> np.ndarray:
+        """Advance slot e alone (checked commands, see ``WeldProcess.step``); its sample row."""
+        self._prepare(e, travel_speed_mm_s)
+        kernel.step_joint(e, dt_s, voltage_V, wire_feed_m_min, travel_speed_mm_s, torch_offset_mm, gas_flow_l_min,
+                          *self._kernel_arrays())
+        return self.sample[e]
+
+    def step(self, dt_s: float, voltage_V: np.ndarray, wire_feed_m_min: np.ndarray, travel_speed_mm_s: np.ndarray,
+             torch_offset_mm: np.ndarray, gas_flow_l_min: np.ndarray, active: np.ndarray | None = None) -> np.ndarray:
+        """Advance every slot of ``active`` (default all) by ``dt_s`` [s] with its commands (arrays (N,), units
+        as ``WeldProcess.step``); ValueError naming the command and the slot outside ``PARAMETER_LIMITS``."""
+        active = np.ones(self.n, dtype=bool) if active is None else np.asarray(active, dtype=bool)
+        dt = _check("dt_s", dt_s)
+        commands = {"voltage_V": voltage_V, "wire_feed_m_min": wire_feed_m_min, "travel_speed_mm_s": travel_speed_mm_s,
+                    "torch_offset_mm": torch_offset_mm, "gas_flow_l_min": gas_flow_l_min}
+        arrays = {}
+        for name, values in commands.items():
+            values = np.asarray(values, dtype=float)
+            lo, hi = PARAMETER_LIMITS[name]
+            bad = np.flatnonzero(active & ~((lo <= values) & (values <= hi)))  # NaN is outside
+            if bad.size:
+                raise ValueError(f"{name} of slot {bad[0]} must be in [{lo}, {hi}], got {values[bad[0]]!r}")
+            arrays[name] = values
+        for e in np.flatnonzero(active):
+            self._prepare(int(e), float(arrays["travel_speed_mm_s"][e]))
+        kernel.step_joints(active, dt, *arrays.values(), *self._kernel_arrays())
+        return self.sample
+
+    def steps(self, e: int) -> int:
+        return int(self.state[e, kernel.S_STEPS])
+
+    def done(self, e: int) -> bool:
+        return bool(self.state[e, kernel.S_DONE])
+
+    def trace_of(self, e: int) -> dict[str, np.ndarray]:
+        """Slot e's per-step model values (true, noise-free; copies), keyed as ``weld_kernel.TRACE_FIELDS``."""
+        rows = self.trace[e, :self.steps(e)]
+        return {name: rows[:, i].copy() for i, name in enumerate(kernel.TRACE_FIELDS)}
+
+    def last_values(self, e: int, keys: Iterable[str]) -> dict[str, float]:
+        """The newest step's value of each trace field in ``keys`` (``WeldProcess.last_values``)."""
+        k = self.steps(e)
+        if k == 0:
+            raise IndexError(f"the weld in slot {e} has taken no step")
+        row = self.trace[e, k - 1]
+        return {key: float(row[_TRACE_INDEX[key]]) for key in keys}
+
+    def result(self, e: int) -> WeldReport:
+        """Slot e's weld graded so far (``weld_report.grade_weld``)."""
+        return grade_weld(self.trace_of(e), self.joints[e], complete=self.done(e),
+                          arc_energy_J=float(self.state[e, kernel.S_ARC_ENERGY_J]))
+
+    def temperature_field(self, e: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(x_mm, y_mm, T_C[x, y]) of slot e's thermal window (copies; plate frame)."""
+        return self.state[e, kernel.S_WINDOW_X0_MM] + self.xl_mm, self.y_mm.copy(), self.T[e].copy()
+
+
+_TRACE_INDEX = {name: i for i, name in enumerate(kernel.TRACE_FIELDS)}
 
 
 class WeldProcess:
@@ -221,6 +367,7 @@ class WeldProcess:
     ``step`` moves the torch along the seam by travel_speed · dt, runs the arc
     model, the thermal field and the bead model, and returns the sensor sample.
     Deterministic for a given joint and ``seed`` (sensor noise, contamination).
+    It is a ``WeldBatch`` of one: a weld gives the same numbers here and in a batch.
 
     ``gap`` (``reality_gap.RealityGap``) makes it a real plant's weld rather than the model's: the arc
     efficiency, the current characteristic, the plate's conductivity and diffusivity, the wire's
@@ -230,40 +377,40 @@ class WeldProcess:
     """
 
     def __init__(self, joint: JointGeometry, seed: int, wire_diameter_mm: float = 1.2, *,
-                 props: SteelProperties = MILD_STEEL, dx_mm: float = 0.5, use_numba: bool = True,
-                 sensor_noise: bool = True, feeder_time_constant_s: float = 0.06,
-                 pool_camera_latency_s: float = 0.04, gap: RealityGap = NOMINAL) -> None:
-        if not wire_diameter_mm > 0:
-            raise ValueError(f"wire_diameter_mm must be > 0, got {wire_diameter_mm!r}")
+                 props: SteelProperties = MILD_STEEL, dx_mm: float = 0.5, sensor_noise: bool = True,
+                 feeder_time_constant_s: float = 0.06, pool_camera_latency_s: float = 0.04,
+                 gap: RealityGap = NOMINAL) -> None:
+        self._batch = WeldBatch(1, joint.gap_mm.shape[0], NOISE_BLOCK_STEPS, dx_mm=dx_mm, growable=True)
+        self._batch.start(0, joint, seed, wire_diameter_mm, props=props, sensor_noise=sensor_noise,
+                          feeder_time_constant_s=feeder_time_constant_s, pool_camera_latency_s=pool_camera_latency_s,
+                          gap=gap)
         self.reality_gap = gap
-        self.joint = replace(joint, seam_offset_mm=joint.seam_offset_mm - gap.robot_path_error_mm)
+        self.joint = self._batch.joints[0]
         self.seed = int(seed)
-        self.wire_diameter_mm = float(wire_diameter_mm) + gap.wire_diameter_error_mm
-        self.props = props.scaled(gap.conductivity_factor, gap.diffusivity_factor)
-        self.arc_efficiency = ARC_EFFICIENCY_GMAW * gap.arc_efficiency_factor
-        self.thermal_thickness_mm = JOINT_THERMAL_FACTOR * joint.thickness_mm
-        self.thermal = ThermalWindow(self.thermal_thickness_mm, props=self.props, dx_mm=dx_mm, use_numba=use_numba)
-        self._rng = np.random.default_rng(np.random.SeedSequence([self.seed, 0x57E9]))
-        # the gap's extra tracker noise draws from a stream of its own: the model's noise stays the same
-        self._gap_rng = np.random.default_rng(np.random.SeedSequence([self.seed, 0x6A9]))
-        self._noise = sensor_noise
-        self._tau = float(feeder_time_constant_s)
-        self._cam_latency = float(pool_camera_latency_s) + gap.camera_latency_extra_s
-        self._z = np.linspace(0.0, self.thermal_thickness_mm, N_DEPTH_LEVELS)
-        self._wl = np.zeros(N_DEPTH_LEVELS)
-        self._wr = np.zeros(N_DEPTH_LEVELS)
-        self._tmax = np.zeros(N_DEPTH_LEVELS)
-        self._reach = np.zeros(N_DEPTH_LEVELS)
-        self._corr_v = -1.0
-        self._corr = np.zeros((1, 1, 1))
-        self._xi_lo = -int(round(XI_BEHIND_MM / dx_mm))
-        self.x_mm = 0.0
-        self.time_s = 0.0
-        self.arc_energy_J = 0.0
-        self._wfs_act: float | None = None
-        self._trace: dict[str, list[float]] = {k: [] for k in _TRACE_FIELDS}
+        self.props = self._batch._props[0]
+        self.wire_diameter_mm = float(self._batch.params[0, kernel.P_WIRE_DIAMETER_MM])
+        self.arc_efficiency = float(self._batch.params[0, kernel.P_ARC_EFFICIENCY])
         self.snapshot: tuple[np.ndarray, np.ndarray, np.ndarray, float, float] | None = None
-        self.done = False
+
+    @property
+    def x_mm(self) -> float:
+        """Torch position along the seam [mm]."""
+        return float(self._batch.state[0, kernel.S_X_MM])
+
+    @property
+    def time_s(self) -> float:
+        """Weld time so far [s]."""
+        return float(self._batch.state[0, kernel.S_TIME_S])
+
+    @property
+    def arc_energy_J(self) -> float:
+        """∫ U I dt so far [J] (not multiplied by k)."""
+        return float(self._batch.state[0, kernel.S_ARC_ENERGY_J])
+
+    @property
+    def done(self) -> bool:
+        """The torch has reached the seam end."""
+        return self._batch.done(0)
 
     # ----------------------------------------------------------------------------------
     def step(self, dt_s: float, voltage_V: float, wire_feed_m_min: float, travel_speed_mm_s: float,
@@ -274,121 +421,21 @@ class WeldProcess:
         RuntimeError once ``done``."""
         if self.done:
             raise RuntimeError("the weld is done (torch reached the seam end)")
-        dt = _check("dt_s", dt_s)
-        U = _check("voltage_V", voltage_V)
-        wfs_cmd = _check("wire_feed_m_min", wire_feed_m_min)
-        v = _check("travel_speed_mm_s", travel_speed_mm_s)
         y_t = _check("torch_offset_mm", torch_offset_mm)
-        gas = _check("gas_flow_l_min", gas_flow_l_min)
-        joint = self.joint
-        t_mm = joint.thickness_mm
-        props = self.props
-
-        # arc ------------------------------------------------------------------------
-        if self._wfs_act is None:
-            self._wfs_act = wfs_cmd
-        else:
-            self._wfs_act += (wfs_cmd - self._wfs_act) * (1.0 - math.exp(-dt / self._tau))
-        wfs = self._wfs_act
-        I = current_from_wire_feed(wfs, U, self.wire_diameter_mm) * self.reality_gap.current_factor
-        P_arc = U * I
-        q = self.arc_efficiency * P_arc
-
-        x_from = self.x_mm
-        x_to = min(x_from + v * dt, joint.length_mm)
-        th = self.thermal
-        th.advance(dt, x_from, x_to, y_t, q)
-        self.x_mm = x_to
-        self.time_s += dt
-        self.arc_energy_J += P_arc * dt
-
-        # melt pool ------------------------------------------------------------------
-        if v != self._corr_v:
-            self._corr = correction_3d(v, self.thermal_thickness_mm, th.dx_mm, props)
-            self._corr_v = v
-        corr = self._corr
-        ia, ja = th.node_of(x_to, y_t)
-        gap = joint.gap_at(x_to)
-        e = joint.seam_offset_at(x_to) - y_t  # seam relative to the torch, + = left
-        shift = min(GAP_ARC_DEPTH_FACTOR * gap, t_mm)
-        width, pen, jpen, root_w, joint_missed, lack_of_fusion = pool_geometry(
-            th.T, ia, ja, corr, q, self._xi_lo, props.solidus_C, self._z, th.dx_mm, gap, e, shift, t_mm,
-            self._wl, self._wr, self._tmax, self._reach)
-
-        # deposit, root, reinforcement ------------------------------------------------
-        A = deposit_area_mm2(wfs, v, self.wire_diameter_mm)
-        b = max(width, 2.0 * self.wire_diameter_mm)
-        sag = 0.0
-        span_ratio = 0.0
-        burn = False
-        A_root = 0.0
-        A_gap = gap * jpen
-        h = 1.5 * (A - A_gap) / b
-        if jpen >= t_mm - 1e-9:
-            p = (LIQUID_DENSITY_KG_M3 * 9.81 * t_mm * 1e-3
-                 + MU0 * I * I / (4.0 * math.pi ** 2 * (ARC_RADIUS_MM * 1e-3) ** 2))
-            R = SURFACE_TENSION_N_M / p * 1e3  # mm
-            span_ratio = root_w / (2.0 * R)
-            if span_ratio >= 1.0:
-                burn = True
-                sag = R
-            else:
-                sag = R - math.sqrt(R * R - 0.25 * root_w * root_w)
-            A_root = 2.0 / 3.0 * root_w * sag
-            h = 1.5 * (A - A_gap - A_root) / b
-
-        # undercut, porosity -----------------------------------------------------------
-        dU = U - (14.0 + 0.05 * I)
-        hu = 0.15 * max(0.0, dU - 1.0) + 0.08 * max(0.0, v - 10.0)
-        por = 0.5 * max(0.0, 10.0 - gas) + 0.3 * max(0.0, gas - 20.0)
-        c = joint.contamination_mm
-        if c is not None and c[0] <= x_to <= c[1]:
-            por += 3.0
-
-        hi = self.arc_efficiency * P_arc / v
-        tr = self._trace
-        for k, val in (("x_mm", x_to), ("time_s", self.time_s), ("voltage_V", U), ("current_A", I),
-                       ("wire_feed_m_min", wfs), ("travel_speed_mm_s", v), ("gas_flow_l_min", gas),
-                       ("heat_input_J_mm", hi), ("width_mm", width), ("penetration_mm", pen),
-                       ("joint_penetration_mm", jpen), ("root_width_mm", root_w), ("reinforcement_mm", h),
-                       ("root_sag_mm", sag), ("root_span_ratio", span_ratio), ("burn_through", float(burn)), ("lack_of_fusion", float(lack_of_fusion)),
-                       ("joint_missed", float(joint_missed)), ("undercut_mm", hu), ("porosity_pct", por),
-                       ("deposit_area_mm2", A), ("gap_mm", gap), ("seam_error_mm", e)):
-            tr[k].append(val)
-
-        if self.snapshot is None and x_to >= 0.5 * joint.length_mm:
-            self.snapshot = (th.x_mm.copy(), th.y_mm.copy(), th.T.copy(), x_to, y_t)
-        if x_to >= joint.length_mm - 1e-9:
-            self.done = True
-
-        # sensors ------------------------------------------------------------------------
-        n = self._rng.standard_normal(6).tolist() if self._noise else [0.0] * 6  # floats: cheap scalar math
-        reality = self.reality_gap
-        tracker_noise_mm = ((self._gap_rng.standard_normal(2) * reality.tracker_noise_mm).tolist() if self._noise
-                            else [0.0, 0.0])
-        k_lat = int(round(self._cam_latency / dt))
-        widths = tr["width_mm"]
-        pw = widths[max(0, len(widths) - 1 - k_lat)]
-        xl = x_to + TRACKER_LOOKAHEAD_MM
-        return ProcessSample(
-            actual_current_A=I + 3.0 * n[0] + reality.current_sensor_bias_A,
-            actual_voltage_V=U + 0.15 * n[1] + reality.voltage_sensor_bias_V,
-            actual_wire_feed_m_min=wfs + 0.05 * n[2],
-            arc_power_W=P_arc + 60.0 * n[3],
-            pool_width_mm=max(0.0, pw + 0.3 * n[4]),
-            tracker_gap_mm=max(0.0, joint.gap_at(xl) + 0.05 * n[5] + tracker_noise_mm[0]),
-            tracker_seam_offset_mm=(joint.seam_offset_at(xl) + 0.05 * (n[0] - n[1]) + reality.tracker_bias_mm
-                                    + tracker_noise_mm[1]),
-            torch_position_mm=x_to,
-            arc_energy_J=self.arc_energy_J,
-            time_s=self.time_s,
-        )
+        sample = self._batch.step_one(0, _check("dt_s", dt_s), _check("voltage_V", voltage_V),
+                                      _check("wire_feed_m_min", wire_feed_m_min),
+                                      _check("travel_speed_mm_s", travel_speed_mm_s), y_t,
+                                      _check("gas_flow_l_min", gas_flow_l_min))
+        x_to = self.x_mm
+        if self.snapshot is None and x_to >= 0.5 * self.joint.length_mm:
+            self.snapshot = (*self.temperature_field(), x_to, y_t)
+        return ProcessSample(*sample.tolist())
 
     # ----------------------------------------------------------------------------------
     @property
     def trace(self) -> dict[str, np.ndarray]:
-        """Per-step model values (true, noise-free), keyed as ``_TRACE_FIELDS``."""
-        return {k: np.asarray(v, dtype=float) for k, v in self._trace.items()}
+        """Per-step model values (true, noise-free), keyed as ``weld_kernel.TRACE_FIELDS``."""
+        return self._batch.trace_of(0)
 
     def last_values(self, keys: Iterable[str]) -> dict[str, float]:
         """The newest step's true (noise-free) value of each trace field named in ``keys``.
@@ -403,18 +450,16 @@ class WeldProcess:
         ``root_span_ratio`` [1]; ``burn_through``, ``lack_of_fusion``, ``joint_missed`` are flags, 1.0 or
         0.0.  KeyError for a name not in the trace, IndexError before the first step.
         """
-        tr = self._trace
-        return {k: tr[k][-1] for k in keys}
+        return self._batch.last_values(0, keys)
 
     def result(self) -> WeldReport:
         """Per-segment bead geometry, imperfections and the ISO 5817 level of the weld so far
         (``weld_report.grade_weld``)."""
-        return grade_weld(self.trace, self.joint, complete=self.done, arc_energy_J=self.arc_energy_J)
+        return self._batch.result(0)
 
     def temperature_field(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(x_mm, y_mm, T_C[x, y]) of the current thermal window (copies; plate frame)."""
-        th = self.thermal
-        return th.x_mm.copy(), th.y_mm.copy(), th.T.copy()
+        return self._batch.temperature_field(0)
 
 
 def run_fixed_recipe(joint: JointGeometry, seed: int, procedure: NominalProcedure = NOMINAL_PROCEDURE,

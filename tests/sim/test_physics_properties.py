@@ -20,14 +20,8 @@ from cell_controller.sim.physics.iso5817 import (
     worse_level,
 )
 from cell_controller.sim.physics.joint import JOINT_VARIATION, generate_joint
-from cell_controller.sim.physics.weld import (
-    DEPOSITION_EFFICIENCY,
-    PARAMETER_LIMITS,
-    WeldProcess,
-    current_from_wire_feed,
-    deposit_area_mm2,
-    heat_input_J_mm,
-)
+from cell_controller.sim.physics.arc import DEPOSITION_EFFICIENCY, current_from_wire_feed, deposit_area_mm2, heat_input_J_mm
+from cell_controller.sim.physics.weld import PARAMETER_LIMITS, WeldProcess
 
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -197,7 +191,7 @@ def test_one_step_within_limits_keeps_the_contract(U, wfs, v, off, gas, dt):
     assert s.actual_current_A == pytest.approx(I) and s.arc_power_W == pytest.approx(U * I)
     assert s.arc_energy_J == pytest.approx(U * I * dt)
     assert s.pool_width_mm >= 0.0 and s.tracker_gap_mm >= 0.0
-    assert np.all(np.isfinite(p.thermal.T))
+    assert np.all(np.isfinite(p.temperature_field()[2]))
 
 
 @settings(max_examples=40, deadline=None)

@@ -13,9 +13,8 @@ import pytest
 from cell_controller.core.config import CellConfig, load_cell
 from cell_controller.sim.devices.models import MACHINE_CYCLE_SPREAD, MachineModel, WelderModel
 from cell_controller.sim.physics.joint import generate_joint
-from cell_controller.sim.physics.weld import (
-    ARC_EFFICIENCY_GMAW, NOMINAL_PROCEDURE, NominalProcedure, WeldProcess, current_from_wire_feed, run_fixed_recipe,
-)
+from cell_controller.sim.physics.arc import ARC_EFFICIENCY_GMAW, current_from_wire_feed
+from cell_controller.sim.physics.weld import NOMINAL_PROCEDURE, NominalProcedure, WeldProcess, run_fixed_recipe
 from cell_controller.sim.physics.weld_report import WeldReport
 from cell_controller.sim.reality_gap import GAPS, NOMINAL, RealityGap, UnknownGapError, gap
 from cell_controller.testing import REPO
