@@ -6,7 +6,7 @@ Both cells make the same blanks (the twin's seeded joints and cycle times from `
 (sim/devices/models.py), so seeds from 10 on give joints the welding policy never trained on.
 Two depths:
 
-* in-process (`--parts`, default 200): the cell simulation of sim/cell_sim.py, the twin's device
+* in-process (`--parts`, default 200): the cell simulation of cell_controller/cell_sim.py, the twin's device
   models, the supervisor's production sequence and the policies in one process, as fast as it runs;
 * across processes (`--full N`, N ≥ 1): the whole cell, `cellctl shift --parts N` (OPC UA + DDS),
   whose figures are checked against the in-process run's first N parts.
@@ -155,7 +155,7 @@ def _read(config: CellConfig, name: str) -> CellRun:
 
 
 def run_in_process(config: CellConfig, name: str, parts: int) -> CellRun:
-    from cell_controller.sim.cell_sim import simulate_shift
+    from cell_controller.cell_sim import simulate_shift
 
     with Journal(config.journal_path) as journal:
         simulate_shift(config, journal, parts)

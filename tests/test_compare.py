@@ -1,5 +1,5 @@
 """`cellctl compare`: verdicts against the plant targets, ratio intervals that cover what they should, and the
-command itself on a few parts of each cell (in process: sim/cell_sim.py)."""
+command itself on a few parts of each cell (in process: cell_controller/cell_sim.py)."""
 from __future__ import annotations
 
 import math

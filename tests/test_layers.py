@@ -1,25 +1,24 @@
-"""Imports point one way, as README.md's layer table says: core ← sim ← policies.
+"""Imports point one way, as README.md's layer table says: core ← sim ← policies (sim: core and opcua).
 
 Every module is parsed with `ast` (nothing is imported), so a lazy import inside a function counts too.
 """
 from __future__ import annotations
 
 import ast
+import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 #: source folder -> the package it installs as
 PACKAGES = {"cell_controller/core": "cell_controller.core", "sim": "cell_controller.sim"}
-#: sim modules that import the policies today, and why (issue 15): each is a finding to fix, not a
-#: licence; a new one fails, and so does an entry that no longer imports them (drop it then)
-SIM_IMPORTS_POLICIES_KNOWN = {
-    # the whole-cell simulation runs the nodes, and the nodes run the policies the registry builds
-    "cell_controller.sim.cell_sim",
-    # FeedLoop (policies/feed_loop.py) uses only core types: the flow model's runs share the node's rule
-    "cell_controller.sim.physics.flow",
-    # the env drives the deployed LearnedFeedPolicy's observer and FeedLoop (policies/feed_learned.py)
-    "cell_controller.sim.envs.feed_env",
-}
+#: what core may import besides the standard library and itself (README.md's row: pycountry lazily)
+CORE_THIRD_PARTY = {"numpy", "yaml", "pycountry"}
+#: the layers sim may import besides itself (README.md's row for the twin)
+SIM_MAY_IMPORT = ("cell_controller.core", "cell_controller.opcua")
+#: module -> what else it may import, as README.md's row for the twin says: `cell-twin` runs the cell's
+#: check of the description (lazily, in main) before any server listens
+SIM_ALSO = {"cell_controller.sim.devices.twin_server": {"cell_controller.preflight",
+                                                        "cell_controller.preflight.check_description"}}
 
 
 def modules(folder: str) -> dict[str, set[str]]:
@@ -58,6 +57,7 @@ def test_the_parser_sees_relative_and_lazy_imports() -> None:
     assert "cell_controller.sim.physics.weld" in sim["cell_controller.sim.physics"]  # `from .weld import ...`
     assert "cell_controller.sim.reality_gap" in sim["cell_controller.sim.physics.weld"]  # `from ..reality_gap`
     assert "cell_controller.core.baselines" in sim["cell_controller.sim.envs.weld_spaces"]
+    assert "cell_controller.preflight" in sim["cell_controller.sim.devices.twin_server"]  # inside main()
     assert len(modules("cell_controller/core")) > 10
 
 
@@ -67,8 +67,26 @@ def test_core_imports_nothing_of_the_layers_above() -> None:
     assert {name: found for name, found in bad.items() if found} == {}
 
 
+def test_core_imports_only_the_standard_library_numpy_yaml_and_pycountry() -> None:
+    third_party = {name: sorted(m for m in imported if m.split(".")[0] not in sys.stdlib_module_names
+                                and m.split(".")[0] not in CORE_THIRD_PARTY and not within(m, "cell_controller"))
+                   for name, imported in modules("cell_controller/core").items()}
+    assert {name: found for name, found in third_party.items() if found} == {}
+
+
 def test_sim_does_not_import_the_policies() -> None:
-    importing = {name for name, imported in modules("sim").items()
-                 if any(within(m, "cell_controller.policies") for m in imported)}
-    assert importing - SIM_IMPORTS_POLICIES_KNOWN == set(), "sim modules must not import cell_controller.policies"
-    assert SIM_IMPORTS_POLICIES_KNOWN - importing == set(), "no longer imports the policies: drop from the known list"
+    importing = {name: sorted(m for m in imported if within(m, "cell_controller.policies"))
+                 for name, imported in modules("sim").items()}
+    assert {name: found for name, found in importing.items() if found} == {}, \
+        "sim modules must not import cell_controller.policies"
+
+
+def test_sim_imports_only_core_opcua_and_itself() -> None:
+    """Nothing of the nodes, bridges, bus, operator page or the cell's tools: only what the README's row says."""
+    bad = {name: sorted(m for m in imported if within(m, "cell_controller") and not within(m, "cell_controller.sim")
+                        and not any(within(m, layer) for layer in SIM_MAY_IMPORT) and m not in SIM_ALSO.get(name, ()))
+           for name, imported in modules("sim").items()}
+    assert {name: found for name, found in bad.items() if found} == {}
+    for layer in ("cell_controller.nodes", "cell_controller.bridges", "cell_controller.hmi"):
+        assert not any(within(m, layer) for also in SIM_ALSO.values() for m in also)
+    assert set(SIM_ALSO) <= set(modules("sim")), "an exception for a module that is gone: drop it"

@@ -13,7 +13,7 @@ time between the stamps of the ticks acted on, so a tick the bridges never saw l
 the step instead of shifting the policy's idea of where the torch is.
 
 Feeding runs on the feeder's statuses too, while the cell produces, through `FeedLoop`
-(policies/feed_loop.py), the rule the flow model's runs and the feeding env use as well: at most
+(core/feed_loop.py), the rule the flow model's runs and the feeding env use as well: at most
 `policies.control_rate` times per second of cell time, its step the cell time since the policy was
 last asked, a second release withheld until the feeder counts the first blank. Nothing here runs on
 the wall clock, so the feeding is the same at any twin time scale (up to the feeder's publishing
@@ -29,7 +29,7 @@ from cell_controller.core.shield import WeldShield
 from cell_controller.core.types import DeviceState, FeedObservation, WeldObservation
 from cell_controller.policies import registry
 from cell_controller.core.baselines import FixedRecipeWeldPolicy
-from cell_controller.policies.feed_loop import FeedLoop
+from cell_controller.core.feed_loop import FeedLoop
 
 from . import topics
 from .codec import OK, WARN, Codec

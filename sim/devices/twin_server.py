@@ -37,7 +37,6 @@ from cell_controller.opcua.address_space import (
     RobotPaths, TwinControlPaths, WelderPaths, spec_for, with_twin_control,
 )
 from cell_controller.opcua.server import DeviceServer
-from cell_controller.preflight import check_description
 from cell_controller.sim.physics.joint import generate_joint
 from cell_controller.sim.physics.weld import NOMINAL_PROCEDURE, WeldProcess
 from cell_controller.sim.twin.world import CellWorld
@@ -430,6 +429,10 @@ async def serve(config: CellConfig) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # the cell's own check of the description, from above sim (it reads the bridges' setpoints and the
+    # policy registry): imported here, by the entry point only, so that importing the twin imports neither
+    from cell_controller.preflight import check_description
+
     from .plant import Plant, serve_plant  # the plant builds on this module's TwinServer
 
     parser = argparse.ArgumentParser(prog="cell-twin", description=__doc__.split("\n\n")[0])

@@ -8,11 +8,12 @@ Registered by `cell_controller.sim.envs`:
 
 The flow model is `cell_controller.sim.physics.flow.FlowModel` (the twin's semantics, see its
 docstring for the differences). One env step is one decision of the deployed `LearnedFeedPolicy`,
-`DECISION_PERIOD_S` = 1 s of cell time, run as the policy node runs it: the policy observes every
-feeder status (`FlowParams.status_period_s`) through the node's `FeedLoop` (policies/feed_loop.py:
-its step, the release in flight), and the agent chooses where the wrapper's actor would.
+`DECISION_PERIOD_S` = 1 s of cell time, run as the policy node runs it: the policy's
+`FeedControlInterface` (`feed_spaces`, the wrapper without its actor) observes every feeder status
+(`FlowParams.status_period_s`) through the node's `FeedLoop` (core/feed_loop.py: its step, the release
+in flight), and the agent chooses where the wrapper's actor would.
 
-Observation: `FeedObserver.features()` (policies/feed_learned.py), 9 values in [0, 1], built from
+Observation: `FeedObserver.features()` (sim/envs/feed_spaces.py), 9 values in [0, 1], built from
 the FeedObservation the policy node gets from the feeder's status and the policy's own commands.
 Action: Discrete(8): conveyor speed (0, 125, 250, 400 mm/s) x release a blank (no, yes).
 Reward per step: parts finished - 0.03 /s robot starved - 0.01 /s blank blocked at a full
@@ -27,11 +28,11 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from cell_controller.policies.feed_learned import DECISION_PERIOD_S, N_ACTIONS, N_FEATURES, LearnedFeedPolicy
-from cell_controller.policies.feed_loop import FeedLoop
+from cell_controller.core.feed_loop import FeedLoop
 from cell_controller.sim.physics.flow import SCENARIOS, FlowModel, FlowParams, episode_summary
 
 from . import FEED_ENV_ID as ENV_ID  # noqa: F401 - the id, as feed_env.ENV_ID
+from .feed_spaces import DECISION_PERIOD_S, N_ACTIONS, N_FEATURES, FeedControlInterface
 
 #: bump when dynamics, observation, action or reward change (recorded in model cards)
 ENV_VERSION = "Feed-v0 (flow model 2: statuses every 0.5 s, commands 0.2 s late, the node's FeedLoop)"
@@ -67,7 +68,7 @@ class FeedEnv(gym.Env):
         self.action_space = spaces.Discrete(N_ACTIONS)
         self.model = FlowModel(params, 0)
         #: the deployed wrapper without its actor: the agent chooses for it
-        self.agent = LearnedFeedPolicy(None, decision_period_s, params.conveyor_length_mm, params.blank_pitch_mm)
+        self.agent = FeedControlInterface(decision_period_s, params.conveyor_length_mm, params.blank_pitch_mm)
         self.loop = FeedLoop(self.agent, params.control_period_s)
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):

@@ -27,7 +27,7 @@ Differences from the twin (documented in policies/shipped/feed_ppo.md too)
     and in its reaction windows (real time after a sequence command) statuses come every 0.1 s.
 
 Feeding policies run on it as in the policy node: on the feeder's statuses, through the same
-`FeedLoop` (policies/feed_loop.py), the model advancing in `STEP_S` ticks between statuses.
+`FeedLoop` (core/feed_loop.py), the model advancing in `STEP_S` ticks between statuses.
 Units: mm, mm/s, s of cell time.
 """
 from __future__ import annotations
@@ -36,8 +36,8 @@ import math
 import random
 from dataclasses import dataclass, replace
 
+from cell_controller.core.feed_loop import FeedLoop
 from cell_controller.core.types import FeedAction, FeedObservation
-from cell_controller.policies.feed_loop import FeedLoop
 
 # The twin's handling constants, declared here (no PyBullet) and imported by sim/devices/models.py.
 #: cell time each feeder handling operation takes, s

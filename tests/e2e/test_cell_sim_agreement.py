@@ -8,7 +8,7 @@ import pytest
 from cell_controller.core.config import load_cell
 from cell_controller.core.journal import Journal
 from cell_controller.nodes.bridge import HEARTBEAT_S
-from cell_controller.sim.cell_sim import simulate_shift
+from cell_controller.cell_sim import simulate_shift
 
 from .conftest import run_cellctl
 

@@ -3,7 +3,8 @@
 One rule for the policy node (`cell_controller.nodes.policy`), the flow model's runs
 (`cell_controller.sim.physics.flow.run_feed_policy`) and the training env
 (`cell_controller.sim.envs.feed_env.FeedEnv`), so that a policy meets in the cell the timing it was
-trained and evaluated on:
+trained and evaluated on. It lives in core because it needs only core types and both sim and the
+nodes run it (sim never imports the policies):
 
 * the policy is asked on a feeder status, at most once per `control_period_s`;
 * its step `dt_s` is the cell time since it was last asked: a status it was not asked on (the

@@ -9,7 +9,7 @@ import pytest
 from cell_controller.core.config import CellConfig, load_cell
 from cell_controller.core.journal import Journal, Outcome
 from cell_controller.core.production import WELD_RESULT_KEYS
-from cell_controller.sim.cell_sim import simulate_shift
+from cell_controller.cell_sim import simulate_shift
 from cell_controller.testing import learned_policies, private_cell_file
 
 PARTS = 3

@@ -1,6 +1,6 @@
 """The whole cell in one process: a production shift as fast as the CPU allows, for the statistics.
 
-The same pieces as the full cell, not copies of them: the twin's device models (`devices/models.py`,
+The same pieces as the full cell, not copies of them: the twin's device models (`sim/devices/models.py`,
 one headless PyBullet world) stepped on the twin's own schedule (`twin_server.Ticks`, `run_steps`,
 reaction windows), its values as its servers show them (`twin_server.device_values`); the bridges'
 mappings from those values to the statuses the sequence reads (`bridges/`, through the same `Snapshot`
@@ -14,6 +14,10 @@ So the journal holds the shift exactly as the full cell writes it (begin, part i
 the PackML states, end `complete`), and every figure computed from a journal is computed the same way
 for both. What differs is the controller's latency: zero here, a few ms of cell time per step across
 processes (the twin's reaction windows run at real time while the controller reacts).
+
+It lives in `cell_controller/`, next to `compare.py` (`cellctl compare` runs it), not in `sim/`: it runs
+the node graph (bridges, bus, nodes and the policies the registry builds) on top of the twin, so it sits
+above every layer of README.md's table, where the twin imports only core and opcua.
 """
 from __future__ import annotations
 
