@@ -1,1 +1,1 @@
-"""Policies behind one interface: baselines, training, evaluation, shipped models."""
+"""Policies behind one interface (`cell_controller.core.policy`): the registry, PID, the learned policies, training, sweeps, evaluation, shipped models (the baselines are in `cell_controller.core.baselines`)."""

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-import cell_controller.sim.envs  # noqa: F401 - registers cell_controller/Weld-v0
+from cell_controller.sim.envs import WELD_ENV_ID  # importing it registers cell_controller/Weld-v0
 from cell_controller.sim.envs.weld_env import ENV_VERSION
 
 __all__ = ["ALGORITHMS", "DEFAULT_HYPERPARAMS", "load_hyperparams", "make_env", "train", "latest_checkpoint",
@@ -87,16 +87,36 @@ def _schedules(kwargs: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def make_env(hp: dict[str, Any], seed: int, monitor_dir: str | Path | None = None):
-    """The vectorised training env of a hyperparameter section (``n_envs``, ``vec_env``, ``env_kwargs``)."""
-    from stable_baselines3.common.env_util import make_vec_env
-    from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
+#: the ``vec_env`` choices of a hyperparameter section: SB3's DummyVecEnv and SubprocVecEnv over
+#: independent envs, or ``batched``: every env's weld in one process-kernel call (``policies/batched.py``)
+VEC_ENVS = ("dummy", "subproc", "batched")
+_MONITOR_KEYWORDS = ("defective", "arc_energy_J")
 
-    vec = {"dummy": DummyVecEnv, "subproc": SubprocVecEnv}[hp.get("vec_env", "dummy")]
-    return make_vec_env(hp.get("env_id", "cell_controller/Weld-v0"), n_envs=int(hp.get("n_envs", 1)), seed=seed,
-                        vec_env_cls=vec, env_kwargs={"render_mode": None, **(hp.get("env_kwargs") or {})},
+
+def make_env(hp: dict[str, Any], seed: int, monitor_dir: str | Path | None = None):
+    """The vectorised training env of a hyperparameter section (``n_envs``, ``vec_env``, ``env_kwargs``); env i
+    is seeded with ``seed + i`` whichever ``vec_env``, so ``batched`` and ``dummy`` give the same episodes."""
+    from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecMonitor
+
+    kind, env_id, n_envs = hp.get("vec_env", "dummy"), hp.get("env_id", WELD_ENV_ID), int(hp.get("n_envs", 1))
+    if kind not in VEC_ENVS:
+        raise ValueError(f"vec_env: {kind!r} is not one of {', '.join(VEC_ENVS)}")
+    if n_envs < 1:
+        raise ValueError(f"n_envs must be >= 1, got {n_envs}")
+    env_kwargs = dict(hp.get("env_kwargs") or {})
+    if kind == "batched":
+        from .batched import BatchedVecEnv
+
+        if env_id != WELD_ENV_ID:
+            raise ValueError(f"vec_env: batched steps {WELD_ENV_ID} only, not {env_id}")
+        env = BatchedVecEnv(n_envs, **env_kwargs)
+        env.seed(seed)
+        return VecMonitor(env, str(Path(monitor_dir) / "batched") if monitor_dir else None, _MONITOR_KEYWORDS)
+    return make_vec_env(env_id, n_envs=n_envs, seed=seed, vec_env_cls={"dummy": DummyVecEnv, "subproc": SubprocVecEnv}[kind],
+                        env_kwargs={"render_mode": None, **env_kwargs},
                         monitor_dir=str(monitor_dir) if monitor_dir else None,
-                        monitor_kwargs={"info_keywords": ("defective", "arc_energy_J")})
+                        monitor_kwargs={"info_keywords": _MONITOR_KEYWORDS})
 
 
 def latest_checkpoint(out_dir: str | Path, kind: str) -> Path | None:
@@ -138,11 +158,13 @@ def _callbacks(out_dir: Path, kind: str, every: int, n_envs: int, time_limit_s: 
 
 def train(kind: str, hyperparams_file: str | Path | None = None, steps: int | None = None, seed: int = 0,
           out_dir: str | Path = "runs/weld", resume: bool = False, *, progress_bar: bool = True,
-          time_limit_s: float | None = None, verbose: int = 0) -> Path:
+          time_limit_s: float | None = None, verbose: int = 0, batched_envs: int | None = None) -> Path:
     """Train (or resume) an agent; returns the path of the final model zip (see the module docstring).
 
     ``steps`` is the total number of env steps of the run (default: the section's ``n_timesteps``);
-    on resume the steps already in the checkpoint count.
+    on resume the steps already in the checkpoint count. ``batched_envs`` N: N envs in one batch
+    (``vec_env: batched``), whatever the section says, with the section's steps per update
+    (n_steps x n_envs) shared among them.
     """
     from stable_baselines3.common.logger import configure
 
@@ -151,6 +173,9 @@ def train(kind: str, hyperparams_file: str | Path | None = None, steps: int | No
         raise ValueError(f"unknown kind {kind!r} (known: {', '.join(algos)})")
     hp_file = Path(hyperparams_file) if hyperparams_file else DEFAULT_HYPERPARAMS
     hp = load_hyperparams(hp_file, kind)
+    if batched_envs is not None:  # the same steps per update (n_steps x n_envs), shared by N batched envs
+        per_update = int(hp.get("n_steps", 2048)) * int(hp.get("n_envs", 1))
+        hp.update(n_envs=int(batched_envs), vec_env="batched", n_steps=max(1, per_update // int(batched_envs)))
     import torch
 
     torch.set_num_threads(int(hp.get("torch_threads", 1)))  # a small MLP: more threads only contend with the envs
@@ -279,12 +304,53 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--time-limit", type=float, default=None, help="wall-clock budget, s")
     ap.add_argument("--no-progress", action="store_true")
     ap.add_argument("--plot", default=None, help="write the learning curve PNG here")
+    ap.add_argument("--envs", type=int, default=None, metavar="N",
+                    help="N envs whose welds step together in one batch (vec_env: batched; default: the section's "
+                         "n_envs and vec_env)")
+    ap.add_argument("--sweep", default=None, metavar="FILE",
+                    help="run the sweep FILE (policies/sweep.py): every trial into --out, the best chosen on "
+                         "validation joints (the sweep file sets kind, steps and seeds)")
+    ap.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
+                    help="with --sweep: the trials as Ray Tune trials on the cluster at ADDRESS (host:port, "
+                         "ray://host:port, auto), or without ADDRESS on a local Ray instance")
+    ap.add_argument("--ray-cpus", type=int, default=None, help="CPUs of the local Ray instance (default: all)")
     args = ap.parse_args(argv)
+    if args.sweep is not None:
+        _sweep_main(ap, args)
+        return
+    if args.ray is not None:
+        ap.error("--ray runs a sweep: give --sweep FILE")
+    if args.envs is not None and args.envs < 1:
+        ap.error(f"--envs must be >= 1, got {args.envs}")
     final = train(args.kind, args.hyperparams, args.steps, args.seed, args.out, args.resume,
-                  progress_bar=not args.no_progress, time_limit_s=args.time_limit)
+                  progress_bar=not args.no_progress, time_limit_s=args.time_limit, batched_envs=args.envs)
     print(f"model: {final}")
     if args.plot:
         print(f"learning curve: {plot_learning_curve(args.out, args.plot)}")
+
+
+def _sweep_main(ap: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """``--sweep FILE [--ray [ADDRESS]]``: exit 2 with the reason before anything is trained or written."""
+    from .sweep import SweepError, load_sweep, run_sweep
+
+    conflicting = [flag for flag, given in (("--steps", args.steps is not None), ("--resume", args.resume),
+                                            ("--time-limit", args.time_limit is not None)) if given]
+    if conflicting:
+        ap.error(f"{conflicting[0]} does not go with --sweep (the sweep file sets steps and time_limit_s)")
+    errors: tuple[type[Exception], ...] = (SweepError,)
+    if args.ray is not None:
+        from .ray_cluster import RayConnectError
+
+        errors += (RayConnectError,)
+    try:
+        summary = run_sweep(load_sweep(args.sweep), args.out, args.ray, args.ray_cpus)
+    except errors as error:
+        ap.exit(2, f"{ap.prog}: error: {error}\n")
+    for trial in summary["trials"]:
+        v = trial["validation"]
+        print(f"{trial['name']} {trial['params']}: {v['defective']}/{v['joints']} worse than C, "
+              f"{v['energy_per_good_kJ']:.1f} kJ per good weld")
+    print(f"best: {summary['best']} -> {Path(args.out) / 'best.zip'}")
 
 
 if __name__ == "__main__":

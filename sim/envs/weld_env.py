@@ -37,11 +37,11 @@ import numpy as np
 from gymnasium import spaces
 
 from cell_controller.core.config import CellConfig, load_cell
-from cell_controller.core.types import WeldObservation
+from cell_controller.core.types import WeldObservation, WeldParameters
+from cell_controller.sim.physics.arc import current_from_wire_feed
 from cell_controller.sim.physics.iso5817 import RUN_ON_MM, iso5817_level, worse_level
 from cell_controller.sim.physics.joint import generate_joint
-from cell_controller.sim.physics.arc import current_from_wire_feed
-from cell_controller.sim.physics.weld import WeldProcess
+from cell_controller.sim.physics.weld import ProcessSample, WeldBatch, WeldProcess
 from cell_controller.sim.physics.weld_report import WeldReport
 
 from .weld_spaces import ACTION_DIM, OBS_CLIP, OBS_DIM, WeldControlInterface, default_cell_config
@@ -174,13 +174,14 @@ class WeldEnv(gym.Env):
         self.report: WeldReport | None = None
         self._steps = 0
         self._x_prev = 0.0
+        #: (batch, slot): the episodes weld in that slot of a shared ``WeldBatch`` (``WeldBatchEnv``)
+        self.batch_slot: tuple[WeldBatch, int] | None = None
 
     # ------------------------------------------------------------------------------------
-    def _weld(self, params) -> WeldObservation:
+    def _weld(self, params) -> ProcessSample:
         assert self.process is not None
-        sample = self.process.step(self.dt_s, params.voltage_V, params.wire_feed_m_min, params.travel_speed_mm_s,
-                                   params.torch_offset_mm, self._gas)
-        return observation_from_sample(sample, params.travel_speed_mm_s, self.length_mm)
+        return self.process.step(self.dt_s, params.voltage_V, params.wire_feed_m_min, params.travel_speed_mm_s,
+                                 params.torch_offset_mm, self._gas)
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
@@ -194,21 +195,31 @@ class WeldEnv(gym.Env):
         if self.thickness_quantum_mm > 0:
             q = self.thickness_quantum_mm
             joint = dataclasses.replace(joint, thickness_mm=round(joint.thickness_mm / q) * q)
-        self.process = WeldProcess(joint, joint_seed, sensor_noise=self.sensor_noise)
+        self.process = WeldProcess(joint, joint_seed, sensor_noise=self.sensor_noise, batch_slot=self.batch_slot)
         self.report = None
         self._steps = 0
         self.io.reset()
-        observation = self._weld(self.io.nominal)  # the arc starts on the procedure
+        sample = self._weld(self.io.nominal)  # the arc starts on the procedure
         self._x_prev = self.process.x_mm
+        observation = observation_from_sample(sample, self.io.nominal.travel_speed_mm_s, self.length_mm)
         return self.io.observe(observation, self.dt_s), {"joint_seed": joint_seed}
 
     def step(self, action):
+        params = self.setpoints(action)
+        return self.outcome(params, self._weld(params))
+
+    def setpoints(self, action) -> WeldParameters:
+        """The first half of ``step``: the action as the shielded setpoints the process welds next."""
         if self.process is None:
             raise RuntimeError("reset() before step()")
         if self.process.done:
             raise RuntimeError("the episode has ended; call reset()")
-        params = self.io.act(np.asarray(action, dtype=np.float64), self.dt_s)
-        observation = self._weld(params)
+        return self.io.act(np.asarray(action, dtype=np.float64), self.dt_s)
+
+    def outcome(self, params: WeldParameters, sample: ProcessSample):
+        """The second half of ``step``, once the process has welded ``params`` and read ``sample``:
+        (observation, reward, terminated, truncated, info)."""
+        observation = observation_from_sample(sample, params.travel_speed_mm_s, self.length_mm)
         self._steps += 1
         w = self.reward_weights
         v = self.process.last_values(_STEP_KEYS)  # the step's true values (no copy of the trace)

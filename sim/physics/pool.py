@@ -37,6 +37,7 @@ the process kernel (``weld_kernel``) calls ``pool_geometry`` for one weld or man
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 
 import numpy as np
 from numba import njit
@@ -53,15 +54,28 @@ N_DEPTH_LEVELS = 11
 XI_BEHIND_MM = 36.0
 XI_AHEAD_MM = 4.0
 Y_HALF_MM = 12.0
-_corr_cache: dict[tuple, np.ndarray] = {}
+#: corrections kept (178 kB each at dx 0.5 mm): the travel-speed buckets × plate thicknesses a training run
+#: meets (36 × 7 at a 0.1 mm thickness quantum; joints as generated each have a thickness of their own); the
+#: least recently used goes first
+CORRECTION_CACHE_SIZE = 320
+_corr_cache: OrderedDict[tuple, np.ndarray] = OrderedDict()
+
+
+def speed_bucket_mm_s(speed_mm_s):
+    """The travel speed the 3-D correction is computed at: 0.25 mm/s buckets, at least 0.25 mm/s (a float or an
+    array of them)."""
+    return np.maximum(0.25, np.round(np.asarray(speed_mm_s) * 4.0) / 4.0)
 
 
 def correction_3d(speed_mm_s: float, thickness_mm: float, dx_mm: float, props: SteelProperties) -> np.ndarray:
-    """Per-watt 3-D correction G3 − G2 on the (ξ, y ≥ 0, z) analysis grid, cached by rounded speed."""
-    v = max(0.25, round(speed_mm_s * 4.0) / 4.0)  # 0.25 mm/s buckets
-    key = (v, round(thickness_mm, 3), dx_mm, props)
+    """Per-watt 3-D correction G3 − G2 on the (ξ, y ≥ 0, z) analysis grid, cached by speed bucket and thickness."""
+    v = float(speed_bucket_mm_s(speed_mm_s))
+    # the exact thickness: a key that rounded it would hand one plate the correction computed for another
+    # (whichever came first), so a weld's numbers would depend on the welds before it in the process
+    key = (v, float(thickness_mm), dx_mm, props)
     c = _corr_cache.get(key)
     if c is not None:
+        _corr_cache.move_to_end(key)
         return c
     n_b = int(round(XI_BEHIND_MM / dx_mm))
     n_a = int(round(XI_AHEAD_MM / dx_mm))
@@ -80,9 +94,9 @@ def correction_3d(speed_mm_s: float, thickness_mm: float, dx_mm: float, props: S
     pk = v / (2.0 * props.diffusivity_mm2_s)
     g2 = np.exp(-pk * (xi2 + r)) * special.k0e(pk * r) / (2.0 * math.pi * props.conductivity_W_mmK * thickness_mm)
     c = np.ascontiguousarray(g3 - g2[:, :, None])
-    if len(_corr_cache) > 256:
-        _corr_cache.clear()
     _corr_cache[key] = c
+    if len(_corr_cache) > CORRECTION_CACHE_SIZE:
+        _corr_cache.popitem(last=False)
     return c
 
 

@@ -88,7 +88,7 @@ from ..reality_gap import NOMINAL, RealityGap
 from . import weld_kernel as kernel
 from .arc import ARC_EFFICIENCY_GMAW, JOINT_THERMAL_FACTOR, current_from_wire_feed, heat_input_J_mm
 from .joint import JointGeometry
-from .pool import N_DEPTH_LEVELS, XI_BEHIND_MM, correction_3d
+from .pool import N_DEPTH_LEVELS, XI_BEHIND_MM, correction_3d, speed_bucket_mm_s
 from .thermal import MILD_STEEL, SteelProperties, ThermalWindow, substeps
 from .weld_report import WeldReport, grade_weld
 
@@ -171,6 +171,8 @@ class ProcessSample:
     time_s: float = 0.0
 
 
+#: batches of at least this many welds step them in parallel over numba's threads by default
+PARALLEL_FROM_WELDS = 2
 #: the noise rows drawn ahead at a time, per weld (numpy's draws in a block are the same numbers as one per step)
 NOISE_BLOCK_STEPS = 256
 
@@ -186,10 +188,13 @@ class WeldBatch:
     ``joint_points`` samples; ``capacity_steps`` steps per weld, more with ``growable``.
     """
 
-    def __init__(self, n: int, joint_points: int, capacity_steps: int, *, dx_mm: float = 0.5, growable: bool = False):
+    def __init__(self, n: int, joint_points: int, capacity_steps: int, *, dx_mm: float = 0.5, growable: bool = False,
+                 parallel: bool | None = None):
         if n < 1:
             raise ValueError(f"a batch has at least one weld, got n={n!r}")
         self.n, self.dx_mm, self.growable = int(n), float(dx_mm), growable
+        #: step the slots over numba's threads (default: from PARALLEL_FROM_WELDS welds on); the same numbers
+        self.parallel = self.n >= PARALLEL_FROM_WELDS if parallel is None else bool(parallel)
         window = ThermalWindow(5.0, dx_mm=self.dx_mm)  # the grid: the same for every plate and property
         self.nx, self.ny, self.xl_mm, self.y_mm = window.nx, window.ny, window.x_mm - window.x0_mm, window.y_mm
         self.params = np.full((n, kernel.N_PARAMS), math.nan)
@@ -208,11 +213,11 @@ class WeldBatch:
         self.trace = np.zeros((n, capacity_steps, len(kernel.TRACE_FIELDS)))
         self.noise = np.zeros((n, capacity_steps, kernel.NOISE_COLUMNS))
         self.sample = np.zeros((n, len(kernel.SAMPLE_FIELDS)))
+        #: each slot's joint as welded (seen from the actual torch path) and plate properties (after its gap)
         self.joints: list[JointGeometry | None] = [None] * n
-        self._props: list[SteelProperties] = [MILD_STEEL] * n
+        self.props: list[SteelProperties] = [MILD_STEEL] * n
         self._thermal_thickness_mm = np.zeros(n)
-        self._corr_v = np.full(n, -1.0)
-        self._corr_of: list[np.ndarray | None] = [None] * n
+        self._corr_bucket = np.full(n, math.nan)  # the speed bucket of each slot's correction, mm/s
         self._noise_from: list[tuple[np.random.Generator, np.random.Generator, float] | None] = [None] * n
 
     def start(self, e: int, joint: JointGeometry, seed: int, wire_diameter_mm: float = 1.2, *,
@@ -255,8 +260,8 @@ class WeldBatch:
         self.T[e] = window.T
         self.z[e] = np.linspace(0.0, thermal_thickness_mm, N_DEPTH_LEVELS)
         self.gap_mm[e], self.offset_mm[e] = welded.gap_mm, welded.seam_offset_mm
-        self.joints[e], self._props[e], self._thermal_thickness_mm[e] = welded, scaled, thermal_thickness_mm
-        self._corr_v[e], self._corr_of[e] = -1.0, None
+        self.joints[e], self.props[e], self._thermal_thickness_mm[e] = welded, scaled, thermal_thickness_mm
+        self._corr_bucket[e] = math.nan
         rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0x57E9]))
         # the gap's extra tracker noise draws from a stream of its own: the model's noise stays the same
         gap_rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0x6A9]))
@@ -281,20 +286,21 @@ class WeldBatch:
         for e in range(self.n):
             self._draw_noise(e, old, new)
 
-    def _prepare(self, e: int, travel_speed_mm_s: float) -> None:
-        """Before slot e steps: not done, room in its trace, its 3-D correction for this travel speed."""
-        if self.state[e, kernel.S_DONE]:
-            raise RuntimeError(f"the weld in slot {e} is done (torch reached the seam end), or none was started")
-        if self.state[e, kernel.S_STEPS] >= self.trace.shape[1]:
+    def _prepare(self, slots: np.ndarray, travel_speed_mm_s: np.ndarray) -> None:
+        """Before ``slots`` step at these travel speeds [mm/s]: none done, room in the traces, and each one's 3-D
+        correction for its speed bucket (computed, or found in ``pool``'s cache, only when the bucket changes)."""
+        done = slots[self.state[slots, kernel.S_DONE] != 0.0]
+        if done.size:
+            raise RuntimeError(f"the weld in slot {done[0]} is done (torch reached the seam end), or none was started")
+        if np.any(self.state[slots, kernel.S_STEPS] >= self.trace.shape[1]):
             if not self.growable:
-                raise RuntimeError(f"the weld in slot {e} has taken its {self.trace.shape[1]} steps")
+                raise RuntimeError(f"the weld in slot {slots[np.argmax(self.state[slots, kernel.S_STEPS])]} has "
+                                   f"taken its {self.trace.shape[1]} steps")
             self._grow()
-        if travel_speed_mm_s != self._corr_v[e]:
-            correction = correction_3d(travel_speed_mm_s, self._thermal_thickness_mm[e], self.dx_mm, self._props[e])
-            if correction is not self._corr_of[e]:  # the same speed bucket: the same array
-                self.corr[e] = correction
-                self._corr_of[e] = correction
-            self._corr_v[e] = travel_speed_mm_s
+        buckets = speed_bucket_mm_s(travel_speed_mm_s)
+        for e, speed_mm_s in zip(slots[buckets != self._corr_bucket[slots]], travel_speed_mm_s[buckets != self._corr_bucket[slots]]):
+            self.corr[e] = correction_3d(float(speed_mm_s), self._thermal_thickness_mm[e], self.dx_mm, self.props[e])
+        self._corr_bucket[slots] = buckets
 
     def _kernel_arrays(self) -> tuple:
         return (self.params, self.state, self.T, self.buf, self.gx, self.gy, self.xl_mm, self.y_mm, self.corr,
@@ -303,7 +309,7 @@ class WeldBatch:
     def step_one(self, e: int, dt_s: float, voltage_V: float, wire_feed_m_min: float, travel_speed_mm_s: float,
                  torch_offset_mm: float, gas_flow_l_min: float) -> np.ndarray:
         """Advance slot e alone (checked commands, see ``WeldProcess.step``); its sample row."""
-        self._prepare(e, travel_speed_mm_s)
+        self._prepare(np.array([e]), np.array([travel_speed_mm_s]))
         kernel.step_joint(e, dt_s, voltage_V, wire_feed_m_min, travel_speed_mm_s, torch_offset_mm, gas_flow_l_min,
                           *self._kernel_arrays())
         return self.sample[e]
@@ -322,11 +328,12 @@ class WeldBatch:
             lo, hi = PARAMETER_LIMITS[name]
             bad = np.flatnonzero(active & ~((lo <= values) & (values <= hi)))  # NaN is outside
             if bad.size:
-                raise ValueError(f"{name} of slot {bad[0]} must be in [{lo}, {hi}], got {values[bad[0]]!r}")
+                raise ValueError(f"{name} of slot {bad[0]} must be in [{lo}, {hi}], got {float(values[bad[0]])!r}")
             arrays[name] = values
-        for e in np.flatnonzero(active):
-            self._prepare(int(e), float(arrays["travel_speed_mm_s"][e]))
-        kernel.step_joints(active, dt, *arrays.values(), *self._kernel_arrays())
+        slots = np.flatnonzero(active)
+        self._prepare(slots, arrays["travel_speed_mm_s"][slots])
+        step = kernel.step_joints_parallel if self.parallel else kernel.step_joints
+        step(active, dt, *arrays.values(), *self._kernel_arrays())
         return self.sample
 
     def steps(self, e: int) -> int:
@@ -379,38 +386,44 @@ class WeldProcess:
     def __init__(self, joint: JointGeometry, seed: int, wire_diameter_mm: float = 1.2, *,
                  props: SteelProperties = MILD_STEEL, dx_mm: float = 0.5, sensor_noise: bool = True,
                  feeder_time_constant_s: float = 0.06, pool_camera_latency_s: float = 0.04,
-                 gap: RealityGap = NOMINAL) -> None:
-        self._batch = WeldBatch(1, joint.gap_mm.shape[0], NOISE_BLOCK_STEPS, dx_mm=dx_mm, growable=True)
-        self._batch.start(0, joint, seed, wire_diameter_mm, props=props, sensor_noise=sensor_noise,
+                 gap: RealityGap = NOMINAL, batch_slot: tuple[WeldBatch, int] | None = None) -> None:
+        """``batch_slot`` (batch, e): weld in slot e of that batch, which ``WeldBatch.step`` then steps with the
+        others (this object still reads it, and ``step`` steps it alone); default: a batch of its own."""
+        if batch_slot is None:
+            batch_slot = (WeldBatch(1, joint.gap_mm.shape[0], NOISE_BLOCK_STEPS, dx_mm=dx_mm, growable=True), 0)
+        elif batch_slot[0].dx_mm != dx_mm:
+            raise ValueError(f"the batch's grid is dx {batch_slot[0].dx_mm} mm, this weld's {dx_mm} mm")
+        self._batch, self._e = batch_slot
+        self._batch.start(self._e, joint, seed, wire_diameter_mm, props=props, sensor_noise=sensor_noise,
                           feeder_time_constant_s=feeder_time_constant_s, pool_camera_latency_s=pool_camera_latency_s,
                           gap=gap)
         self.reality_gap = gap
-        self.joint = self._batch.joints[0]
+        self.joint = self._batch.joints[self._e]
         self.seed = int(seed)
-        self.props = self._batch._props[0]
-        self.wire_diameter_mm = float(self._batch.params[0, kernel.P_WIRE_DIAMETER_MM])
-        self.arc_efficiency = float(self._batch.params[0, kernel.P_ARC_EFFICIENCY])
+        self.props = self._batch.props[self._e]
+        self.wire_diameter_mm = float(self._batch.params[self._e, kernel.P_WIRE_DIAMETER_MM])
+        self.arc_efficiency = float(self._batch.params[self._e, kernel.P_ARC_EFFICIENCY])
         self.snapshot: tuple[np.ndarray, np.ndarray, np.ndarray, float, float] | None = None
 
     @property
     def x_mm(self) -> float:
         """Torch position along the seam [mm]."""
-        return float(self._batch.state[0, kernel.S_X_MM])
+        return float(self._batch.state[self._e, kernel.S_X_MM])
 
     @property
     def time_s(self) -> float:
         """Weld time so far [s]."""
-        return float(self._batch.state[0, kernel.S_TIME_S])
+        return float(self._batch.state[self._e, kernel.S_TIME_S])
 
     @property
     def arc_energy_J(self) -> float:
         """∫ U I dt so far [J] (not multiplied by k)."""
-        return float(self._batch.state[0, kernel.S_ARC_ENERGY_J])
+        return float(self._batch.state[self._e, kernel.S_ARC_ENERGY_J])
 
     @property
     def done(self) -> bool:
         """The torch has reached the seam end."""
-        return self._batch.done(0)
+        return self._batch.done(self._e)
 
     # ----------------------------------------------------------------------------------
     def step(self, dt_s: float, voltage_V: float, wire_feed_m_min: float, travel_speed_mm_s: float,
@@ -422,7 +435,7 @@ class WeldProcess:
         if self.done:
             raise RuntimeError("the weld is done (torch reached the seam end)")
         y_t = _check("torch_offset_mm", torch_offset_mm)
-        sample = self._batch.step_one(0, _check("dt_s", dt_s), _check("voltage_V", voltage_V),
+        sample = self._batch.step_one(self._e, _check("dt_s", dt_s), _check("voltage_V", voltage_V),
                                       _check("wire_feed_m_min", wire_feed_m_min),
                                       _check("travel_speed_mm_s", travel_speed_mm_s), y_t,
                                       _check("gas_flow_l_min", gas_flow_l_min))
@@ -435,7 +448,7 @@ class WeldProcess:
     @property
     def trace(self) -> dict[str, np.ndarray]:
         """Per-step model values (true, noise-free), keyed as ``weld_kernel.TRACE_FIELDS``."""
-        return self._batch.trace_of(0)
+        return self._batch.trace_of(self._e)
 
     def last_values(self, keys: Iterable[str]) -> dict[str, float]:
         """The newest step's true (noise-free) value of each trace field named in ``keys``.
@@ -450,16 +463,16 @@ class WeldProcess:
         ``root_span_ratio`` [1]; ``burn_through``, ``lack_of_fusion``, ``joint_missed`` are flags, 1.0 or
         0.0.  KeyError for a name not in the trace, IndexError before the first step.
         """
-        return self._batch.last_values(0, keys)
+        return self._batch.last_values(self._e, keys)
 
     def result(self) -> WeldReport:
         """Per-segment bead geometry, imperfections and the ISO 5817 level of the weld so far
         (``weld_report.grade_weld``)."""
-        return self._batch.result(0)
+        return self._batch.result(self._e)
 
     def temperature_field(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(x_mm, y_mm, T_C[x, y]) of the current thermal window (copies; plate frame)."""
-        return self._batch.temperature_field(0)
+        return self._batch.temperature_field(self._e)
 
 
 def run_fixed_recipe(joint: JointGeometry, seed: int, procedure: NominalProcedure = NOMINAL_PROCEDURE,

@@ -1,7 +1,7 @@
 """The weld process's step as a numba kernel: one joint (``step_joint``) or many at once (``step_joints``).
 
 ``weld.WeldBatch`` holds the state of N joints in stacked arrays (slot ``e`` is row ``e`` of each)
-and calls ``step_joints`` once per control step for all of them, in parallel over the joints;
+and calls ``step_joints`` (or ``step_joints_parallel``) once per control step for all of them;
 ``weld.WeldProcess`` is a batch of one. The kernel is the process model of ``weld`` (arc, thermal
 field, melt pool, bead, imperfections, sensors) in the same expression order as its docstring
 states, so a joint gives the same numbers alone or in a batch. What it cannot do stays outside:
@@ -178,10 +178,21 @@ def step_joint(e, dt, U, wfs_cmd, v, y_t, gas, params, state, T, buf, gx, gy, xl
     out[9] = st[S_TIME_S]
 
 
-@njit(cache=True, nogil=True, parallel=True)
+@njit(cache=True, nogil=True)
 def step_joints(active, dt, U, wfs_cmd, v, y_t, gas, params, state, T, buf, gx, gy, xl, y_mm, corr, z, scratch,
                 gap_mm, offset_mm, trace, noise, sample):  # pragma: no cover - jit
-    """``step_joint`` for every joint ``e`` with ``active[e]``, in parallel; the commands are arrays (N,)."""
+    """``step_joint`` for every joint ``e`` with ``active[e]``, one after another; the commands are arrays (N,)."""
+    for e in range(active.shape[0]):
+        if active[e]:
+            step_joint(e, dt, U[e], wfs_cmd[e], v[e], y_t[e], gas[e], params, state, T, buf, gx, gy, xl, y_mm,
+                       corr, z, scratch, gap_mm, offset_mm, trace, noise, sample)
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def step_joints_parallel(active, dt, U, wfs_cmd, v, y_t, gas, params, state, T, buf, gx, gy, xl, y_mm, corr, z,
+                         scratch, gap_mm, offset_mm, trace, noise, sample):  # pragma: no cover - jit
+    """``step_joints`` over numba's threads (each joint's numbers are the same: no joint reads another's
+    state). Two functions, not one compiled twice: numba's on-disk cache keys a function by its name."""
     for e in prange(active.shape[0]):
         if active[e]:
             step_joint(e, dt, U[e], wfs_cmd[e], v[e], y_t[e], gas[e], params, state, T, buf, gx, gy, xl, y_mm,
