@@ -12,7 +12,7 @@ $(BIN)/.installed: setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet $(TORCH)
-	$(BIN)/pip install --quiet -e '.[rl,test]'
+	$(BIN)/pip install --quiet -e '.[rl,test,ray]'
 	touch $@
 
 setup: $(BIN)/.installed
@@ -33,5 +33,5 @@ test: setup $(CHROMIUM)
 
 ## every benchmark, results in bench/results.md
 bench: setup $(CHROMIUM)
-	$(BIN)/pip install --quiet -e '.[rl,test,bench]'
+	$(BIN)/pip install --quiet -e '.[rl,test,ray,bench]'
 	$(BIN)/python bench/run.py $(ARGS)

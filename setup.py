@@ -80,6 +80,8 @@ setup(
         # Starlette's test client
         "test": ["pytest>=8", "pytest-timeout>=2.3", "hypothesis>=6", "playwright>=1.45", "httpx>=0.27"],
         "bench": ["panda-gym>=3.0.7"],  # the peer of bench/bench_twin.py
+        # --ray of cellctl train (sweeps as Ray Tune trials) and cellctl evaluate (joints as Ray tasks)
+        "ray": ["ray[tune]>=2.40"],
     },
     entry_points={
         "console_scripts": [f"cellctl = {PACKAGE}.cli:main"]

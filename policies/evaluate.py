@@ -14,6 +14,10 @@ Figures per policy:
   95 % bootstrap interval (resampling joints).
 
     python -m cell_controller.policies.evaluate --joints 200 --out eval.md
+    python -m cell_controller.policies.evaluate --joints 200 --ray [ADDRESS]   # fanned out as Ray tasks
+
+Model selection (sweeps, checkpoints) uses the *validation* joints (``validation_seeds``), training
+seeds that no training run draws in practice and never an evaluation seed.
 """
 from __future__ import annotations
 
@@ -51,6 +55,17 @@ class EpisodeResult:
     weld_time_s: float
     imperfections: tuple[str, ...]
     interventions: int
+
+
+#: the first validation joint seed (validation joints are training seeds, below EVAL_SEED_BASE)
+VALIDATION_SEED_BASE = 500
+
+
+def validation_seeds(n: int) -> list[int]:
+    """The first ``n`` validation joint seeds: for choosing among runs and checkpoints, never for reporting."""
+    if not 0 < n <= EVAL_SEED_BASE - VALIDATION_SEED_BASE:
+        raise ValueError(f"validation joints: 1..{EVAL_SEED_BASE - VALIDATION_SEED_BASE}, got {n!r}")
+    return list(range(VALIDATION_SEED_BASE, VALIDATION_SEED_BASE + n))
 
 
 def eval_seeds(n: int, start: int = EVAL_SEED_BASE) -> list[int]:
@@ -180,6 +195,39 @@ def evaluate(policies: dict[str, WeldPolicy], seeds: list[int], config: CellConf
     return out
 
 
+def _evaluate_chunk(name: str, learned_path: str | None, seeds: list[int], dt_s: float) -> list[EpisodeResult]:
+    """One Ray task of ``evaluate_on_ray``: the policy ``name`` of ``default_policies`` on ``seeds``."""
+    import torch
+
+    torch.set_num_threads(1)  # one CPU per task
+    config = default_cell_config()
+    policy = default_policies(config, learned_path, name not in ("fixed_recipe", "pid_weld"))[name]
+    return [run_policy(policy, s, config, dt_s) for s in seeds]
+
+
+def evaluate_on_ray(names: list[str], seeds: list[int], learned_path: str | None = None, dt_s: float = 0.1,
+                    address: str = "local", num_cpus: int | None = None, verbose: bool = False) -> list[PolicyFigures]:
+    """``evaluate`` of the ``default_policies`` called ``names``, fanned out as Ray tasks (chunks of joints,
+    about 4 per CPU of the cluster at ``address``): the same figures as the serial run's. ``wall_s`` of
+    each policy is the wall time of the whole fan-out."""
+    from cell_controller.policies.ray_cluster import cluster_cpus, connect, map_tasks
+
+    connect(address, num_cpus)
+    n_chunks = max(1, min(len(seeds), 4 * cluster_cpus() // max(1, len(names))))
+    chunks = [list(c) for c in np.array_split(np.asarray(seeds), n_chunks) if len(c)]
+    calls = [(name, learned_path, [int(s) for s in chunk], dt_s) for name in names for chunk in chunks]
+    t = time.perf_counter()
+    results = map_tasks(_evaluate_chunk, calls)
+    wall_s = time.perf_counter() - t
+    figures = []
+    for i, name in enumerate(names):
+        episodes = [episode for chunk in results[i * len(chunks):(i + 1) * len(chunks)] for episode in chunk]
+        figures.append(PolicyFigures.of(name, episodes, wall_s))
+        if verbose:
+            print(f"{name}: {figures[-1].imperfection_rate:.3f}", flush=True)
+    return figures
+
+
 def _fmt_ci(v: float, ci: tuple[float, float], pct: bool = False) -> str:
     if not math.isfinite(v):
         return "–"
@@ -237,10 +285,25 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--no-learned", action="store_true")
     ap.add_argument("--dt", type=float, default=0.1, help="control period, s of cell time")
     ap.add_argument("--out", default=None, help="also write the markdown here")
+    ap.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
+                    help="fan the joints out as Ray tasks: on the cluster at ADDRESS (host:port, ray://host:port, "
+                         "auto), or without ADDRESS on a local Ray instance")
+    ap.add_argument("--ray-cpus", type=int, default=None, help="CPUs of the local Ray instance (default: all)")
     args = ap.parse_args(argv)
+    if args.joints < 1:
+        ap.error(f"--joints must be >= 1, got {args.joints}")
     config = default_cell_config()
     pols = default_policies(config, args.model, not args.no_learned)
-    figs = evaluate(pols, eval_seeds(args.joints, args.start), config, args.dt, verbose=True)
+    seeds = eval_seeds(args.joints, args.start)
+    if args.ray is not None:
+        from cell_controller.policies.ray_cluster import RayConnectError
+
+        try:
+            figs = evaluate_on_ray(list(pols), seeds, args.model, args.dt, args.ray, args.ray_cpus, verbose=True)
+        except RayConnectError as error:
+            ap.exit(2, f"{ap.prog}: error: {error}\n")
+    else:
+        figs = evaluate(pols, seeds, config, args.dt, verbose=True)
     md = to_markdown(figs, "fixed_recipe")
     print(md)
     if args.out:
