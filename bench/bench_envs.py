@@ -8,7 +8,8 @@ at a time (the machine is shared):
   ``Weld-v0`` envs in SB3's DummyVecEnv, and Pendulum-v1 (one env); medians over ``--reps``;
 * PPO fps (env steps per wall second, rollouts *and* updates) with the weld hyperparameters
   (policies/hyperparams/weld.yml, 2048 steps per update: n_steps = 2048 / N) on the batched env
-  (N = 8, 32), on DummyVecEnv x 1 and x 2 (the pipeline before the batched env) and on Pendulum-v1.
+  (N = 8, 32), on DummyVecEnv x 1 and x 2 (the pipeline before the batched env, but with the new process
+  kernel, which made each env faster too) and on Pendulum-v1.
 
     .venv/bin/python bench/bench_envs.py --quick     # about 2 min on 2 cores
 """
@@ -21,7 +22,7 @@ import time
 
 import numpy as np
 
-from cell_controller.policies.train import DEFAULT_HYPERPARAMS, _policy_kwargs, load_hyperparams
+from cell_controller.policies.train import _OWN_KEYS, DEFAULT_HYPERPARAMS, _policy_kwargs, _schedules, load_hyperparams
 from cell_controller.sim.envs import WELD_ENV_ID
 
 TRAINING = {"thickness_quantum_mm": 0.1}
@@ -64,9 +65,9 @@ def ppo_fps(env, steps: int) -> float:
     from stable_baselines3 import PPO
 
     hp = load_hyperparams(DEFAULT_HYPERPARAMS, "ppo")
-    model = PPO("MlpPolicy", env, n_steps=max(1, STEPS_PER_UPDATE // env.num_envs), batch_size=int(hp["batch_size"]),
-                n_epochs=int(hp["n_epochs"]), policy_kwargs=_policy_kwargs(hp.get("policy_kwargs")), seed=0,
-                device="cpu", verbose=0)
+    kwargs = _schedules({k: v for k, v in hp.items() if k not in _OWN_KEYS})
+    kwargs.update(n_steps=max(1, STEPS_PER_UPDATE // env.num_envs), policy_kwargs=_policy_kwargs(hp.get("policy_kwargs")))
+    model = PPO(hp.get("policy", "MlpPolicy"), env, seed=0, device="cpu", verbose=0, **kwargs)
     model.learn(total_timesteps=STEPS_PER_UPDATE)  # warm-up: numba, the correction cache, torch
     t = time.perf_counter()
     model.learn(total_timesteps=steps, reset_num_timesteps=False)
@@ -80,6 +81,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="fewer steps (about 2 min on 2 cores)")
     ap.add_argument("--reps", type=int, default=None)
     args = ap.parse_args()
+    import numba
     import torch
 
     torch.set_num_threads(1)
@@ -97,7 +99,7 @@ def main() -> None:
         rates.setdefault("pendulum", []).append(env_rate(vec_env("dummy", 1, "Pendulum-v1"), env_steps * 5))
     med = {k: statistics.median(v) for k, v in rates.items()}
 
-    print(f"machine: nproc {os.cpu_count()}, torch threads 1, numba threads 2, load average {load:.1f} at start "
+    print(f"machine: nproc {os.cpu_count()}, torch threads 1, numba threads {numba.get_num_threads()}, load average {load:.1f} at start "
           f"(shared machine: ratios only); env steps/s: median of {reps} runs of {env_steps} random-action steps "
           f"(all envs'), training setting (thickness_quantum_mm 0.1); PPO: {ppo_steps} steps after one warm-up "
           f"update, weld.yml settings, {STEPS_PER_UPDATE} steps per update")
@@ -112,12 +114,12 @@ def main() -> None:
     runs = {
         "PPO, Pendulum-v1, DummyVecEnv x1": lambda: vec_env("dummy", 1, "Pendulum-v1"),
         "PPO, Weld-v0, DummyVecEnv x1": lambda: vec_env("dummy", 1),
-        "PPO, Weld-v0, DummyVecEnv x2 (the pipeline before the batched env)": lambda: vec_env("dummy", 2),
+        "PPO, Weld-v0, DummyVecEnv x2 (the pipeline before, on the new kernel)": lambda: vec_env("dummy", 2),
         "PPO, batched Weld-v0, N 8": lambda: vec_env("batched", 8),
         "PPO, batched Weld-v0, N 32": lambda: vec_env("batched", 32),
     }
     fps = {label: ppo_fps(make(), ppo_steps) for label, make in runs.items()}
-    before = fps["PPO, Weld-v0, DummyVecEnv x2 (the pipeline before the batched env)"]
+    before = fps["PPO, Weld-v0, DummyVecEnv x2 (the pipeline before, on the new kernel)"]
     pendulum = fps["PPO, Pendulum-v1, DummyVecEnv x1"]
     print("| PPO training | fps (env steps / wall s) | vs Weld-v0 DummyVecEnv x2 | vs PPO on Pendulum-v1 |")
     print("|---|---:|---:|---:|")

@@ -28,20 +28,26 @@ class BatchedVecEnv(VecEnv):
 
     def reset(self) -> np.ndarray:
         seeds = [None if s is None else int(s) for s in self._seeds]
-        observations, _ = self.batch_env.reset(seed=seeds if any(s is not None for s in seeds) else None)
+        observations = []
+        for i, (env, seed, options) in enumerate(zip(self.batch_env.envs, seeds, self._options)):
+            observation, self.reset_infos[i] = env.reset(seed=seed, options=options or None)
+            observations.append(observation)
         self._reset_seeds()
-        return observations
+        self._reset_options()
+        return np.stack(observations)
 
     def step_async(self, actions: np.ndarray) -> None:
         self._actions = actions
 
     def step_wait(self):
-        observations, rewards, terminated, truncated, infos, finals = self.batch_env.step_slots(self._actions)
-        for info, final, timed_out in zip(infos, finals, truncated & ~terminated):
+        done = self.batch_env.step_slots(self._actions)
+        for i, (info, final, timed_out) in enumerate(zip(done.infos, done.final_observations,
+                                                         done.truncated & ~done.terminated)):
             if final is not None:
                 info["terminal_observation"] = final
                 info["TimeLimit.truncated"] = bool(timed_out)
-        return observations, rewards.astype(np.float32), terminated | truncated, infos
+                self.reset_infos[i] = done.reset_infos[i]
+        return done.observations, done.rewards.astype(np.float32), done.terminated | done.truncated, done.infos
 
     def close(self) -> None:
         self.batch_env.close()

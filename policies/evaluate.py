@@ -195,11 +195,15 @@ def evaluate(policies: dict[str, WeldPolicy], seeds: list[int], config: CellConf
     return out
 
 
+#: Ray tasks per CPU of the cluster in ``evaluate_on_ray`` (a task is one policy on a chunk of joints)
+TASKS_PER_CPU = 8
+
+
 def _evaluate_chunk(name: str, learned_path: str | None, seeds: list[int], dt_s: float) -> list[EpisodeResult]:
     """One Ray task of ``evaluate_on_ray``: the policy ``name`` of ``default_policies`` on ``seeds``."""
-    import torch
+    from cell_controller.policies.ray_cluster import one_cpu
 
-    torch.set_num_threads(1)  # one CPU per task
+    one_cpu()
     config = default_cell_config()
     policy = default_policies(config, learned_path, name not in ("fixed_recipe", "pid_weld"))[name]
     return [run_policy(policy, s, config, dt_s) for s in seeds]
@@ -208,12 +212,17 @@ def _evaluate_chunk(name: str, learned_path: str | None, seeds: list[int], dt_s:
 def evaluate_on_ray(names: list[str], seeds: list[int], learned_path: str | None = None, dt_s: float = 0.1,
                     address: str = "local", num_cpus: int | None = None, verbose: bool = False) -> list[PolicyFigures]:
     """``evaluate`` of the ``default_policies`` called ``names``, fanned out as Ray tasks (chunks of joints,
-    about 4 per CPU of the cluster at ``address``): the same figures as the serial run's. ``wall_s`` of
-    each policy is the wall time of the whole fan-out."""
+    about TASKS_PER_CPU per CPU of the cluster at ``address``, so that the slower policies' tasks even out): the same figures as the serial run's. ``wall_s`` of
+    each policy is the wall time of the whole fan-out. ``learned_path`` must be a file every node sees at
+    that path (shared storage); None: the shipped model of each node's installation."""
     from cell_controller.policies.ray_cluster import cluster_cpus, connect, map_tasks
 
+    if "learned_weld" in names and learned_path is not None:  # every worker loads it: absolute, checked here
+        learned_path = str(Path(learned_path).resolve())  # (None: each worker's installed SHIPPED_MODEL)
+        if not Path(learned_path).is_file():
+            raise FileNotFoundError(f"learned model {learned_path}: no such file")
     connect(address, num_cpus)
-    n_chunks = max(1, min(len(seeds), 4 * cluster_cpus() // max(1, len(names))))
+    n_chunks = max(1, min(len(seeds), -(-TASKS_PER_CPU * cluster_cpus() // max(1, len(names)))))
     chunks = [list(c) for c in np.array_split(np.asarray(seeds), n_chunks) if len(c)]
     calls = [(name, learned_path, [int(s) for s in chunk], dt_s) for name in names for chunk in chunks]
     t = time.perf_counter()

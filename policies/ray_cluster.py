@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["LOCAL", "RayConnectError", "connect", "tune_trials", "map_tasks", "cluster_cpus"]
+__all__ = ["LOCAL", "RayConnectError", "connect", "tune_trials", "map_tasks", "cluster_cpus", "one_cpu"]
 
 #: the address that means "a Ray instance of this process's own"
 LOCAL = "local"
@@ -34,6 +34,7 @@ def _check_reachable(address: str) -> None:
         return
     hostport = address.split("://", 1)[1] if "://" in address else address
     host, sep, port = hostport.rpartition(":")
+    host = host.strip("[]")  # [::1]:6379
     if not sep or not port.isdigit():
         raise RayConnectError(f"Ray address {address!r}: expected host:port, ray://host:port, auto or {LOCAL}")
     try:
@@ -46,7 +47,10 @@ def connect(address: str, num_cpus: int | None = None) -> None:
     """Join the cluster at ``address`` (``LOCAL``: start a local instance with ``num_cpus`` CPUs, default
     all); a process already connected stays on its cluster. RayConnectError when unreachable."""
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    import ray
+    try:
+        import ray
+    except ImportError:
+        raise RayConnectError("--ray needs Ray: pip install 'cell_controller[ray]' (the package's ray extra)") from None
 
     if ray.is_initialized():
         return
@@ -68,12 +72,23 @@ def cluster_cpus() -> int:
     return max(1, int(ray.cluster_resources().get("CPU", 1)))
 
 
+def one_cpu() -> None:
+    """Keep a trial or task on the one CPU Ray reserved for it: numba's (the batched weld kernel's) and torch's
+    threads would otherwise default to every core of the node."""
+    import numba
+    import torch
+
+    numba.set_num_threads(1)
+    torch.set_num_threads(1)
+
+
 def tune_trials(run: Callable[[int], dict[str, Any]], n: int, storage: Path) -> list[dict[str, Any]]:
     """``run(index)`` for index 0..n-1 as Ray Tune trials of one CPU each (Tune's state under ``storage``);
     the trials' results, which must be JSON-able. Raises RuntimeError naming a trial that failed."""
     from ray import tune
 
     def trainable(config: dict[str, Any]) -> None:
+        one_cpu()
         tune.report({"entry_json": json.dumps(run(config["index"]), default=str)})
 
     tuner = tune.Tuner(tune.with_resources(trainable, {"cpu": 1}),

@@ -40,11 +40,13 @@ import yaml
 
 from cell_controller.sim.envs.weld_env import WeldReward
 
+from .evaluate import EVAL_SEED_BASE, VALIDATION_SEED_BASE, evaluate, validation_seeds
 from .train import ALGORITHMS, DEFAULT_HYPERPARAMS, _OWN_KEYS, _algorithms, _policy_kwargs, _schedules, \
-    load_hyperparams, train
+    load_hyperparams, make_env, train
 
 __all__ = ["Sweep", "SweepError", "load_sweep", "trial_hyperparams", "run_trial", "run_sweep", "best_trial"]
 
+MAX_VALIDATION_JOINTS = EVAL_SEED_BASE - VALIDATION_SEED_BASE
 _SWEEP_KEYS = {"kind", "hyperparams", "steps", "time_limit_s", "validation_joints", "grid"}
 _REWARD_FIELDS = {f.name for f in dataclasses.fields(WeldReward)} - {"level_scores"}
 
@@ -124,15 +126,27 @@ def load_sweep(path: str | Path) -> Sweep:
             raise SweepError(f"{path}: grid: {key}: a non-empty list of values, got {values!r}")
     sweep = Sweep(path, kind, hp_file, steps, positive("time_limit_s", None, float),
                   positive("validation_joints", 100, int), {k: list(v) for k, v in grid.items()})
+    if sweep.validation_joints > MAX_VALIDATION_JOINTS:
+        raise SweepError(f"{path}: validation_joints: at most {MAX_VALIDATION_JOINTS}, got {sweep.validation_joints}")
     for trial in sweep.trials():
         try:
-            hp, _seed = trial_hyperparams(sweep, trial)
-            _policy_kwargs(_schedules({k: v for k, v in hp.items() if k not in _OWN_KEYS}).get("policy_kwargs"))
-            if int(hp.get("n_envs", 1)) < 1:
-                raise ValueError(f"n_envs must be >= 1, got {hp['n_envs']!r}")
-        except (TypeError, ValueError) as error:
+            _build(sweep, trial)
+        except (TypeError, ValueError, KeyError, AssertionError) as error:
             raise SweepError(f"{path}: grid: the trial {trial} cannot run: {error}") from None
     return sweep
+
+
+def _build(sweep: Sweep, trial: dict[str, Any]) -> None:
+    """Build the trial's env and model as ``train`` would, and throw them away: every value a trial cannot
+    use fails here, before any trial trains."""
+    hp, seed = trial_hyperparams(sweep, trial)
+    kwargs = _schedules({k: v for k, v in hp.items() if k not in _OWN_KEYS})
+    kwargs["policy_kwargs"] = _policy_kwargs(kwargs.get("policy_kwargs"))
+    env = make_env(hp, seed)
+    try:
+        _algorithms()[sweep.kind](hp.get("policy", "MlpPolicy"), env, seed=seed, device="cpu", **kwargs)
+    finally:
+        env.close()
 
 
 def trial_hyperparams(sweep: Sweep, trial: dict[str, Any]) -> tuple[dict[str, Any], int]:
@@ -160,7 +174,6 @@ def trial_hyperparams(sweep: Sweep, trial: dict[str, Any]) -> tuple[dict[str, An
 def run_trial(sweep: Sweep, index: int, out: Path) -> dict[str, Any]:
     """Train trial ``index`` into ``out/trials/trial_<index>`` and evaluate it on the validation joints;
     the trial's entry of sweep.json."""
-    from cell_controller.policies.evaluate import evaluate, validation_seeds
     from cell_controller.policies.learned import LearnedWeldPolicy
     from cell_controller.sim.envs.weld_spaces import default_cell_config
 

@@ -296,9 +296,9 @@ def plot_learning_curve(out_dir: str | Path, png: str | Path, title: str = "PPO 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description="Train the welding agent (cell_controller/Weld-v0)")
     ap.add_argument("kind", nargs="?", default="ppo", choices=ALGORITHMS)
-    ap.add_argument("--hyperparams", default=str(DEFAULT_HYPERPARAMS))
+    ap.add_argument("--hyperparams", default=None, help=f"zoo-style YAML (default {DEFAULT_HYPERPARAMS})")
     ap.add_argument("--steps", type=int, default=None, help="total env steps (default: n_timesteps)")
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seed", type=int, default=None, help="seed of the model and the envs (default 0)")
     ap.add_argument("--out", default="runs/weld")
     ap.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
     ap.add_argument("--time-limit", type=float, default=None, help="wall-clock budget, s")
@@ -322,7 +322,7 @@ def main(argv: list[str] | None = None) -> None:
         ap.error("--ray runs a sweep: give --sweep FILE")
     if args.envs is not None and args.envs < 1:
         ap.error(f"--envs must be >= 1, got {args.envs}")
-    final = train(args.kind, args.hyperparams, args.steps, args.seed, args.out, args.resume,
+    final = train(args.kind, args.hyperparams, args.steps, args.seed or 0, args.out, args.resume,
                   progress_bar=not args.no_progress, time_limit_s=args.time_limit, batched_envs=args.envs)
     print(f"model: {final}")
     if args.plot:
@@ -333,10 +333,12 @@ def _sweep_main(ap: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """``--sweep FILE [--ray [ADDRESS]]``: exit 2 with the reason before anything is trained or written."""
     from .sweep import SweepError, load_sweep, run_sweep
 
-    conflicting = [flag for flag, given in (("--steps", args.steps is not None), ("--resume", args.resume),
-                                            ("--time-limit", args.time_limit is not None)) if given]
+    given = {"--steps": args.steps, "--seed": args.seed, "--hyperparams": args.hyperparams, "--envs": args.envs,
+             "--time-limit": args.time_limit, "--plot": args.plot, "--resume": args.resume or None}
+    conflicting = [flag for flag, value in given.items() if value is not None]
     if conflicting:
-        ap.error(f"{conflicting[0]} does not go with --sweep (the sweep file sets steps and time_limit_s)")
+        ap.error(f"{conflicting[0]} does not go with --sweep (the sweep file sets its hyperparameters, steps, "
+                 f"seeds and time limit: put it in the grid or the file)")
     errors: tuple[type[Exception], ...] = (SweepError,)
     if args.ray is not None:
         from .ray_cluster import RayConnectError

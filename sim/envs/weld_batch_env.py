@@ -10,23 +10,36 @@ seeded with ``seed + i`` gives for the same actions (``tests/sim/test_weld_batch
 Gymnasium's vector API, autoreset in the same step (``AutoresetMode.SAME_STEP``): a slot whose
 episode ends returns the first observation of its next episode, and ``infos["final_obs"]`` /
 ``infos["final_info"]`` (masked by ``infos["_final_obs"]``) hold the last one's. ``step_slots`` gives
-the same as per-slot lists, which ``cell_controller.policies.batched.BatchedVecEnv`` turns into
+the same per slot (``SlotStep``), which ``cell_controller.policies.batched.BatchedVecEnv`` turns into
 stable-baselines3's ``VecEnv``.  A finished weld's ``snapshot`` (the plot's thermal field) is not
 taken in a batch.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
+from cell_controller.sim.physics.joint import generate_joint
 from cell_controller.sim.physics.weld import ProcessSample, WeldBatch
 
 from .weld_env import WeldEnv
 
-__all__ = ["WeldBatchEnv"]
+__all__ = ["WeldBatchEnv", "SlotStep"]
+
+
+class SlotStep(NamedTuple):
+    """One step of every slot of a ``WeldBatchEnv``, per slot (arrays (N, ...) and lists of N)."""
+
+    observations: np.ndarray  # float32; a slot that ended: its next episode's first observation
+    rewards: np.ndarray
+    terminated: np.ndarray
+    truncated: np.ndarray
+    infos: list[dict]  # the step's info (a slot that ended: its last step's, with level, defective, ...)
+    final_observations: list  # the last observation of an episode that ended, else None
+    reset_infos: list  # the reset info of the episode begun, else None
 
 
 class WeldBatchEnv(VectorEnv):
@@ -41,7 +54,7 @@ class WeldBatchEnv(VectorEnv):
         self.num_envs = int(num_envs)
         self.envs = [WeldEnv(**env_kwargs) for _ in range(self.num_envs)]
         first = self.envs[0]
-        points = int(round(first.length_mm / 1.0)) + 1  # generate_joint's 1 mm spacing
+        points = generate_joint(0, length_mm=first.length_mm).gap_mm.shape[0]
         # room for every step of an episode: the arc-start step and max_steps more
         self.batch = WeldBatch(self.num_envs, points, first.max_steps + 1)
         for e, env in enumerate(self.envs):
@@ -51,13 +64,15 @@ class WeldBatchEnv(VectorEnv):
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
         self.render_mode = None
-        self._gas_L_min = np.full(self.num_envs, first._gas)
+        self._gas_flow_l_min = np.full(self.num_envs, first._gas)
 
     def reset(self, *, seed: int | list[int] | None = None, options: dict | None = None):
-        """Every slot's first observation; slot i is seeded with ``seed + i`` (or ``seed[i]``)."""
+        """Every slot's first observation; slot i is seeded with ``seed + i`` (or ``seed[i]``); ``options`` go to
+        every slot, as gymnasium's SyncVectorEnv passes them."""
         seeds = seed if isinstance(seed, list) else [None if seed is None else seed + i for i in range(self.num_envs)]
         if len(seeds) != self.num_envs:
             raise ValueError(f"{len(seeds)} seeds for {self.num_envs} envs")
+        super().reset(seed=seeds[0])
         observations, infos = [], {}
         for e, (env, s) in enumerate(zip(self.envs, seeds)):
             observation, info = env.reset(seed=s, options=options)
@@ -65,10 +80,9 @@ class WeldBatchEnv(VectorEnv):
             infos = self._add_info(infos, info, e)
         return np.stack(observations), infos
 
-    def step_slots(self, actions) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[dict], list]:
-        """One step of every slot: (observations, rewards, terminations, truncations, each slot's info,
-        each slot's final observation or None), a slot that ended already reset (its next episode's first
-        observation in ``observations``)."""
+    def step_slots(self, actions) -> SlotStep:
+        """One step of every slot (``SlotStep``); a slot that ended is already reset, its next episode's first
+        observation in ``observations``."""
         actions = np.asarray(actions)
         if actions.shape != (self.num_envs, *self.single_action_space.shape):
             raise ValueError(f"actions must have shape {(self.num_envs, *self.single_action_space.shape)}, "
@@ -77,32 +91,29 @@ class WeldBatchEnv(VectorEnv):
         samples = self.batch.step(self.envs[0].dt_s, *(np.array([getattr(p, name) for p in setpoints])
                                                        for name in ("voltage_V", "wire_feed_m_min",
                                                                     "travel_speed_mm_s", "torch_offset_mm")),
-                                  self._gas_L_min)
-        observations = np.empty((self.num_envs, *self.single_observation_space.shape), dtype=np.float32)
-        rewards = np.empty(self.num_envs)
-        terminated = np.zeros(self.num_envs, dtype=bool)
-        truncated = np.zeros(self.num_envs, dtype=bool)
-        infos: list[dict] = []
-        finals: list = [None] * self.num_envs
+                                  self._gas_flow_l_min)
+        done = SlotStep(np.empty((self.num_envs, *self.single_observation_space.shape), dtype=np.float32),
+                        np.empty(self.num_envs), np.zeros(self.num_envs, dtype=bool),
+                        np.zeros(self.num_envs, dtype=bool), [], [None] * self.num_envs, [None] * self.num_envs)
         for e, (env, params) in enumerate(zip(self.envs, setpoints)):
-            observation, rewards[e], terminated[e], truncated[e], info = env.outcome(
+            observation, done.rewards[e], done.terminated[e], done.truncated[e], info = env.outcome(
                 params, ProcessSample(*samples[e].tolist()))
-            if terminated[e] or truncated[e]:
-                finals[e] = observation
-                observation, _ = env.reset()
-            observations[e] = observation
-            infos.append(info)
-        return observations, rewards, terminated, truncated, infos, finals
+            if done.terminated[e] or done.truncated[e]:
+                done.final_observations[e] = observation
+                observation, done.reset_infos[e] = env.reset()
+            done.observations[e] = observation
+            done.infos.append(info)
+        return done
 
     def step(self, actions):
-        observations, rewards, terminated, truncated, slot_infos, finals = self.step_slots(actions)
+        done = self.step_slots(actions)
         infos: dict = {}
-        for e, (info, final) in enumerate(zip(slot_infos, finals)):
-            if final is not None:
+        for e, (info, final, reset_info) in enumerate(zip(done.infos, done.final_observations, done.reset_infos)):
+            if final is not None:  # as SyncVectorEnv: the last step's in final_*, the new episode's at the top
                 infos = self._add_info(infos, {"final_obs": final, "final_info": info}, e)
-            else:
-                infos = self._add_info(infos, info, e)
-        return observations, rewards, terminated, truncated, infos
+                info = reset_info
+            infos = self._add_info(infos, info, e)
+        return done.observations, done.rewards, done.terminated, done.truncated, infos
 
     def close_extras(self, **kwargs: Any) -> None:
         for env in self.envs:

@@ -128,7 +128,7 @@ class WeldEnv(gym.Env):
         render_mode: only None (the env does not render; ``sim/physics/plot.py`` draws a finished weld).
         thickness_quantum_mm: when > 0, round each joint's plate thickness to this step (training
             speed only: the process model caches its 3-D pool correction per (travel-speed bucket,
-            thickness to 1 µm), so exact thicknesses recompute it, ~10 ms, whenever the travel speed
+            exact thickness), so exact thicknesses recompute it, ~1.5 ms, whenever the travel speed
             changes bucket; 0.1 mm keeps the cache warm).  0 (default) welds the joint as generated.
     """
 

@@ -91,6 +91,8 @@ def test_the_evaluation_fanned_out_on_ray_gives_the_serial_table(local_ray) -> N
     ({"kind": "dqn"}, "kind: 'dqn' is not an algorithm"),
     ({"hyperparams": "missing.yml"}, "hyperparams:"),
     ({"epochs": 3}, "unknown key 'epochs'"),
+    ({"grid": {"n_steps": [0]}}, "cannot run"),  # SB3's own check, run before any trial trains
+    ({"validation_joints": 1_000_000}, "validation_joints: at most 999500"),
 ])
 def test_a_bad_sweep_file_is_refused_naming_the_key(tmp_path, change, named) -> None:
     path = sweep_file(tmp_path, **change)
@@ -108,6 +110,7 @@ def test_cellctl_refuses_bad_sweeps_and_unreachable_clusters_before_writing(tmp_
                                                                                f"'127.0.0.1:{port}'"),
                        (["--sweep", str(sweep_file(tmp_path / "bad", grid={"gama": [0.9]}))], "'gama'"),
                        (["--sweep", str(good), "--steps", "10"], "--steps does not go with --sweep"),
+                       (["--sweep", str(good), "--envs", "0"], "--envs does not go with --sweep"),
                        (["--ray"], "--ray runs a sweep")):
         out = tmp_path / "run"
         done = subprocess.run([CELLCTL, "train", "weld", *args, "--out", str(out)], capture_output=True, text=True,

@@ -42,6 +42,7 @@ def test_each_slot_is_bit_for_bit_an_independent_weld_env_across_autoresets() ->
         got, want = batched.step(actions), reference.step(actions)
         for name, a, b in zip(("observations", "rewards", "terminations", "truncations"), got[:4], want[:4]):
             assert np.array_equal(a, b), (step, name)
+        np.testing.assert_array_equal(got[4]["joint_seed"], want[4]["joint_seed"])  # a new episode's at the top
         if "final_info" in want[4]:
             mask = want[4]["_final_info"]
             np.testing.assert_array_equal(got[4]["_final_info"], mask)
