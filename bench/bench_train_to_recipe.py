@@ -22,6 +22,7 @@ from cell_controller.policies.evaluate import PolicyFigures, evaluate, validatio
 from cell_controller.policies.learned import LearnedWeldPolicy
 from cell_controller.policies.train import plot_learning_curve, train
 from cell_controller.sim.envs.weld_spaces import default_cell_config
+from cell_controller.sim.reality_gap import gap
 
 
 def checkpoints(run: Path) -> list[tuple[int, Path]]:
@@ -42,49 +43,60 @@ def main() -> None:
     ap.add_argument("--envs", type=int, default=32)
     ap.add_argument("--steps", type=int, default=800_000)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--reality-gap", default=None, help="train on this plant (a set, or random: domain randomisation)")
     ap.add_argument("--out", default="runs/bench_train_to_recipe")
     ap.add_argument("--run", default=None, help="evaluate this finished run instead of training one")
     ap.add_argument("--joints", type=int, default=100, help="validation joints per checkpoint")
     ap.add_argument("--every", type=int, default=1, help="evaluate every k-th checkpoint")
+    ap.add_argument("--gaps", default="nominal", help="comma-separated reality-gap sets to validate on")
     ap.add_argument("--plot", default=None, help="learning curve PNG (default: <run>/learning_curve.png)")
     args = ap.parse_args()
     run = Path(args.run or args.out)
     if args.run is None:
-        train("ppo", None, args.steps, args.seed, run, progress_bar=False, batched_envs=args.envs)
+        train("ppo", None, args.steps, args.seed, run, progress_bar=False, batched_envs=args.envs,
+              reality_gap=args.reality_gap)
     config = default_cell_config()
     seeds = validation_seeds(args.joints)
+    plants = {name: gap(name) for name in args.gaps.split(",")}
     t0 = time.perf_counter()
-    (recipe,) = evaluate({"fixed_recipe": FixedRecipeWeldPolicy(config.procedure)}, seeds, config)
+    recipe = {name: evaluate({"fixed_recipe": FixedRecipeWeldPolicy(config.procedure)}, seeds, config, plant=plant)[0]
+              for name, plant in plants.items()}
     start = training_start(run)
-    rows: list[tuple[int, float, PolicyFigures]] = []
+    rows: list[tuple[int, float, dict[str, PolicyFigures]]] = []
     for steps, path in checkpoints(run)[args.every - 1::args.every]:
-        (figures,) = evaluate({path.name: LearnedWeldPolicy(config, path)}, seeds, config)
-        rows.append((steps, path.stat().st_mtime - start, figures))
+        policy = LearnedWeldPolicy(config, path)
+        rows.append((steps, path.stat().st_mtime - start,
+                     {name: evaluate({path.name: policy}, seeds, config, plant=plant)[0] for name, plant in plants.items()}))
     info = json.loads((run / "run.json").read_text())
-    bad = sum(r.defective for r in recipe.results)
+    bad = {name: sum(r.defective for r in f.results) for name, f in recipe.items()}
     print(f"run {run}: {info['steps']} steps in {info['wall_s']:.0f} s ({info['steps'] / info['wall_s']:.0f} fps), "
-          f"{info['hyperparams'].get('n_envs')} envs, vec_env {info['hyperparams'].get('vec_env')}, seed {info['seed']}; "
-          f"{args.joints} validation joints (seeds {seeds[0]}..{seeds[-1]}); fixed recipe {bad}/{args.joints} worse "
-          f"than C, {recipe.energy_per_good_kJ:.1f} kJ per good weld")
+          f"{info['hyperparams'].get('n_envs')} envs, vec_env {info['hyperparams'].get('vec_env')}, seed {info['seed']}, "
+          f"plant {(info['hyperparams'].get('env_kwargs') or {}).get('reality_gap', 'nominal')}; {args.joints} validation "
+          f"joints (seeds {seeds[0]}..{seeds[-1]}); fixed recipe worse than C: "
+          + ", ".join(f"{name} {n}/{args.joints}" for name, n in bad.items())
+          + "; kJ per good weld: " + ", ".join(f"{name} {f.energy_per_good_kJ:.1f}" for name, f in recipe.items()))
     print()
-    print("| checkpoint, steps | wall time of training, s | worse than C | vs fixed recipe | kJ per good weld |")
-    print("|---:|---:|---:|---:|---:|")
+    print("| checkpoint, steps | wall time of training, s | "
+          + " | ".join(f"{name}: worse than C (vs recipe), kJ per good weld" for name in plants) + " |")
+    print("|---:|---:|" + "---:|" * len(plants))
     first_better = None
-    for steps, wall_s, figures in rows:
-        worse = sum(r.defective for r in figures.results)
-        if first_better is None and worse < bad:
+    for steps, wall_s, by_plant in rows:
+        worse = {name: sum(r.defective for r in f.results) for name, f in by_plant.items()}
+        if first_better is None and all(worse[name] < bad[name] for name in plants):
             first_better = (steps, wall_s)
-        print(f"| {steps} | {wall_s:.0f} | {worse}/{args.joints} | {worse / bad if bad else float('nan'):.2f} | "
-              f"{figures.energy_per_good_kJ:.1f} |")
+        cells = [f"{worse[name]}/{args.joints} ({worse[name] / bad[name] if bad[name] else float('nan'):.2f}), "
+                 f"{f.energy_per_good_kJ:.1f}" for name, f in by_plant.items()]
+        print(f"| {steps} | {wall_s:.0f} | " + " | ".join(cells) + " |")
     print()
     if first_better:
-        print(f"first checkpoint better than the fixed recipe: {first_better[0]} steps, {first_better[1]:.0f} s "
-              f"({first_better[1] / 60:.1f} min) of training")
+        print(f"first checkpoint better than the fixed recipe on every plant listed: {first_better[0]} steps, "
+              f"{first_better[1]:.0f} s ({first_better[1] / 60:.1f} min) of training")
     else:
         print("no checkpoint beat the fixed recipe")
+    first = next(iter(plants))
     png = plot_learning_curve(run, args.plot or run / "learning_curve.png",
                               title=f"PPO on the batched Weld-v0 ({info['hyperparams'].get('n_envs')} envs)",
-                              reference={"fixed recipe (validation joints)": bad / args.joints},
+                              reference={f"fixed recipe (validation joints, {first})": bad[first] / args.joints},
                               marks={"first better than the recipe": first_better[0]} if first_better else None)
     print(f"learning curve: {png}; evaluation {time.perf_counter() - t0:.0f} s")
 

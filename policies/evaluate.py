@@ -40,7 +40,7 @@ from cell_controller.sim.envs.weld_env import EVAL_SEED_BASE, observation_from_s
 from cell_controller.sim.envs.weld_spaces import default_cell_config
 from cell_controller.sim.physics.joint import JointGeometry, generate_joint
 from cell_controller.sim.physics.weld import ProcessSample, WeldProcess
-from cell_controller.sim.reality_gap import NOMINAL, RealityGap
+from cell_controller.sim.reality_gap import GAPS, NOMINAL, RealityGap, UnknownGapError, gap
 
 __all__ = ["EpisodeResult", "PolicyFigures", "weld_joint", "run_policy", "evaluate", "wilson_interval", "bootstrap_interval",
            "to_markdown", "eval_seeds", "default_policies"]
@@ -108,9 +108,10 @@ def weld_joint(policy: WeldPolicy, joint: JointGeometry, seed: int, config: Cell
 
 
 def run_policy(policy: WeldPolicy, joint_seed: int, config: CellConfig, dt_s: float = 0.1,
-               length_mm: float = 200.0) -> EpisodeResult:
-    """Weld the seeded joint ``joint_seed`` with ``policy`` (``weld_joint``); the weld's figures."""
-    process, shield = weld_joint(policy, generate_joint(joint_seed, length_mm=length_mm), joint_seed, config, dt_s)
+               length_mm: float = 200.0, plant: RealityGap = NOMINAL) -> EpisodeResult:
+    """Weld the seeded joint ``joint_seed`` with ``policy`` on ``plant`` (``weld_joint``); the weld's figures."""
+    process, shield = weld_joint(policy, generate_joint(joint_seed, length_mm=length_mm), joint_seed, config, dt_s,
+                                 plant)
     report = process.result()
     defective = report.defective or not process.done
     return EpisodeResult(joint_seed, report.level if process.done else "fail", defective, report.arc_energy_J,
@@ -182,13 +183,14 @@ class PolicyFigures:
 
 
 def evaluate(policies: dict[str, WeldPolicy], seeds: list[int], config: CellConfig | None = None,
-             dt_s: float = 0.1, verbose: bool = False) -> list[PolicyFigures]:
-    """Every policy on every joint seed; one ``PolicyFigures`` per policy, in the given order."""
+             dt_s: float = 0.1, verbose: bool = False, plant: RealityGap = NOMINAL) -> list[PolicyFigures]:
+    """Every policy on every joint seed, welded on ``plant`` (a reality-gap set; default the twin itself);
+    one ``PolicyFigures`` per policy, in the given order."""
     config = config or default_cell_config()
     out = []
     for name, policy in policies.items():
         t = time.perf_counter()
-        results = [run_policy(policy, s, config, dt_s) for s in seeds]
+        results = [run_policy(policy, s, config, dt_s, plant=plant) for s in seeds]
         out.append(PolicyFigures.of(name, results, time.perf_counter() - t))
         if verbose:
             print(f"{name}: {out[-1].imperfection_rate:.3f} in {out[-1].wall_s:.0f} s", flush=True)
@@ -199,18 +201,20 @@ def evaluate(policies: dict[str, WeldPolicy], seeds: list[int], config: CellConf
 TASKS_PER_CPU = 8
 
 
-def _evaluate_chunk(name: str, learned_path: str | None, seeds: list[int], dt_s: float) -> list[EpisodeResult]:
+def _evaluate_chunk(name: str, learned_path: str | None, seeds: list[int], dt_s: float,
+                    plant: RealityGap) -> list[EpisodeResult]:
     """One Ray task of ``evaluate_on_ray``: the policy ``name`` of ``default_policies`` on ``seeds``."""
     from cell_controller.policies.ray_cluster import one_cpu
 
     one_cpu()
     config = default_cell_config()
     policy = default_policies(config, learned_path, name not in ("fixed_recipe", "pid_weld"))[name]
-    return [run_policy(policy, s, config, dt_s) for s in seeds]
+    return [run_policy(policy, s, config, dt_s, plant=plant) for s in seeds]
 
 
 def evaluate_on_ray(names: list[str], seeds: list[int], learned_path: str | None = None, dt_s: float = 0.1,
-                    address: str = "local", num_cpus: int | None = None, verbose: bool = False) -> list[PolicyFigures]:
+                    address: str = "local", num_cpus: int | None = None, verbose: bool = False,
+                    plant: RealityGap = NOMINAL) -> list[PolicyFigures]:
     """``evaluate`` of the ``default_policies`` called ``names``, fanned out as Ray tasks (chunks of joints,
     about TASKS_PER_CPU per CPU of the cluster at ``address``, so that the slower policies' tasks even out): the same figures as the serial run's. ``wall_s`` of
     each policy is the wall time of the whole fan-out. ``learned_path`` must be a file every node sees at
@@ -224,7 +228,7 @@ def evaluate_on_ray(names: list[str], seeds: list[int], learned_path: str | None
     connect(address, num_cpus)
     n_chunks = max(1, min(len(seeds), -(-TASKS_PER_CPU * cluster_cpus() // max(1, len(names)))))
     chunks = [list(c) for c in np.array_split(np.asarray(seeds), n_chunks) if len(c)]
-    calls = [(name, learned_path, [int(s) for s in chunk], dt_s) for name in names for chunk in chunks]
+    calls = [(name, learned_path, [int(s) for s in chunk], dt_s, plant) for name in names for chunk in chunks]
     t = time.perf_counter()
     results = map_tasks(_evaluate_chunk, calls)
     wall_s = time.perf_counter() - t
@@ -293,6 +297,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--model", default=None, help="learned model zip (default: the shipped one)")
     ap.add_argument("--no-learned", action="store_true")
     ap.add_argument("--dt", type=float, default=0.1, help="control period, s of cell time")
+    ap.add_argument("--gap", default="nominal", metavar="SET",
+                    help=f"weld on the plant of this reality-gap set ({', '.join(GAPS)}; default nominal, the twin)")
     ap.add_argument("--out", default=None, help="also write the markdown here")
     ap.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
                     help="fan the joints out as Ray tasks: on the cluster at ADDRESS (host:port, ray://host:port, "
@@ -301,6 +307,10 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     if args.joints < 1:
         ap.error(f"--joints must be >= 1, got {args.joints}")
+    try:
+        plant = gap(args.gap)
+    except UnknownGapError as error:
+        ap.error(f"--gap: {error.args[0]}")
     config = default_cell_config()
     pols = default_policies(config, args.model, not args.no_learned)
     seeds = eval_seeds(args.joints, args.start)
@@ -308,12 +318,13 @@ def main(argv: list[str] | None = None) -> None:
         from cell_controller.policies.ray_cluster import RayConnectError
 
         try:
-            figs = evaluate_on_ray(list(pols), seeds, args.model, args.dt, args.ray, args.ray_cpus, verbose=True)
+            figs = evaluate_on_ray(list(pols), seeds, args.model, args.dt, args.ray, args.ray_cpus, verbose=True,
+                                   plant=plant)
         except RayConnectError as error:
             ap.exit(2, f"{ap.prog}: error: {error}\n")
     else:
-        figs = evaluate(pols, seeds, config, args.dt, verbose=True)
-    md = to_markdown(figs, "fixed_recipe")
+        figs = evaluate(pols, seeds, config, args.dt, verbose=True, plant=plant)
+    md = f"Plant: reality-gap set {args.gap!r}.\n\n" + to_markdown(figs, "fixed_recipe")
     print(md)
     if args.out:
         Path(args.out).write_text(md)

@@ -4,7 +4,7 @@ Data: seeded joints welded by every welding policy: the fixed recipe, the PID, t
 policy, and a `PerturbedRecipe` (the recipe off by a random constant voltage, wire feed, travel speed
 and torch offset per weld, so that every kind of imperfection is seen), each weld as the policy node
 runs it (`evaluate.weld_joint`: behind the shield, control period `DT_S`). Half of the training welds
-are made on a randomly drawn plant (`random_gap`: every reality-gap field uniform in its range), half on
+are made on a randomly drawn plant (`RealityGap.draw`: every reality-gap field uniform in its range), half on
 the nominal twin. Labels: the twin's ISO 5817 grading of each segment and of the weld; the features
 never see it.
 
@@ -75,11 +75,6 @@ class PerturbedRecipe:
         return self.action
 
 
-def random_gap(rng: np.random.Generator) -> RealityGap:
-    """A plant drawn uniformly from every reality-gap field's range."""
-    return RealityGap(**{name: float(rng.uniform(low, high)) for name, (low, high) in RealityGap.ranges().items()})
-
-
 @dataclass(frozen=True)
 class Weld:
     welder: str
@@ -125,7 +120,7 @@ def weld(welder: str, joint_seed: int, gap_name: str, gap: RealityGap = NOMINAL)
 def _training_weld(index: int) -> Weld:
     seed = TRAIN_SEED_BASE + index
     if index % 2:
-        return weld(WELDERS[index % len(WELDERS)], seed, "random", random_gap(np.random.default_rng(seed)))
+        return weld(WELDERS[index % len(WELDERS)], seed, "random", RealityGap.draw(np.random.default_rng(seed)))
     return weld(WELDERS[index % len(WELDERS)], seed, "nominal")
 
 

@@ -30,6 +30,7 @@ import yaml
 
 from cell_controller.sim.envs import WELD_ENV_ID  # importing it registers cell_controller/Weld-v0
 from cell_controller.sim.envs.weld_env import ENV_VERSION
+from cell_controller.sim.reality_gap import RANDOM, UnknownGapError, gap
 
 __all__ = ["ALGORITHMS", "DEFAULT_HYPERPARAMS", "load_hyperparams", "make_env", "train", "latest_checkpoint",
            "read_monitor", "plot_learning_curve", "main"]
@@ -158,13 +159,15 @@ def _callbacks(out_dir: Path, kind: str, every: int, n_envs: int, time_limit_s: 
 
 def train(kind: str, hyperparams_file: str | Path | None = None, steps: int | None = None, seed: int = 0,
           out_dir: str | Path = "runs/weld", resume: bool = False, *, progress_bar: bool = True,
-          time_limit_s: float | None = None, verbose: int = 0, batched_envs: int | None = None) -> Path:
+          time_limit_s: float | None = None, verbose: int = 0, batched_envs: int | None = None,
+          reality_gap: str | None = None) -> Path:
     """Train (or resume) an agent; returns the path of the final model zip (see the module docstring).
 
     ``steps`` is the total number of env steps of the run (default: the section's ``n_timesteps``);
     on resume the steps already in the checkpoint count. ``batched_envs`` N: N envs in one batch
     (``vec_env: batched``), whatever the section says, with the section's steps per update
-    (n_steps x n_envs) shared among them.
+    (n_steps x n_envs) shared among them. ``reality_gap``: the env's plant (``WeldEnv``'s: a set of
+    ``reality_gap.GAPS`` or "random", domain randomisation), whatever the section says.
     """
     from stable_baselines3.common.logger import configure
 
@@ -176,6 +179,8 @@ def train(kind: str, hyperparams_file: str | Path | None = None, steps: int | No
     if batched_envs is not None:  # the same steps per update (n_steps x n_envs), shared by N batched envs
         per_update = int(hp.get("n_steps", 2048)) * int(hp.get("n_envs", 1))
         hp.update(n_envs=int(batched_envs), vec_env="batched", n_steps=max(1, per_update // int(batched_envs)))
+    if reality_gap is not None:
+        hp["env_kwargs"] = {**(hp.get("env_kwargs") or {}), "reality_gap": reality_gap}
     import torch
 
     torch.set_num_threads(int(hp.get("torch_threads", 1)))  # a small MLP: more threads only contend with the envs
@@ -307,6 +312,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--envs", type=int, default=None, metavar="N",
                     help="N envs whose welds step together in one batch (vec_env: batched; default: the section's "
                          "n_envs and vec_env)")
+    ap.add_argument("--reality-gap", default=None, metavar="SET",
+                    help="the plant the envs weld on: a reality-gap set (nominal, near, far, hot) or random (domain "
+                         "randomisation over every field's range); default the section's (nominal)")
     ap.add_argument("--sweep", default=None, metavar="FILE",
                     help="run the sweep FILE (policies/sweep.py): every trial into --out, the best chosen on "
                          "validation joints (the sweep file sets kind, steps and seeds)")
@@ -322,8 +330,14 @@ def main(argv: list[str] | None = None) -> None:
         ap.error("--ray runs a sweep: give --sweep FILE")
     if args.envs is not None and args.envs < 1:
         ap.error(f"--envs must be >= 1, got {args.envs}")
+    if args.reality_gap is not None and args.reality_gap != RANDOM:
+        try:
+            gap(args.reality_gap)
+        except UnknownGapError as error:
+            ap.error(f"--reality-gap: {error.args[0]}, or {RANDOM!r}")
     final = train(args.kind, args.hyperparams, args.steps, args.seed or 0, args.out, args.resume,
-                  progress_bar=not args.no_progress, time_limit_s=args.time_limit, batched_envs=args.envs)
+                  progress_bar=not args.no_progress, time_limit_s=args.time_limit, batched_envs=args.envs,
+                  reality_gap=args.reality_gap)
     print(f"model: {final}")
     if args.plot:
         print(f"learning curve: {plot_learning_curve(args.out, args.plot)}")
@@ -334,7 +348,8 @@ def _sweep_main(ap: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     from .sweep import SweepError, load_sweep, run_sweep
 
     given = {"--steps": args.steps, "--seed": args.seed, "--hyperparams": args.hyperparams, "--envs": args.envs,
-             "--time-limit": args.time_limit, "--plot": args.plot, "--resume": args.resume or None}
+             "--time-limit": args.time_limit, "--plot": args.plot, "--resume": args.resume or None,
+             "--reality-gap": args.reality_gap}
     conflicting = [flag for flag, value in given.items() if value is not None]
     if conflicting:
         ap.error(f"{conflicting[0]} does not go with --sweep (the sweep file sets its hyperparameters, steps, "

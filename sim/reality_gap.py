@@ -27,7 +27,7 @@ from dataclasses import dataclass, field, fields
 from types import MappingProxyType
 from typing import Any, Mapping
 
-__all__ = ["RealityGap", "UnknownGapError", "NOMINAL", "GAPS", "gap"]
+__all__ = ["RealityGap", "UnknownGapError", "NOMINAL", "GAPS", "RANDOM", "gap"]
 
 
 def _deviation(identity: float, low: float, high: float) -> Any:
@@ -79,6 +79,12 @@ class RealityGap:
                 raise ValueError(f"RealityGap.{name} must be in [{low:g}, {high:g}], got {value!r}")
 
     @classmethod
+    def draw(cls, rng) -> RealityGap:
+        """A plant drawn from ``rng`` (a numpy Generator), every field uniform in its range (a domain
+        randomisation's draw)."""
+        return cls(**{name: float(rng.uniform(low, high)) for name, (low, high) in cls.ranges().items()})
+
+    @classmethod
     def ranges(cls) -> dict[str, tuple[float, float]]:
         """Each field's plausible range [low, high] in its unit (what a domain randomisation may draw from)."""
         return {f.name: f.metadata["range"] for f in fields(cls)}
@@ -106,6 +112,10 @@ GAPS: Mapping[str, RealityGap] = MappingProxyType({
                       wire_diameter_error_mm=0.01, current_factor=1.05, current_sensor_bias_A=-4.0,
                       voltage_sensor_bias_V=0.8, machine_cycle_spread_factor=1.5),
 })
+
+
+#: the name that means "a plant drawn per weld from every field's range" (``RealityGap.draw``) where a set is named
+RANDOM = "random"
 
 
 def gap(name: str) -> RealityGap:

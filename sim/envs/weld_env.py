@@ -7,6 +7,12 @@ Registered as ``cell_controller/Weld-v0`` (see ``cell_controller.sim.envs``).
   draws the joint seed from ``joint_seeds`` (a half-open range, disjoint from the
   evaluation seeds ``EVAL_SEED_BASE`` and up); ``reset(options={"joint_seed": k})`` welds
   joint ``k``.  Same seed → same joint, same sensor noise, same episode.
+* Plant: ``reality_gap`` names the plant the joints are welded on (``sim/reality_gap.py``):
+  ``"nominal"`` (the default, the twin itself, what the shipped model was trained on), another named
+  set (``near``, ``far``, ``hot``), or ``"random"``: domain randomisation, a plant drawn per episode
+  with every field uniform in its range (``RealityGap.draw``, from a generator seeded by the joint
+  seed, so an episode stays reproducible and the joint draws do not change); ``env.plant`` is the
+  episode's.
 * Control step: ``dt_s`` of cell time (default ``CONTROL_DT_S`` 0.1 s: in the loop, the welder's
   50 Hz samples at twin time scale 5, ``loop_time_scale``).
   The arc starts on the procedure's setpoints for the first step (as in the twin), then
@@ -43,6 +49,8 @@ from cell_controller.sim.physics.iso5817 import RUN_ON_MM, iso5817_level, worse_
 from cell_controller.sim.physics.joint import generate_joint
 from cell_controller.sim.physics.weld import ProcessSample, WeldBatch, WeldProcess
 from cell_controller.sim.physics.weld_report import WeldReport
+from cell_controller.sim.reality_gap import NOMINAL, RANDOM, RealityGap, UnknownGapError
+from cell_controller.sim.reality_gap import gap as named_gap
 
 from .weld_spaces import ACTION_DIM, OBS_CLIP, OBS_DIM, WeldControlInterface, default_cell_config
 
@@ -53,6 +61,8 @@ __all__ = ["WeldEnv", "WeldReward", "EVAL_SEED_BASE", "TRAIN_SEEDS", "ENV_VERSIO
 EVAL_SEED_BASE = 1_000_000
 TRAIN_SEEDS = (0, EVAL_SEED_BASE)
 ENV_VERSION = "Weld-v0"
+#: the stream (with the joint seed) a randomised episode draws its plant from
+DOMAIN_RANDOMISATION_STREAM = 0xDA
 #: the cell time between the policy's actions the shipped welding policies were trained at, s
 CONTROL_DT_S = 0.1
 
@@ -126,6 +136,7 @@ class WeldEnv(gym.Env):
         length_mm: seam length [mm].
         sensor_noise: sensor noise of the process model.
         render_mode: only None (the env does not render; ``sim/physics/plot.py`` draws a finished weld).
+        reality_gap: the plant: a set of ``reality_gap.GAPS`` or ``"random"`` (see the module docstring).
         thickness_quantum_mm: when > 0, round each joint's plate thickness to this step (training
             speed only: the process model caches its 3-D pool correction per (travel-speed bucket,
             exact thickness), so exact thicknesses recompute it, ~1.5 ms, whenever the travel speed
@@ -137,7 +148,7 @@ class WeldEnv(gym.Env):
     def __init__(self, config: CellConfig | str | None = None, dt_s: float = CONTROL_DT_S,
                  joint_seeds: tuple[int, int] = TRAIN_SEEDS, reward: WeldReward | dict | None = None,
                  length_mm: float = 200.0, sensor_noise: bool = True, thickness_quantum_mm: float = 0.0,
-                 render_mode: str | None = None):
+                 reality_gap: str = "nominal", render_mode: str | None = None):
         super().__init__()
         if render_mode is not None:
             raise ValueError(f"WeldEnv does not render (render_mode={render_mode!r}); see sim/physics/plot.py")
@@ -160,6 +171,12 @@ class WeldEnv(gym.Env):
         if not thickness_quantum_mm >= 0:
             raise ValueError(f"thickness_quantum_mm must be >= 0, got {thickness_quantum_mm!r}")
         self.thickness_quantum_mm = float(thickness_quantum_mm)
+        if reality_gap != RANDOM:
+            try:
+                named_gap(reality_gap)
+            except UnknownGapError as error:
+                raise ValueError(f"reality_gap: {error.args[0]}, or {RANDOM!r}") from None
+        self.reality_gap = reality_gap
         self.io = WeldControlInterface(config)
         p = config.procedure
         self._gas = p.gas_flow_L_min
@@ -170,6 +187,7 @@ class WeldEnv(gym.Env):
         self.observation_space = spaces.Box(-OBS_CLIP, OBS_CLIP, (OBS_DIM,), dtype=np.float32)
         self.action_space = spaces.Box(-1.0, 1.0, (ACTION_DIM,), dtype=np.float32)
         self.process: WeldProcess | None = None
+        self.plant: RealityGap = NOMINAL
         self.joint_seed: int | None = None
         self.report: WeldReport | None = None
         self._steps = 0
@@ -195,7 +213,10 @@ class WeldEnv(gym.Env):
         if self.thickness_quantum_mm > 0:
             q = self.thickness_quantum_mm
             joint = dataclasses.replace(joint, thickness_mm=round(joint.thickness_mm / q) * q)
-        self.process = WeldProcess(joint, joint_seed, sensor_noise=self.sensor_noise, batch_slot=self.batch_slot)
+        self.plant = (RealityGap.draw(np.random.default_rng([joint_seed, DOMAIN_RANDOMISATION_STREAM]))
+                      if self.reality_gap == RANDOM else named_gap(self.reality_gap))
+        self.process = WeldProcess(joint, joint_seed, sensor_noise=self.sensor_noise, gap=self.plant,
+                                   batch_slot=self.batch_slot)
         self.report = None
         self._steps = 0
         self.io.reset()

@@ -138,3 +138,26 @@ def test_encoder_replays_the_tracker_to_the_torch() -> None:
             assert enc.seam_offset_at_torch_mm == pytest.approx(2.0)
     f = enc.features(obs, np.zeros(4))
     assert f.shape == (OBS_DIM,) and f.dtype == np.float32
+
+
+def test_domain_randomisation_draws_a_plant_per_episode_without_changing_the_joints() -> None:
+    from cell_controller.sim.reality_gap import GAPS, NOMINAL, RealityGap
+
+    nominal, randomised, far = (WeldEnv(CONFIG, reality_gap=name) for name in ("nominal", "random", "far"))
+    seeds_nominal = [nominal.reset(seed=4)[1]["joint_seed"]] + [nominal.reset()[1]["joint_seed"] for _ in range(2)]
+    seeds_random, plants = [randomised.reset(seed=4)[1]["joint_seed"]], [randomised.plant]
+    for _ in range(2):
+        seeds_random.append(randomised.reset()[1]["joint_seed"])
+        plants.append(randomised.plant)
+    assert seeds_random == seeds_nominal and nominal.plant is NOMINAL  # the joints are the same episodes'
+    assert len(set(plants)) == 3 and all(isinstance(p, RealityGap) and p != NOMINAL for p in plants)
+    for plant in plants:  # every field inside its range (RealityGap checks it when built)
+        for name, (low, high) in RealityGap.ranges().items():
+            assert low <= getattr(plant, name) <= high
+    again = WeldEnv(CONFIG, reality_gap="random")
+    again.reset(seed=4)
+    assert again.plant == plants[0]  # reproducible from the joint seed
+    far.reset(seed=4)
+    assert far.plant == GAPS["far"]
+    with pytest.raises(ValueError, match="reality_gap: unknown reality-gap parameter set 'farr'"):
+        WeldEnv(CONFIG, reality_gap="farr")
