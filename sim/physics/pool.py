@@ -45,7 +45,7 @@ from scipy import special
 
 from .thermal import SteelProperties, rosenthal_finite_plate_3d
 
-__all__ = ["N_DEPTH_LEVELS", "XI_BEHIND_MM", "XI_AHEAD_MM", "Y_HALF_MM", "ARC_VIRTUAL_HEIGHT_MM",
+__all__ = ["N_DEPTH_LEVELS", "XI_BEHIND_MM", "XI_AHEAD_MM", "Y_HALF_MM", "ARC_VIRTUAL_HEIGHT_MM", "analysis_grid_mm",
            "correction_3d", "pool_geometry"]
 
 ARC_VIRTUAL_HEIGHT_MM = 1.5  # virtual source height of the 3-D correction (arc spread)
@@ -67,6 +67,13 @@ def speed_bucket_mm_s(speed_mm_s):
     return np.maximum(0.25, np.round(np.asarray(speed_mm_s) * 4.0) / 4.0)
 
 
+def analysis_grid_mm(dx_mm: float) -> tuple[np.ndarray, np.ndarray]:
+    """The analysis grid's ξ (along the seam, from the arc) and y (≥ 0, to its side) node coordinates, mm;
+    a correction has shape (len(ξ), len(y), N_DEPTH_LEVELS)."""
+    xi = np.arange(-int(round(XI_BEHIND_MM / dx_mm)), int(round(XI_AHEAD_MM / dx_mm)) + 1) * dx_mm
+    return xi, np.arange(int(round(Y_HALF_MM / dx_mm)) + 1) * dx_mm
+
+
 def correction_3d(speed_mm_s: float, thickness_mm: float, dx_mm: float, props: SteelProperties) -> np.ndarray:
     """Per-watt 3-D correction G3 − G2 on the (ξ, y ≥ 0, z) analysis grid, cached by speed bucket and thickness."""
     v = float(speed_bucket_mm_s(speed_mm_s))
@@ -77,10 +84,7 @@ def correction_3d(speed_mm_s: float, thickness_mm: float, dx_mm: float, props: S
     if c is not None:
         _corr_cache.move_to_end(key)
         return c
-    n_b = int(round(XI_BEHIND_MM / dx_mm))
-    n_a = int(round(XI_AHEAD_MM / dx_mm))
-    xi = np.arange(-n_b, n_a + 1) * dx_mm
-    y = np.arange(int(round(Y_HALF_MM / dx_mm)) + 1) * dx_mm
+    xi, y = analysis_grid_mm(dx_mm)
     z = np.linspace(0.0, thickness_mm, N_DEPTH_LEVELS)
     XI, Y, Z = np.meshgrid(xi, y, z, indexing="ij")
     h = ARC_VIRTUAL_HEIGHT_MM

@@ -88,7 +88,7 @@ from ..reality_gap import NOMINAL, RealityGap
 from . import weld_kernel as kernel
 from .arc import ARC_EFFICIENCY_GMAW, JOINT_THERMAL_FACTOR, current_from_wire_feed, heat_input_J_mm
 from .joint import JointGeometry
-from .pool import N_DEPTH_LEVELS, XI_BEHIND_MM, correction_3d, speed_bucket_mm_s
+from .pool import N_DEPTH_LEVELS, XI_BEHIND_MM, analysis_grid_mm, correction_3d, speed_bucket_mm_s
 from .thermal import MILD_STEEL, SteelProperties, ThermalWindow, substeps
 from .weld_report import WeldReport, grade_weld
 
@@ -204,8 +204,8 @@ class WeldBatch:
         self.buf = np.empty_like(self.T)
         self.gx = np.empty((n, 1, self.nx))
         self.gy = np.empty((n, 1, self.ny))
-        correction = correction_3d(NOMINAL_PROCEDURE.travel_speed_mm_s, 5.0, self.dx_mm, MILD_STEEL)
-        self.corr = np.empty((n, *correction.shape))
+        xi_mm, y_mm = analysis_grid_mm(self.dx_mm)
+        self.corr = np.empty((n, xi_mm.size, y_mm.size, N_DEPTH_LEVELS))
         self.z = np.zeros((n, N_DEPTH_LEVELS))
         self.scratch = np.zeros((n, 4, N_DEPTH_LEVELS))
         self.gap_mm = np.zeros((n, joint_points))
@@ -298,7 +298,8 @@ class WeldBatch:
                                    f"taken its {self.trace.shape[1]} steps")
             self._grow()
         buckets = speed_bucket_mm_s(travel_speed_mm_s)
-        for e, speed_mm_s in zip(slots[buckets != self._corr_bucket[slots]], travel_speed_mm_s[buckets != self._corr_bucket[slots]]):
+        changed = buckets != self._corr_bucket[slots]
+        for e, speed_mm_s in zip(slots[changed], travel_speed_mm_s[changed]):
             self.corr[e] = correction_3d(float(speed_mm_s), self._thermal_thickness_mm[e], self.dx_mm, self.props[e])
         self._corr_bucket[slots] = buckets
 
