@@ -116,6 +116,7 @@ def test_three_part_shift_matches_what_the_devices_reported(cell_file, cell_env)
         assert ",".join(record.imperfections) == reported["Imperfections"]
         assert record.good == (record.iso5817_level in ("B", "C"))
         # the welder's own result decides; the inspection node's prediction is kept beside it
+        assert len(judged[record.part_id]) == 2, (record.part_id, judged, _logs(config, "inspection", "supervisor"))
         device, inspection = judged[record.part_id]
         assert (device.source, device.level, device.verdict) == ("device", record.iso5817_level, record.outcome.value)
         assert inspection.source == "inspection" and inspection.judge == "learned_inspection"
@@ -126,6 +127,12 @@ def test_three_part_shift_matches_what_the_devices_reported(cell_file, cell_env)
     transitions = [detail for _, kind, _, detail in events if kind == "state"]
     assert transitions[:3] == ["Starting -> Execute (SC)", "Execute -> Completing (SC)",
                                "Completing -> Complete (SC)"]
+
+
+def _logs(config, *nodes: str) -> str:
+    """The latest shift's logs of `nodes` (for a failure's message)."""
+    latest = max(config.logs_path.iterdir())
+    return "\n".join(f"--- {name}.log\n{(latest / f'{name}.log').read_text()}" for name in nodes)
 
 
 def _wait_for_first_part(journal_path: Path, timeout_s: float) -> None:
