@@ -70,6 +70,7 @@ setup(
         "pandas>=2.0",  # cellctl export and the compare tables
         "pyarrow>=14",  # cellctl export --format parquet
         "scikit-learn>=1.9,<1.10",  # the weld inspection model (policies/inspection.py): pickled with 1.9
+        "threadpoolctl>=3",  # its trees on one OpenMP thread while judging a weld
         "starlette>=0.40",  # the operator page (cell_controller/hmi)
         "uvicorn>=0.30",
         "websockets>=12",  # uvicorn's WebSocket protocol

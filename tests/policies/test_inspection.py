@@ -100,6 +100,22 @@ def test_the_shipped_model_says_unknown_for_a_weld_with_a_gap_in_its_signals(hel
     assert not verdict.known and "no samples for" in verdict.reason
 
 
+def test_the_shipped_model_judges_on_one_openmp_thread() -> None:
+    """Its trees' OpenMP threads, on a busy cell PC, made a verdict take seconds while the node took no
+    samples (a lost weld); one thread is as fast on a weld's few segments."""
+    from threadpoolctl import threadpool_info
+
+    inspector = LearnedInspector.load()
+    predict, seen = inspector.segment_level.predict, []
+
+    def spy(rows):
+        seen.extend(lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "openmp")
+        return predict(rows)
+    inspector.segment_level.predict = spy
+    assert inspector.inspect(steady()).known
+    assert seen and set(seen) == {1}
+
+
 def test_the_operating_threshold_is_the_lowest_that_keeps_the_precision_asked_for() -> None:
     p = np.array([0.9, 0.8, 0.3, 0.2, 0.1, 0.05])
     y = np.array([1, 1, 1, 0, 1, 0])
