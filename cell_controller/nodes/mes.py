@@ -136,13 +136,18 @@ class MesNode:
             self.loop.call_soon_threadsafe(self._publish, self.latest)
 
     def _check_supervisor(self) -> None:
-        """While the supervisor is gone the server shows state Undefined, not its last word."""
+        """While the supervisor is gone the server shows state Undefined, not its last word. One that died (no
+        heartbeat writer left) takes its last word with it: a restarted one is shown from its own first state
+        on, never the dead one's (two writers, a rogue beside it: the running one's word stands)."""
         alive = topics.supervisor_alive(self.supervisor)
         if alive != self.supervisor_alive:
             self.supervisor_alive = alive
             self.log.warning("the supervisor %s", "is back" if alive else "is gone (not one heartbeat writer alive)")
             values = self.latest if alive else {**self.latest, **SUPERVISOR_GONE}
-            self.loop.call_soon_threadsafe(self._publish, values)
+            if not alive and self.supervisor.alive_publisher_count() == 0:
+                self.latest = {}
+            if values:
+                self.loop.call_soon_threadsafe(self._publish, values)
 
     def _publish(self, values: dict[str, str]) -> None:
         future = self._answers.pop(values.get("command_id", ""), None)

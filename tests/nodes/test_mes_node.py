@@ -161,3 +161,49 @@ def test_wrong_passwords_unknown_users_and_anonymous_sessions_are_refused(northb
             await DeviceClient.connect(endpoint, packml_spec(), 3.0, username=user, password=password)
 
     asyncio.run(attempt())
+
+
+def test_a_restarted_supervisor_is_shown_from_its_own_state_never_the_dead_ones(tmp_path: Path) -> None:
+    """kill -9 of the supervisor: Undefined; its successor's heartbeat alone does not bring back the dead
+    one's Execute (the server would claim production the restarted supervisor never resumed)."""
+    from cell_controller.bus.memory import MemoryBus
+    from cell_controller.nodes import topics
+    from cell_controller.nodes.codec import OK, Codec
+
+    port = free_ports(1)[0]
+    config = sim_config(tmp_path, lambda data: data.update(mes={"endpoint": f"opc.tcp://127.0.0.1:{port}"}))
+    bus = MemoryBus()
+    mes = MesNode(bus.node("mes", config.namespace), config, None)
+
+    def supervisor(name: str):
+        node = bus.node(name, config.namespace)
+        beat = node.create_publisher(topics.HEARTBEAT.type, topics.HEARTBEAT.name, topics.HEARTBEAT.qos)
+        state = node.create_publisher(topics.CELL_STATE.type, topics.CELL_STATE.name, topics.CELL_STATE.qos)
+        return node, beat, state, Codec(node), node.message(topics.HEARTBEAT.type)
+
+    def shown() -> int:
+        async def read() -> int:
+            client = await DeviceClient.connect(config.mes.endpoint, packml_spec(), 5.0)
+            try:
+                return (await client.read([STATE]))[STATE]
+            finally:
+                await client.disconnect()
+        bus.advance(1.0)
+        time.sleep(0.3)  # the server's own thread writes the tags
+        return asyncio.run(read())
+
+    mes.start()
+    try:
+        first, beat, state, codec, uint32 = supervisor("supervisor")
+        beat.publish(uint32(data=1))
+        state.publish(codec.status("cell", "Execute", OK, {"state": "Execute"}))
+        assert shown() == State.EXECUTE.number
+        first.kill()
+        assert shown() == UNDEFINED
+        second, beat, state, codec, uint32 = supervisor("supervisor")
+        beat.publish(uint32(data=1))
+        assert shown() == UNDEFINED  # alive again, but it has not said its state yet
+        state.publish(codec.status("cell", "Aborted", OK, {"state": "Aborted"}))
+        assert shown() == State.ABORTED.number
+    finally:
+        mes.stop()
