@@ -45,6 +45,8 @@ BENCHES = (
           "bench_train_to_recipe.py", quick_args=("--steps", "200000", "--joints", "50")),
     Bench("Held-out evaluation as Ray tasks on 1 and 2 workers vs the serial run", "bench_ray_eval.py",
           quick_args=("--joints", "20")),
+    Bench("Calibrating the twin from recorded shifts of each reality-gap set vs the uncalibrated twin",
+          "bench_calibrate.py", quick_args=("--parts", "4", "--sets", "far")),
     Bench("Whole shift across processes: twin speed vs time_scale", "bench_shift.py"),
     Bench("Cycle time at time scales 1, 5, 10, 20: the devices' timing, not the supervisor's", "bench_timescale.py",
           quick_args=("--scales", "1", "5", "20", "--parts-at-1", "5", "--parts", "5")),

@@ -48,6 +48,7 @@ from cell_controller.sim.devices.models import TwinCell
 from cell_controller.sim.devices.twin_server import (
     BINDINGS, REACTION_WINDOW_S, SEQUENCE_METHODS, Ticks, Watchdog, compile_kernels, device_values, run_steps,
 )
+from cell_controller.sim.reality_gap import twin_parameters
 from cell_controller.sim.twin.world import CellWorld
 
 #: how long a shift may take per part, s of cell time, before the simulation gives up (ideal cycles)
@@ -240,7 +241,7 @@ def simulate_shift(config: CellConfig, journal: Journal, parts: int) -> int:
     logging.getLogger(config.namespace.strip("/")).addHandler(logging.NullHandler())  # the nodes' loggers
     bus = MemoryBus(wire=False)
     with CellWorld(seed=config.seed) as world:
-        cell = TwinCell(config, world)
+        cell = TwinCell(config, world, twin_parameters(config))
         twin = _Twin(bus, config, cell, epoch_s=float(int(datetime.now(timezone.utc).timestamp())))
         PolicyNode(bus.node("policy", config.namespace), config, registry.weld_policy(config),
                    registry.feed_policy(config))

@@ -21,6 +21,8 @@
                                                 parts, events and cost lines for the plant's analytics
   cellctl record  [-o DIR] [--namespace NS] [--duration S] [TOPIC ...]
                                                 record topics of a running cell to a rosbag2 (MCAP) bag
+  cellctl calibrate --bag DIR [-o FILE] [--config FILE]
+                                                fit the twin's physical parameters to a recorded cell's welds
   cellctl keys [-o DIR] [--name CELL] [--host NAME ...]
                                                 create the cell's OPC UA key (mode 0600) and certificate
   cellctl users add NAME --role operator|viewer --file FILE
@@ -485,6 +487,7 @@ def cmd_users(args: argparse.Namespace) -> int:
 #: subcommands with a parser of their own: words -> "module:function" called with the rest of argv
 DELEGATED = {
     ("record",): "cell_controller.bus.record:main_record",
+    ("calibrate",): "cell_controller.calibrate:main",
     ("weld-plot",): "cell_controller.sim.physics.plot:main",
     ("train", "weld"): "cell_controller.policies.train:main",
     ("train", "feed"): "cell_controller.policies.feed_train:main",
@@ -563,6 +566,7 @@ def main(argv: list[str] | None = None) -> int:
     add.add_argument("--role", choices=("operator", "viewer"), required=True)
     add.add_argument("--file", type=Path, required=True, help="the accounts file (created with mode 0600)")
     sub.add_parser("record", help="record topics of a running cell to a rosbag2 bag (MCAP)", add_help=False)
+    sub.add_parser("calibrate", help="fit the twin's parameters to a recorded cell's welds", add_help=False)
     sub.add_parser("weld-plot", help="weld one seeded joint in the twin and write a PNG of it", add_help=False)
     sub.add_parser("train", help="train a policy in the twin: train weld|feed --help", add_help=False)
     sub.add_parser("evaluate", help="evaluate policies on held-out seeds: evaluate weld|feed --help", add_help=False)

@@ -85,8 +85,10 @@ def _check_real_devices(config: CellConfig, fail) -> None:
     a mapping file fits the device's spec."""
     from cell_controller.bridges.base import process_signals
     from cell_controller.opcua.mapping import load_mapping
-    from cell_controller.sim.reality_gap import GAPS
+    from cell_controller.sim.reality_gap import GAPS, read_parameters
 
+    if config.twin_parameters is not None:
+        read_parameters(config.twin_parameters)  # ConfigError naming the parameter file and its key
     for device in config.devices.values():
         if device.real is None:
             continue

@@ -210,3 +210,48 @@ class LinkProxy:
         self._run(close_all())
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(2.0)
+
+
+def twin_as_plant(folder: Path, parameter_set: str) -> Callable[[dict[str, Any]], None]:
+    """Edit for `private_cell_file`: the shipped learned policies, and a twin that welds as the plant of the
+    reality-gap set `parameter_set` (a parameter file of it written into `folder`, named by `twin.parameters`)."""
+    from cell_controller.sim.reality_gap import gap, write_parameters
+
+    parameters = folder / f"{parameter_set}.yaml"
+    write_parameters(parameters, gap(parameter_set), {"source": f"the reality-gap set {parameter_set!r}"})
+
+    def edit(data: dict[str, Any]) -> None:
+        learned_policies(data)
+        data["twin"]["parameters"] = str(parameters)
+    return edit
+
+
+#: the topics `cellctl calibrate` reads (cell_controller/calibrate.py TOPICS)
+CALIBRATION_TOPICS = ("welder/process", "weld/setpoints", "robot/seam_tracker")
+
+
+def recorded_shift(config_path: Path, parts: int, bag_dir: Path, env: dict[str, str], timeout_s: float = 900.0) -> str:
+    """Run `cellctl shift --parts N` of the description while `cellctl record` records the calibration's topics
+    into `bag_dir`; the shift's stdout. RuntimeError (with both outputs) when either fails."""
+    import subprocess
+    import sys
+    import time
+
+    from cell_controller.core.config import load_cell
+
+    namespace = load_cell(config_path).namespace
+    cellctl = [sys.executable, "-m", "cell_controller.cli"]
+    recorder = subprocess.Popen([*cellctl, "record", "-o", str(bag_dir), "--namespace", namespace,
+                                 *CALIBRATION_TOPICS], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                text=True)
+    try:
+        time.sleep(2.0)  # the recorder's participant up before the cell's first weld
+        shift = subprocess.run([*cellctl, "shift", "--parts", str(parts), "--config", str(config_path)], env=env,
+                               capture_output=True, text=True, timeout=timeout_s, stdin=subprocess.DEVNULL)
+    finally:
+        recorder.send_signal(2)  # SIGINT: the recorder closes the bag
+        recorded = recorder.communicate(timeout=60)[0]
+    if shift.returncode != 0 or recorder.returncode != 0:
+        raise RuntimeError(f"shift exit {shift.returncode}, recorder exit {recorder.returncode}:\n"
+                           f"{shift.stdout}{shift.stderr}\n{recorded}")
+    return shift.stdout

@@ -19,15 +19,26 @@ Named sets (`GAPS`, `gap(name)`):
   bead), biased and noisier sensors, a late pool camera, a robot 0.6 mm off its path.
 * ``hot``: a plant hotter than the model (higher arc efficiency and current, a less conductive
   plate): more penetration, nearer burn-through.
+
+A parameter file (YAML, `read_parameters` / `write_parameters`; `cellctl calibrate` writes one) holds one
+set as `reality_gap: {field: value}` (fields left out are the model's) and, free-form, how it was found
+(`calibration`). The cell description's `twin.parameters` names one: the twin then welds as that plant;
+`cellctl train weld --params FILE` trains on it.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, fields
 from types import MappingProxyType
+from pathlib import Path
 from typing import Any, Mapping
 
-__all__ = ["RealityGap", "UnknownGapError", "NOMINAL", "GAPS", "RANDOM", "gap"]
+import yaml
+
+from cell_controller.core.config import ConfigError, read_yaml
+
+__all__ = ["RealityGap", "UnknownGapError", "NOMINAL", "GAPS", "RANDOM", "gap", "read_parameters",
+           "write_parameters", "twin_parameters"]
 
 
 def _deviation(identity: float, low: float, high: float) -> Any:
@@ -124,3 +135,43 @@ def gap(name: str) -> RealityGap:
         return GAPS[name]
     except KeyError:
         raise UnknownGapError(f"unknown reality-gap parameter set {name!r} (known: {', '.join(GAPS)})") from None
+
+
+#: the key of a parameter file that holds the set
+PARAMETERS_KEY = "reality_gap"
+
+
+def read_parameters(path: str | Path) -> RealityGap:
+    """The set a parameter file holds; ConfigError naming the file, the key and why."""
+    file = Path(path)
+    data = read_yaml(file)
+    if not isinstance(data, dict) or not isinstance(data.get(PARAMETERS_KEY), dict):
+        raise ConfigError(file, PARAMETERS_KEY, "expected a mapping of reality-gap fields (a parameter file "
+                                                "that cellctl calibrate writes)")
+    values = data[PARAMETERS_KEY]
+    known = RealityGap.ranges()
+    for key, value in values.items():
+        if key not in known:
+            raise ConfigError(file, f"{PARAMETERS_KEY}.{key}", f"unknown field (known: {', '.join(known)})")
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(file, f"{PARAMETERS_KEY}.{key}", f"expected a number, got {value!r}")
+    try:
+        return RealityGap(**{k: float(v) for k, v in values.items()})
+    except ValueError as error:
+        raise ConfigError(file, PARAMETERS_KEY, str(error)) from None
+
+
+def twin_parameters(config) -> RealityGap:
+    """The plant the twin of `config` (a CellConfig) welds as: its `twin.parameters` file, else the models."""
+    return NOMINAL if config.twin_parameters is None else read_parameters(config.twin_parameters)
+
+
+def write_parameters(path: str | Path, parameters: RealityGap, calibration: Mapping[str, Any]) -> None:
+    """Write `parameters` and how they were found to a parameter file (atomically: all or nothing)."""
+    file = Path(path)
+    text = "# the twin's physical parameters (sim/reality_gap.py), for the cell description's twin.parameters\n" + \
+        yaml.safe_dump({PARAMETERS_KEY: {f.name: getattr(parameters, f.name) for f in fields(parameters)},
+                        "calibration": dict(calibration)}, sort_keys=False)
+    partial = file.with_name(file.name + ".partial")
+    partial.write_text(text)
+    partial.replace(file)

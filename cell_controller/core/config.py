@@ -330,6 +330,9 @@ class CellConfig:
     #: has); False: it reports none, as a real one, and the cell judges its welds by inspection alone
     weld_grading: bool = True
     hmi: HmiConfig = DEFAULT_HMI
+    #: a parameter file (sim/reality_gap.py, `cellctl calibrate` writes one): the twin welds as that plant;
+    #: None: as its own models
+    twin_parameters: Path | None = None
 
     def device(self, role: str) -> DeviceConfig:
         """The device playing `role` (robot, welder, machine or feeder)."""
@@ -463,7 +466,8 @@ def load_cell(path: str | Path) -> CellConfig:
     logs = _path(file, r.get(cell, "cell", "logs", str(journal.parent / "logs")))
 
     twin = r.section(r.get(data, "", "twin", {}), "twin")
-    r.reject_unknown(twin, "twin", {"time_scale", "machine_cycle", "weld_grading"})
+    r.reject_unknown(twin, "twin", {"time_scale", "machine_cycle", "weld_grading", "parameters"})
+    twin_parameters = _file(r, file, "twin.parameters", twin["parameters"]) if twin.get("parameters") else None
     weld_grading = r.get(twin, "twin", "weld_grading", True)
     if not isinstance(weld_grading, bool):
         raise r.fail("twin.weld_grading", f"expected true or false, got {weld_grading!r}")
@@ -515,6 +519,7 @@ def load_cell(path: str | Path) -> CellConfig:
         inspection=inspection,
         hmi=hmi,
         weld_grading=weld_grading,
+        twin_parameters=twin_parameters,
     )
 
 

@@ -39,6 +39,7 @@ from cell_controller.opcua.address_space import (
 from cell_controller.opcua.server import DeviceServer
 from cell_controller.sim.physics.joint import generate_joint
 from cell_controller.sim.physics.weld import NOMINAL_PROCEDURE, WeldProcess
+from cell_controller.sim.reality_gap import twin_parameters
 from cell_controller.sim.twin.world import CellWorld
 
 from .models import ACCEPTED, TwinCell
@@ -415,7 +416,7 @@ def compile_kernels() -> None:
 async def serve(config: CellConfig) -> None:
     compile_kernels()
     with CellWorld(seed=config.seed) as world:
-        twin = TwinServer(config, TwinCell(config, world))
+        twin = TwinServer(config, TwinCell(config, world, twin_parameters(config)))
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, twin.stop)

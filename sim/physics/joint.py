@@ -107,7 +107,12 @@ JOINT_VARIATION = {
 }
 
 
-def generate_joint(seed: int, length_mm: float = 200.0, nominal_thickness_mm: float = 5.0,
+#: the twin's seams: their length and the plates' nominal thickness, mm
+SEAM_LENGTH_MM = 200.0
+NOMINAL_THICKNESS_MM = 5.0
+
+
+def generate_joint(seed: int, length_mm: float = SEAM_LENGTH_MM, nominal_thickness_mm: float = NOMINAL_THICKNESS_MM,
                    spacing_mm: float = 1.0) -> JointGeometry:
     """A seeded random joint: thickness, root-gap profile, seam path deviation, mismatch.
 
