@@ -268,12 +268,19 @@ def replay(welds: Sequence[RecordedWeld], parameters: RealityGap) -> list[Replay
     current = np.zeros((len(welds), int(total.max())))
     gas = np.full(len(welds), NOMINAL_PROCEDURE.gas_flow_l_min)
     for step in range(int(total.max())):
-        active = step < total
+        # a weld whose twin torch reached the seam's end first (its recorded samples run on a few steps)
+        # holds its last values
+        active = (step < total) & ~np.array([batch.done(e) for e in range(len(welds))])
+        current[:, step] = current[:, step - 1] if step else 0.0
+        if not active.any():
+            continue
         c = commands[:, step]
         sample = batch.step(PHYSICS_DT_S, c[:, 0], c[:, 1], c[:, 2], c[:, 3], gas, active=active)
         current[active, step] = sample[active, 0]
     pool = kernel.TRACE_FIELDS.index("width_mm")
-    return [Replay(current[e, at - 1], batch.trace[e, :total[e], pool].copy(), at) for e, at in enumerate(steps)]
+    widths = [batch.trace[e, :batch.steps(e), pool] for e in range(len(welds))]
+    return [Replay(current[e, at - 1], np.concatenate([w, np.full(total[e] - w.size, w[-1] if w.size else 0.0)]), at)
+            for e, (at, w) in enumerate(zip(steps, widths))]
 
 
 def command_delay(welds: Sequence[RecordedWeld]) -> tuple[int, float]:
@@ -384,10 +391,10 @@ class Calibration:
 THERMAL = ("arc_efficiency_factor", "conductivity_factor")
 #: the welds the pool's search replays (the first ones; every weld is replayed for the errors): the
 #: parameters are the plant's, not a weld's, and each replay of the search costs the same again
-THERMAL_FIT_WELDS = 5
+THERMAL_FIT_WELDS = 10
 
 
-def calibrate(welds: Sequence[RecordedWeld], *, max_evaluations: int = 120,
+def calibrate(welds: Sequence[RecordedWeld], *, max_evaluations: int = 250,
               thermal_fit_welds: int = THERMAL_FIT_WELDS) -> Calibration:
     """Fit the twin's parameters to `welds` (module docstring), the pool's on the first `thermal_fit_welds`;
     NotConverged when the pool's fit does not converge or runs into a parameter's range."""

@@ -22,7 +22,7 @@ from rosbags.typesys import Stores
 from cell_controller.bus.messages import typestore
 from cell_controller.calibrate import (
     CalibrationError, NotConverged, RecordedWeld, calibrate, command_delay, current_characteristic, read_welds,
-    tracker_noise_mm,
+    replay, tracker_noise_mm,
 )
 from cell_controller.core.config import ConfigError, load_cell
 from cell_controller.sim.devices.twin_server import PHYSICS_DT_S
@@ -114,6 +114,18 @@ def test_a_plant_the_parameters_cannot_describe_does_not_converge(far_welds) -> 
     strange = [replace(w, current_A=w.current_A * 1.6) for w in far_welds]
     with pytest.raises(NotConverged, match="current_sensor_bias_A = 1"):
         calibrate(strange, thermal_fit_welds=1)
+
+
+def test_a_weld_recorded_past_the_twins_seam_end_is_replayed_to_its_last_sample(far_welds) -> None:
+    weld = far_welds[0].with_delay(DELAY)
+    later = {k: np.concatenate([getattr(weld, k), getattr(weld, k)[-20:]]) for k in (
+        "current_A", "voltage_V", "wire_feed_m_min", "arc_power_W", "pool_width_mm", "travel_speed_mm_s",
+        "tracker_gap_mm", "progress", "voltage_cmd_V", "wire_feed_cmd_m_min", "torch_offset_mm")}
+    stretched = replace(weld, stamp_s=np.concatenate([weld.stamp_s, weld.stamp_s[-1] + PHYSICS_DT_S * np.arange(1, 21)]),
+                        **later)
+    (replayed,) = replay([stretched], FAR)
+    assert replayed.current_A.shape == (stretched.samples,)
+    assert np.all(replayed.current_A[-20:] == replayed.current_A[-21])  # the twin's weld ended: its last values
 
 
 # -- the bag ------------------------------------------------------------------------------------
