@@ -28,9 +28,10 @@ from typing import Any
 import numpy as np
 import yaml
 
+from cell_controller.core.config import ConfigError
 from cell_controller.sim.envs import WELD_ENV_ID  # importing it registers cell_controller/Weld-v0
 from cell_controller.sim.envs.weld_env import ENV_VERSION
-from cell_controller.sim.reality_gap import RANDOM, UnknownGapError, gap
+from cell_controller.sim.reality_gap import RANDOM, RealityGap, UnknownGapError, gap, read_parameters
 
 __all__ = ["ALGORITHMS", "DEFAULT_HYPERPARAMS", "load_hyperparams", "make_env", "train", "latest_checkpoint",
            "read_monitor", "plot_learning_curve", "main"]
@@ -160,14 +161,16 @@ def _callbacks(out_dir: Path, kind: str, every: int, n_envs: int, time_limit_s: 
 def train(kind: str, hyperparams_file: str | Path | None = None, steps: int | None = None, seed: int = 0,
           out_dir: str | Path = "runs/weld", resume: bool = False, *, progress_bar: bool = True,
           time_limit_s: float | None = None, verbose: int = 0, batched_envs: int | None = None,
-          reality_gap: str | None = None) -> Path:
+          reality_gap: str | RealityGap | None = None, init_model: str | Path | None = None) -> Path:
     """Train (or resume) an agent; returns the path of the final model zip (see the module docstring).
 
     ``steps`` is the total number of env steps of the run (default: the section's ``n_timesteps``);
     on resume the steps already in the checkpoint count. ``batched_envs`` N: N envs in one batch
     (``vec_env: batched``), whatever the section says, with the section's steps per update
     (n_steps x n_envs) shared among them. ``reality_gap``: the env's plant (``WeldEnv``'s: a set of
-    ``reality_gap.GAPS`` or "random", domain randomisation), whatever the section says.
+    ``reality_gap.GAPS``, "random" for domain randomisation, or a ``RealityGap``: a parameter file's),
+    whatever the section says. ``init_model``: a model zip of the same algorithm to start from (its
+    weights and its own hyperparameters; a fine-tune), not a new model.
     """
     from stable_baselines3.common.logger import configure
 
@@ -204,7 +207,10 @@ def train(kind: str, hyperparams_file: str | Path | None = None, steps: int | No
     if verbose:
         formats.append("stdout")
     logger = configure(str(out / "logs"), formats)
-    if ckpt is not None:
+    if ckpt is None and init_model is not None:
+        model = algo.load(str(init_model), env=env, device="cpu", seed=seed)
+        done_steps = 0
+    elif ckpt is not None:
         model = algo.load(str(ckpt), env=env, device="cpu")
         buffer = ckpt.with_name(ckpt.name.replace("_steps.zip", "_steps.pkl").replace(f"{kind}_", f"{kind}_replay_buffer_"))
         if off_policy and buffer.exists():
@@ -231,7 +237,8 @@ def train(kind: str, hyperparams_file: str | Path | None = None, steps: int | No
     run = {
         "kind": kind, "env_id": hp.get("env_id"), "env_version": ENV_VERSION, "seed": seed,
         "steps": int(model.num_timesteps), "wall_s": round(wall + float(previous.get("wall_s", 0.0)), 1),
-        "resumed_from": str(ckpt) if ckpt else None, "hyperparams_file": str(hp_file), "hyperparams": hp,
+        "resumed_from": str(ckpt) if ckpt else None, "initialised_from": str(init_model) if init_model else None,
+        "hyperparams_file": str(hp_file), "hyperparams": hp,
         "stopped_by_time_limit": bool(time_limit_s is not None and model.num_timesteps < total),
     }
     info_path.write_text(json.dumps(run, indent=2, default=str))
@@ -315,6 +322,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--reality-gap", default=None, metavar="SET",
                     help="the plant the envs weld on: a reality-gap set (nominal, near, far, hot) or random (domain "
                          "randomisation over every field's range); default the section's (nominal)")
+    ap.add_argument("--params", default=None, metavar="FILE",
+                    help="the plant the envs weld on: a parameter file (cellctl calibrate writes one)")
+    ap.add_argument("--init", default=None, metavar="MODEL",
+                    help="start from this model zip (a fine-tune: its weights and hyperparameters)")
     ap.add_argument("--sweep", default=None, metavar="FILE",
                     help="run the sweep FILE (policies/sweep.py): every trial into --out, the best chosen on "
                          "validation joints (the sweep file sets kind, steps and seeds)")
@@ -335,9 +346,19 @@ def main(argv: list[str] | None = None) -> None:
             gap(args.reality_gap)
         except UnknownGapError as error:
             ap.error(f"--reality-gap: {error.args[0]}, or {RANDOM!r}")
+    plant: str | RealityGap | None = args.reality_gap
+    if args.params is not None:
+        if args.reality_gap is not None:
+            ap.error("--params and --reality-gap both name the plant: give one")
+        try:
+            plant = read_parameters(args.params)
+        except ConfigError as error:
+            ap.error(f"--params: {error}")
+    if args.init is not None and not Path(args.init).is_file():
+        ap.error(f"--init: {args.init}: no such model file")
     final = train(args.kind, args.hyperparams, args.steps, args.seed or 0, args.out, args.resume,
                   progress_bar=not args.no_progress, time_limit_s=args.time_limit, batched_envs=args.envs,
-                  reality_gap=args.reality_gap)
+                  reality_gap=plant, init_model=args.init)
     print(f"model: {final}")
     if args.plot:
         print(f"learning curve: {plot_learning_curve(args.out, args.plot)}")
@@ -349,7 +370,7 @@ def _sweep_main(ap: argparse.ArgumentParser, args: argparse.Namespace) -> None:
 
     given = {"--steps": args.steps, "--seed": args.seed, "--hyperparams": args.hyperparams, "--envs": args.envs,
              "--time-limit": args.time_limit, "--plot": args.plot, "--resume": args.resume or None,
-             "--reality-gap": args.reality_gap}
+             "--reality-gap": args.reality_gap, "--params": args.params, "--init": args.init}
     conflicting = [flag for flag, value in given.items() if value is not None]
     if conflicting:
         ap.error(f"{conflicting[0]} does not go with --sweep (the sweep file sets its hyperparameters, steps, "

@@ -11,8 +11,8 @@ Registered as ``cell_controller/Weld-v0`` (see ``cell_controller.sim.envs``).
   ``"nominal"`` (the default, the twin itself, what the shipped model was trained on), another named
   set (``near``, ``far``, ``hot``), or ``"random"``: domain randomisation, a plant drawn per episode
   with every field uniform in its range (``RealityGap.draw``, from a generator seeded by the joint
-  seed, so an episode stays reproducible and the joint draws do not change); ``env.plant`` is the
-  episode's.
+  seed, so an episode stays reproducible and the joint draws do not change), or a ``RealityGap``
+  itself (a calibrated twin's, ``cellctl train weld --params FILE``); ``env.plant`` is the episode's.
 * Control step: ``dt_s`` of cell time (default ``CONTROL_DT_S`` 0.1 s: in the loop, the welder's
   50 Hz samples at twin time scale 5, ``loop_time_scale``).
   The arc starts on the procedure's setpoints for the first step (as in the twin), then
@@ -136,7 +136,8 @@ class WeldEnv(gym.Env):
         length_mm: seam length [mm].
         sensor_noise: sensor noise of the process model.
         render_mode: only None (the env does not render; ``sim/physics/plot.py`` draws a finished weld).
-        reality_gap: the plant: a set of ``reality_gap.GAPS`` or ``"random"`` (see the module docstring).
+        reality_gap: the plant: a set of ``reality_gap.GAPS``, ``"random"`` (see the module docstring), or a
+            ``RealityGap`` (a parameter file's, ``reality_gap.read_parameters``: a calibrated twin).
         thickness_quantum_mm: when > 0, round each joint's plate thickness to this step (training
             speed only: the process model caches its 3-D pool correction per (travel-speed bucket,
             exact thickness), so exact thicknesses recompute it, ~1.5 ms, whenever the travel speed
@@ -148,7 +149,7 @@ class WeldEnv(gym.Env):
     def __init__(self, config: CellConfig | str | None = None, dt_s: float = CONTROL_DT_S,
                  joint_seeds: tuple[int, int] = TRAIN_SEEDS, reward: WeldReward | dict | None = None,
                  length_mm: float = 200.0, sensor_noise: bool = True, thickness_quantum_mm: float = 0.0,
-                 reality_gap: str = "nominal", render_mode: str | None = None):
+                 reality_gap: str | RealityGap = "nominal", render_mode: str | None = None):
         super().__init__()
         if render_mode is not None:
             raise ValueError(f"WeldEnv does not render (render_mode={render_mode!r}); see sim/physics/plot.py")
@@ -171,11 +172,11 @@ class WeldEnv(gym.Env):
         if not thickness_quantum_mm >= 0:
             raise ValueError(f"thickness_quantum_mm must be >= 0, got {thickness_quantum_mm!r}")
         self.thickness_quantum_mm = float(thickness_quantum_mm)
-        if reality_gap != RANDOM:
+        if not isinstance(reality_gap, RealityGap) and reality_gap != RANDOM:
             try:
                 named_gap(reality_gap)
             except UnknownGapError as error:
-                raise ValueError(f"reality_gap: {error.args[0]}, or {RANDOM!r}") from None
+                raise ValueError(f"reality_gap: {error.args[0]}, or {RANDOM!r}, or a RealityGap") from None
         self.reality_gap = reality_gap
         self.io = WeldControlInterface(config)
         p = config.procedure
@@ -213,8 +214,12 @@ class WeldEnv(gym.Env):
         if self.thickness_quantum_mm > 0:
             q = self.thickness_quantum_mm
             joint = dataclasses.replace(joint, thickness_mm=round(joint.thickness_mm / q) * q)
-        self.plant = (RealityGap.draw(np.random.default_rng([joint_seed, DOMAIN_RANDOMISATION_STREAM]))
-                      if self.reality_gap == RANDOM else named_gap(self.reality_gap))
+        if isinstance(self.reality_gap, RealityGap):
+            self.plant = self.reality_gap
+        elif self.reality_gap == RANDOM:
+            self.plant = RealityGap.draw(np.random.default_rng([joint_seed, DOMAIN_RANDOMISATION_STREAM]))
+        else:
+            self.plant = named_gap(self.reality_gap)
         self.process = WeldProcess(joint, joint_seed, sensor_noise=self.sensor_noise, gap=self.plant,
                                    batch_slot=self.batch_slot)
         self.report = None
