@@ -143,27 +143,31 @@ class RecordedWeld:
                        seam_offset_mm=np.zeros_like(JOINT.seam_offset_mm), contamination_mm=None)
 
 
-def _bag_topics(bag_dir: Path) -> dict[str, int]:
-    from rosbags.rosbag2 import Reader
-    with Reader(bag_dir) as bag:
-        return {c.topic: c.msgcount for c in bag.connections}
-
-
 def read_welds(bag_dir: str | Path, namespace: str) -> list[RecordedWeld]:
     """Every weld in the bag (topics under `namespace`); CalibrationError naming what is missing."""
     from rosbags.rosbag2 import Reader
-    from rosbags.typesys import Stores
-
-    from cell_controller.bus.messages import typestore
-    from cell_controller.bus.names import resolve_topic
 
     bag_dir = Path(bag_dir)
     if not (bag_dir / "metadata.yaml").is_file():
         raise CalibrationError(f"{bag_dir}: not a rosbag2 bag (no metadata.yaml; cellctl record -o DIR writes one)")
     try:
-        recorded = _bag_topics(bag_dir)
+        with Reader(bag_dir) as bag:
+            process, setpoints, tracker = _arrays(bag_dir, bag, namespace)
+    except CalibrationError:
+        raise
     except Exception as error:  # rosbags' errors: a damaged or foreign bag
         raise CalibrationError(f"{bag_dir}: cannot read the bag: {error}") from None
+    return _welds(bag_dir, process, setpoints, tracker)
+
+
+def _arrays(bag_dir: Path, bag, namespace: str) -> tuple[np.ndarray, ...]:
+    """The arrays of TOPICS' messages in an open bag, one row per message in the order recorded."""
+    from rosbags.typesys import Stores
+
+    from cell_controller.bus.messages import typestore
+    from cell_controller.bus.names import resolve_topic
+
+    recorded = {c.topic: c.msgcount for c in bag.connections}
     names = {t: resolve_topic(t.name, namespace, "calibrate") for t in TOPICS}
     missing = [name for name in names.values() if not recorded.get(name)]
     if missing:
@@ -174,15 +178,13 @@ def read_welds(bag_dir: str | Path, namespace: str) -> list[RecordedWeld]:
     store = typestore(Stores.ROS2_HUMBLE)
     rows: dict[str, list[np.ndarray]] = {t.name: [] for t in TOPICS}
     by_name = {name: t for t, name in names.items()}
-    with Reader(bag_dir) as bag:
-        wanted = [c for c in bag.connections if c.topic in by_name]
-        for connection, _stamp_ns, raw in bag.messages(connections=wanted):
-            topic = by_name[connection.topic]
-            data = np.asarray(store.deserialize_cdr(raw, connection.msgtype).data, dtype=float)
-            if data.shape == (len(topic.fields),):
-                rows[topic.name].append(data)
-    process, setpoints, tracker = (np.array(rows[t.name]).reshape(-1, len(t.fields)) for t in TOPICS)
-    return _welds(bag_dir, process, setpoints, tracker)
+    wanted = [c for c in bag.connections if c.topic in by_name]
+    for connection, _stamp_ns, raw in bag.messages(connections=wanted):
+        topic = by_name[connection.topic]
+        data = np.asarray(store.deserialize_cdr(raw, connection.msgtype).data, dtype=float)
+        if data.shape == (len(topic.fields),):
+            rows[topic.name].append(data)
+    return tuple(np.array(rows[t.name]).reshape(-1, len(t.fields)) for t in TOPICS)
 
 
 def _column(topic: topics.Topic, name: str) -> int:
@@ -315,7 +317,7 @@ def current_characteristic(welds: Sequence[RecordedWeld], voltage_bias_V: float)
                        "m/min standard deviation): one pair that gives the arc's current, not the pair")
 
     def arc_current_A(x: np.ndarray) -> np.ndarray:
-        return np.array([x[0] * current_from_wire_feed(f, u, nominal_mm + x[1]) for f, u in zip(wire_feed, voltage_V)])
+        return x[0] * current_from_wire_feed(wire_feed, voltage_V, nominal_mm + x[1])
 
     fit = least_squares(lambda x: voltage_V * arc_current_A(x) - power_W, np.array([1.0, 0.0]),
                         bounds=tuple(zip(*(ranges[n] for n in fitted))))

@@ -238,3 +238,10 @@ def test_the_twin_welds_as_the_plant_its_description_names(tmp_path: Path) -> No
     (tmp_path / "cell.yaml").write_text(yaml.safe_dump(data))
     with pytest.raises(ConfigError, match="twin.parameters: .*missing.yaml: no such file"):
         load_cell(tmp_path / "cell.yaml")
+
+
+def test_a_damaged_bag_is_refused_with_the_reason(tmp_path: Path) -> None:
+    (tmp_path / "bag").mkdir()
+    (tmp_path / "bag" / "metadata.yaml").write_text("rosbag2_bagfile_information: {version: 8}\n")
+    with pytest.raises(CalibrationError, match="cannot read the bag"):
+        read_welds(tmp_path / "bag", "/cell")
